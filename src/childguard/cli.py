@@ -1,0 +1,23 @@
+"""The `childguard` command line."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="childguard",
+    help="Find children's personal data in image-text datasets and take it out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# --- subcommands registered by area (one line each; keep this block sorted) ---------------
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Detector contract and the one registry of detectors.
+
+A detector scores a batch (an Arrow table of standard columns, see `BATCH_COLUMNS`) and returns a
+table of the same length with `{name}__score` (float64, 0 when nothing was found) and
+`{name}__evidence` (string, redacted, null when nothing was found); optionally
+`{name}__label` (string) naming what was found. It never drops a row.
+
+Third-party detectors plug in through the entry point group `childguard.detectors`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import ClassVar
+
+import pyarrow as pa
+
+ENTRY_POINT_GROUP = "childguard.detectors"
+
+# Columns every batch handed to a detector has. `text_norm` and `url_words` are the shared
+# normalised forms (see detect/textnorm.py), computed once per batch by the engine.
+BATCH_COLUMNS: dict[str, pa.DataType] = {
+    "row_index": pa.int64(),
+    "url": pa.string(),
+    "text": pa.string(),
+}
+# Present when the source has them (null otherwise).
+OPTIONAL_COLUMNS: dict[str, pa.DataType] = {
+    "laion_hash": pa.int64(),
+    "uid": pa.string(),
+    "key": pa.string(),
+    "language": pa.string(),
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance needs; the Ray engine turns this into task/actor options."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_mb: int = 0
+    stateful: bool = False  # True: load once per worker (actor pool); False: plain tasks
+
+
+@dataclass(frozen=True)
+class Example:
+    """A row and what the detector must say about it; doubles as contract-test data."""
+
+    text: str | None
+    url: str | None = None
+    fires: bool = True
+    label: str | None = None  # expected `__label` when it fires (None: not checked)
+    lang: str = "und"
+    note: str = ""
+
+
+class DetectorError(RuntimeError):
+    pass
+
+
+class Detector(ABC):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+    resources: ClassVar[Resources] = Resources()
+    # Other detectors whose output columns this one reads (they run first).
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: object) -> None:
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise DetectorError(
+                f"detector {self.name!r} needs {', '.join(missing)}: "
+                f"install the extra that provides it (see README)"
+            )
+        self.options = options
+        self._ready = False
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load lexicons/models; called once per worker before the first batch."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    @abstractmethod
+    def score(self, batch: pa.Table) -> pa.Table:
+        """Return a table with `{name}__score` and `{name}__evidence`, same length as batch."""
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return []
+
+    # helpers -------------------------------------------------------------------------------
+    @classmethod
+    def col(cls, suffix: str) -> str:
+        return f"{cls.name}__{suffix}"
+
+    @classmethod
+    def empty_result(cls, n: int) -> pa.Table:
+        return pa.table(
+            {
+                cls.col("score"): pa.array([0.0] * n, pa.float64()),
+                cls.col("evidence"): pa.nulls(n, pa.string()),
+            }
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version, "options": dict(self.options)}
+
+
+@dataclass
+class DetectorRegistry:
+    """Name -> detector class. Duplicate names are an error, never a silent override."""
+
+    _classes: dict[str, type[Detector]] = field(default_factory=dict)
+    _entry_points_loaded: bool = False
+
+    def register(self, cls: type[Detector]) -> type[Detector]:
+        name = getattr(cls, "name", None)
+        if not name or not isinstance(name, str):
+            raise DetectorError(f"{cls.__qualname__} has no `name`")
+        if not getattr(cls, "version", None):
+            raise DetectorError(f"detector {name!r} has no `version`")
+        existing = self._classes.get(name)
+        if existing is not None and existing is not cls:
+            raise DetectorError(
+                f"duplicate detector name {name!r}: {existing.__module__}.{existing.__qualname__}"
+                f" and {cls.__module__}.{cls.__qualname__}"
+            )
+        self._classes[name] = cls
+        return cls
+
+    def load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            cls = ep.load()
+            self.register(cls)
+
+    def get(self, name: str) -> type[Detector]:
+        self.load_entry_points()
+        try:
+            return self._classes[name]
+        except KeyError:
+            raise DetectorError(
+                f"unknown detector {name!r}; known: {', '.join(sorted(self._classes))}"
+            ) from None
+
+    def names(self) -> list[str]:
+        self.load_entry_points()
+        return sorted(self._classes)
+
+    def create(self, names: Iterable[str], options: dict[str, dict] | None = None) -> list[Detector]:
+        """Instantiate detectors, ordered so that each runs after the ones it reads."""
+        options = options or {}
+        wanted = list(dict.fromkeys(names))
+        classes = {n: self.get(n) for n in wanted}
+        ordered: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in ordered:
+                return
+            if n in visiting:
+                raise DetectorError(f"detector dependency cycle at {n!r}")
+            visiting.add(n)
+            for dep in classes[n].after:
+                if dep not in classes:
+                    classes[dep] = self.get(dep)
+                visit(dep)
+            visiting.discard(n)
+            ordered.append(n)
+
+        for n in wanted:
+            visit(n)
+        return [classes[n](**options.get(n, {})) for n in ordered]
+
+
+REGISTRY = DetectorRegistry()
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator: add a detector to the global registry."""
+    return REGISTRY.register(cls)

@@ -1,0 +1,251 @@
+"""Policy: the one place that turns detector scores into a risk and an action per row.
+
+A policy is data (TOML/YAML, validated here). Each detector's score becomes a boolean signal
+named after the detector (`score >= threshold`). Rules are boolean expressions over signals,
+e.g. `child_terms and (names or institutions)`, or comparisons on scores (`ages >= 0.9`);
+the first rule that matches a row sets its risk. Every decision carries its explanation: the
+rule, and each firing detector with version, label, score, threshold and redacted evidence.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Risk = Literal["blocked", "identifiable_child", "child", "clean"]
+Action = Literal["remove", "review", "keep"]
+RISKS: tuple[str, ...] = ("blocked", "identifiable_child", "child", "clean")
+
+REASON_TYPE = pa.struct(
+    [
+        ("detector", pa.string()),
+        ("version", pa.string()),
+        ("label", pa.string()),
+        ("score", pa.float64()),
+        ("threshold", pa.float64()),
+        ("evidence", pa.string()),
+    ]
+)
+
+
+class PolicyError(ValueError):
+    pass
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    risk: Literal["blocked", "identifiable_child", "child"]
+    when: str
+
+    @field_validator("when")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        _compile(v, known=None)
+        return v
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = "1"
+    detectors: list[str] | None = None  # None: every registered detector
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    default_threshold: float = 0.5
+    rules: list[Rule]
+    actions: dict[str, Action] = Field(
+        default_factory=lambda: {
+            "blocked": "remove",
+            "identifiable_child": "remove",
+            "child": "review",
+            "clean": "keep",
+        }
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _all_risks(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = set(v) - set(RISKS)
+        if unknown:
+            raise ValueError(f"unknown risk(s) in actions: {sorted(unknown)}")
+        return {"clean": "keep", **v}
+
+    def threshold(self, detector: str) -> float:
+        return self.thresholds.get(detector, self.default_threshold)
+
+    def signal_names(self) -> set[str]:
+        names: set[str] = set()
+        for r in self.rules:
+            names |= _names(r.when)
+        return names
+
+    def check_detectors(self, available: set[str]) -> None:
+        missing = self.signal_names() - available
+        if missing:
+            raise PolicyError(
+                f"policy rules name detector(s) that are not running: {sorted(missing)}"
+            )
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # evaluation ---------------------------------------------------------------------------
+    def decide(self, scores: pl.DataFrame, versions: dict[str, str]) -> pl.DataFrame:
+        """scores: one row per input row with `{det}__score/__evidence[/__label]` columns.
+
+        Returns columns risk, action, rule (nulls for clean rows' rule)."""
+        present = {c.split("__", 1)[0] for c in scores.columns if c.endswith("__score")}
+        self.check_detectors(present)
+        signals = {
+            d: pl.col(f"{d}__score").fill_null(0.0) >= self.threshold(d) for d in present
+        }
+        scores_expr = {d: pl.col(f"{d}__score").fill_null(0.0) for d in present}
+        risk = pl.lit("clean")
+        rule = pl.lit(None, dtype=pl.String)
+        for r in reversed(self.rules):  # build so that the first rule wins
+            cond = _compile(r.when, known=(signals, scores_expr))
+            risk = pl.when(cond).then(pl.lit(r.risk)).otherwise(risk)
+            rule = pl.when(cond).then(pl.lit(r.name)).otherwise(rule)
+        action = risk.replace_strict(self.actions, default="keep")
+        return scores.select(risk.alias("risk"), action.alias("action"), rule.alias("rule"))
+
+    def reasons(self, flagged: pl.DataFrame, versions: dict[str, str]) -> list[list[dict]]:
+        """Per flagged row: every detector whose signal fired, with its explanation."""
+        dets = [c[: -len("__score")] for c in flagged.columns if c.endswith("__score")]
+        out: list[list[dict]] = [[] for _ in range(flagged.height)]
+        for d in dets:
+            thr = self.threshold(d)
+            sc = flagged[f"{d}__score"].fill_null(0.0)
+            hit = (sc >= thr) & (sc > 0)
+            if not hit.any():
+                continue
+            ev = flagged[f"{d}__evidence"].to_list()
+            lab = (
+                flagged[f"{d}__label"].to_list()
+                if f"{d}__label" in flagged.columns
+                else [d] * flagged.height
+            )
+            scl = sc.to_list()
+            for i in hit.arg_true().to_list():
+                out[i].append(
+                    {
+                        "detector": d,
+                        "version": versions.get(d, "?"),
+                        "label": lab[i] or d,
+                        "score": float(scl[i]),
+                        "threshold": float(thr),
+                        "evidence": ev[i],
+                    }
+                )
+        return out
+
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.Name,
+    ast.Load,
+    ast.Compare,
+    ast.Constant,
+    ast.Gt,
+    ast.GtE,
+    ast.Lt,
+    ast.LtE,
+    ast.Eq,
+    ast.NotEq,
+)
+
+
+def _parse(expr: str) -> ast.Expression:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise PolicyError(f"cannot parse rule {expr!r}: {e.msg}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise PolicyError(
+                f"rule {expr!r}: only and/or/not, detector names and comparisons with numbers "
+                f"are allowed (found {type(node).__name__})"
+            )
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
+            raise PolicyError(f"rule {expr!r}: constants must be numbers")
+    return tree
+
+
+def _names(expr: str) -> set[str]:
+    return {n.id for n in ast.walk(_parse(expr)) if isinstance(n, ast.Name)}
+
+
+def _compile(expr: str, known: tuple[dict, dict] | None) -> pl.Expr:
+    tree = _parse(expr)
+    if known is None:
+        return pl.lit(True)
+    signals, scores = known
+
+    def conv(node: ast.AST) -> pl.Expr:
+        if isinstance(node, ast.Expression):
+            return conv(node.body)
+        if isinstance(node, ast.BoolOp):
+            exprs = [conv(v) for v in node.values]
+            out = exprs[0]
+            for e in exprs[1:]:
+                out = (out & e) if isinstance(node.op, ast.And) else (out | e)
+            return out
+        if isinstance(node, ast.UnaryOp):
+            return ~conv(node.operand)
+        if isinstance(node, ast.Name):
+            return signals[node.id]
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1 or not isinstance(node.left, ast.Name):
+                raise PolicyError(f"rule {expr!r}: write comparisons as `detector >= number`")
+            left = scores[node.left.id]
+            right = node.comparators[0]
+            assert isinstance(right, ast.Constant)
+            v = right.value
+            op = node.ops[0]
+            return {
+                ast.Gt: left > v,
+                ast.GtE: left >= v,
+                ast.Lt: left < v,
+                ast.LtE: left <= v,
+                ast.Eq: left == v,
+                ast.NotEq: left != v,
+            }[type(op)]
+        raise PolicyError(f"rule {expr!r}: unsupported {type(node).__name__}")
+
+    return conv(tree)
+
+
+DEFAULT_POLICY_FILE = Path(__file__).parent / "default_policy.toml"
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load a policy from TOML or YAML; None gives the shipped default policy."""
+    p = Path(path) if path is not None else DEFAULT_POLICY_FILE
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(f"cannot read policy {p}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(raw) if p.suffix in (".yaml", ".yml") else tomllib.loads(raw)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        raise PolicyError(f"{p}: {e}") from None
+    if isinstance(data, dict) and "policy" in data and isinstance(data["policy"], dict):
+        data = data["policy"]
+    try:
+        return Policy.model_validate(data)
+    except Exception as e:
+        raise PolicyError(f"{p}: invalid policy:\n{e}") from None
