@@ -1,0 +1,1 @@
+"""The registry: removal requests, review tasks, reviewers' decisions and the audit log (SQL)."""

@@ -1,0 +1,59 @@
+"""Reviewer accounts: argon2id password hashes, roles reviewer | admin."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from childguard.registry.audit import record
+from childguard.registry.models import ROLES, User
+
+_HASHER = PasswordHasher()
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
+MIN_PASSWORD = 10
+# Verifying against this keeps the time of a failed login the same for unknown users.
+_DUMMY_HASH = _HASHER.hash("childguard-no-such-user")
+
+
+class UserError(ValueError):
+    pass
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def add_user(session: Session, username: str, password: str, role: str) -> User:
+    if not _USERNAME.match(username):
+        raise UserError("username: 2-64 characters from letters, digits, '_', '.', '-'")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise UserError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    record(session, "cli", "user_add", f"user:{user.id}", {"username": username, "role": role})
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled:
+        with contextlib.suppress(VerificationError):
+            _HASHER.verify(_DUMMY_HASH, password + "x")
+        return None
+    try:
+        _HASHER.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
