@@ -12,6 +12,10 @@ app = typer.Typer(
 )
 
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
+from childguard.scan_cli import demo, scan  # noqa: E402
+
+app.command("scan")(scan)
+app.command("demo")(demo)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,69 @@
+"""Progress: a rich bar with rows/s and ETA on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class ScanProgress:
+    def __init__(self, total_rows: int | None, total_tasks: int, enabled: bool | None = None):
+        self.total_rows, self.total_tasks = total_rows, total_tasks
+        self.rows = self.tasks = 0
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        self.quiet = enabled is False
+        self._last_log = self.t0
+        self._bar: Progress | None = None
+        self._id = None
+
+    def __enter__(self) -> ScanProgress:
+        if self.tty and not self.quiet:
+            self._bar = Progress(
+                TextColumn("[bold]scan"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows · {task.fields[rate]} rows/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._bar.__enter__()
+            total = self.total_rows if self.total_rows is not None else None
+            self._id = self._bar.add_task("scan", total=total, rate="0")
+        return self
+
+    def advance(self, rows: int) -> None:
+        self.rows += rows
+        self.tasks += 1
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        rate = self.rows / elapsed
+        if self._bar is not None:
+            self._bar.update(self._id, advance=rows, rate=f"{rate:,.0f}")
+        elif not self.quiet and (
+            time.perf_counter() - self._last_log > 10 or self.tasks == self.total_tasks
+        ):
+            self._last_log = time.perf_counter()
+            total = f"/{self.total_rows:,}" if self.total_rows else ""
+            print(
+                f"scan: {self.tasks}/{self.total_tasks} tasks, {self.rows:,}{total} rows, "
+                f"{rate:,.0f} rows/s, {elapsed:,.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

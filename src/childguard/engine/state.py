@@ -1,0 +1,80 @@
+"""The output folder's layout and the completion markers that make a scan resumable.
+
+    OUT/run.json                       tool version, config, policy, detectors, inputs
+    OUT/findings/<shard-id>.parquet    non-clean rows of a finished shard
+    OUT/stats/<shard-id>.json          per-shard counts; status "ok" marks the shard finished
+    OUT/_state/<shard-id>/task-N.parquet + task-N.done.json   per-task parts while in progress
+
+Order of writes makes every crash point safe: a task's part is written before its marker; a
+shard's findings before its stats; parts are deleted only after the stats. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from childguard.io.atomic import write_json_atomic, write_parquet_atomic
+
+
+@dataclass(frozen=True)
+class OutLayout:
+    root: Path
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    def findings(self, shard_id: str) -> Path:
+        return self.root / "findings" / f"{shard_id}.parquet"
+
+    def stats(self, shard_id: str) -> Path:
+        return self.root / "stats" / f"{shard_id}.json"
+
+    def state_dir(self, shard_id: str) -> Path:
+        return self.root / "_state" / shard_id
+
+    def part(self, shard_id: str, task: int) -> Path:
+        return self.state_dir(shard_id) / f"task-{task:06d}.parquet"
+
+    def marker(self, shard_id: str, task: int) -> Path:
+        return self.state_dir(shard_id) / f"task-{task:06d}.done.json"
+
+    # ---------------------------------------------------------------------------------------
+    def shard_done(self, shard_id: str) -> bool:
+        p = self.stats(shard_id)
+        if not p.exists() or not self.findings(shard_id).exists():
+            return False
+        try:
+            return json.loads(p.read_text()).get("status") == "ok"
+        except (OSError, ValueError):
+            return False
+
+    def task_done(self, shard_id: str, task: int) -> dict | None:
+        m, part = self.marker(shard_id, task), self.part(shard_id, task)
+        if not (m.exists() and part.exists()):
+            return None
+        try:
+            return json.loads(m.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_task(self, shard_id: str, task: int, findings: pa.Table, info: dict) -> None:
+        write_parquet_atomic(self.part(shard_id, task), findings)
+        write_json_atomic(self.marker(shard_id, task), info)
+
+    def read_part(self, shard_id: str, task: int) -> pa.Table:
+        return pq.read_table(self.part(shard_id, task))
+
+    def clear_state(self, shard_id: str) -> None:
+        shutil.rmtree(self.state_dir(shard_id), ignore_errors=True)
+
+    def wipe(self) -> None:
+        for sub in ("findings", "stats", "_state"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+        self.run_json.unlink(missing_ok=True)

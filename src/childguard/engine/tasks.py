@@ -1,0 +1,213 @@
+"""Executor-agnostic work: plan shards into tasks, run one task, finalise one shard.
+
+Both executors (local process pool, Ray) call exactly these functions, so the same input gives
+the same findings whichever runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from childguard import __version__
+from childguard.detect import REGISTRY, load_builtin
+from childguard.detect.base import Detector
+from childguard.engine.batch import FINDINGS_SCHEMA, decide_batch
+from childguard.engine.state import OutLayout
+from childguard.io.atomic import write_json_atomic, write_parquet_atomic
+from childguard.io.paths import Shard
+from childguard.io.readers import ShardError, ShardInfo, Task, iter_task_batches, open_shard
+from childguard.policy import RISKS, Policy
+
+
+@dataclass
+class ScanContext:
+    """Everything a worker needs; picklable, sent once per worker."""
+
+    out: str
+    policy: Policy
+    detector_names: list[str]
+    detector_options: dict[str, dict]
+    batch_rows: int
+    url_col: str | None = None
+    text_col: str | None = None
+    plugins: list[str] = field(default_factory=list)
+
+    @property
+    def layout(self) -> OutLayout:
+        from pathlib import Path
+
+        return OutLayout(Path(self.out))
+
+
+def load_plugins(plugins: list[str]) -> None:
+    import importlib
+
+    for mod in plugins:
+        importlib.import_module(mod)
+
+
+def resolve_detector_names(
+    policy: Policy, requested: list[str] | None, plugins: list[str] | None = None
+) -> list[str]:
+    load_builtin()
+    load_plugins(plugins or [])
+    if requested:
+        return list(requested)
+    if policy.detectors:
+        return list(policy.detectors)
+    return REGISTRY.names()
+
+
+def build_detectors(ctx: ScanContext) -> list[Detector]:
+    load_builtin()
+    load_plugins(ctx.plugins)
+    dets = REGISTRY.create(ctx.detector_names, ctx.detector_options)
+    ctx.policy.check_detectors({d.name for d in dets})
+    return dets
+
+
+@dataclass
+class TaskResult:
+    shard_id: str
+    task: int
+    rows: int
+    risk_counts: dict[str, int]
+    seconds: float
+    skipped: bool = False
+    error: str | None = None
+    error_row: int | None = None
+
+
+@dataclass
+class ShardPlan:
+    shard: Shard
+    info: ShardInfo | None
+    error: str | None = None
+    done: bool = False
+    pending: list[Task] = field(default_factory=list)
+
+
+def plan_shard(shard: Shard, ctx: ScanContext) -> ShardPlan:
+    layout = ctx.layout
+    if layout.shard_done(shard.shard_id):
+        return ShardPlan(shard, None, done=True)
+    try:
+        info = open_shard(shard, ctx.url_col, ctx.text_col)
+    except ShardError as e:
+        return ShardPlan(shard, None, error=str(e))
+    pending = [t for t in info.tasks if layout.task_done(shard.shard_id, t.index) is None]
+    return ShardPlan(shard, info, pending=pending)
+
+
+def run_task(
+    info: ShardInfo, task: Task, ctx: ScanContext, detectors: list[Detector]
+) -> TaskResult:
+    layout = ctx.layout
+    t0 = time.perf_counter()
+    counts = dict.fromkeys(RISKS, 0)
+    parts: list[pa.Table] = []
+    rows = 0
+    try:
+        for batch in iter_task_batches(info, task, ctx.batch_rows):
+            findings, c = decide_batch(batch, detectors, ctx.policy)
+            rows += batch.num_rows
+            for k, v in c.items():
+                counts[k] += v
+            if findings.num_rows:
+                parts.append(findings)
+    except ShardError as e:
+        return TaskResult(
+            info.shard.shard_id, task.index, rows, counts, 0.0, error=str(e), error_row=e.row
+        )
+    if task.num_rows is not None and rows != task.num_rows:
+        return TaskResult(
+            info.shard.shard_id,
+            task.index,
+            rows,
+            counts,
+            0.0,
+            error=f"{info.shard.path}: task {task.index} read {rows} rows, "
+            f"footer says {task.num_rows}",
+        )
+    table = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+    seconds = time.perf_counter() - t0
+    layout.write_task(
+        info.shard.shard_id,
+        task.index,
+        table,
+        {
+            "rows": rows,
+            "risk_counts": counts,
+            "seconds": round(seconds, 4),
+            "row_offset": task.row_offset,
+        },
+    )
+    return TaskResult(info.shard.shard_id, task.index, rows, counts, seconds)
+
+
+def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
+    """Merge a shard's task parts into findings + stats. Checks every row is accounted for."""
+    assert plan.info is not None
+    info = plan.info
+    layout = ctx.layout
+    sid = info.shard.shard_id
+    parts, rows, seconds = [], 0, 0.0
+    counts = dict.fromkeys(RISKS, 0)
+    for t in info.tasks:
+        marker = layout.task_done(sid, t.index)
+        if marker is None:
+            raise RuntimeError(f"{info.shard.path}: task {t.index} has no completion marker")
+        rows += marker["rows"]
+        seconds += marker["seconds"]
+        for k, v in marker["risk_counts"].items():
+            counts[k] += v
+        part = layout.read_part(sid, t.index)
+        if part.num_rows:
+            parts.append(part.cast(FINDINGS_SCHEMA))
+    findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+    flagged = sum(v for k, v in counts.items() if k != "clean")
+    if info.num_rows is not None and rows != info.num_rows:
+        raise RuntimeError(f"{info.shard.path}: read {rows} rows, footer says {info.num_rows}")
+    if findings.num_rows != flagged or sum(counts.values()) != rows:
+        raise RuntimeError(
+            f"{info.shard.path}: findings do not add up ({findings.num_rows} "
+            f"rows written, {flagged} flagged, {rows} read)"
+        )
+    write_parquet_atomic(layout.findings(sid), findings)
+    stats = {
+        "shard_id": sid,
+        "path": info.shard.path,
+        "format": info.shard.format,
+        "compression": info.shard.compression,
+        "convention": info.columns.convention,
+        "columns": info.columns.to_json(),
+        "rows": rows,
+        "risk_counts": counts,
+        "findings": findings.num_rows,
+        "tasks": len(info.tasks),
+        "seconds": round(seconds, 3),
+        "errors": [],
+        "status": "ok",
+        "tool_version": __version__,
+    }
+    write_json_atomic(layout.stats(sid), stats)
+    layout.clear_state(sid)
+    return stats
+
+
+def fail_shard(shard: Shard, ctx: ScanContext, errors: list[str], rows: int = 0) -> dict:
+    stats = {
+        "shard_id": shard.shard_id,
+        "path": shard.path,
+        "format": shard.format,
+        "rows": rows,
+        "risk_counts": dict.fromkeys(RISKS, 0),
+        "errors": errors,
+        "status": "failed",
+        "tool_version": __version__,
+    }
+    write_json_atomic(ctx.layout.stats(shard.shard_id), stats)
+    return stats

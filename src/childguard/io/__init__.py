@@ -1,0 +1,1 @@
+"""Reading shards and writing outputs: paths, formats, column conventions, atomic writes."""

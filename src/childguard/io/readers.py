@@ -1,0 +1,395 @@
+"""Stream a shard as standard-column Arrow batches: row_index, url, text (+ optional extras).
+
+Parquet is split into one task per row group (row offsets come from the footer, so a task can
+run anywhere); CSV/TSV/JSONL stream as one task. Memory is bounded by the batch size, never by
+the shard. Bad input raises `ShardError` naming the file and, where known, the row and column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from childguard.io.columns import ColumnError, ColumnMap, detect_columns
+from childguard.io.paths import Shard
+
+BATCH_ROWS = 65_536
+_CSV_BLOCK = 8 << 20
+
+
+class ShardError(RuntimeError):
+    def __init__(self, path: str, message: str, row: int | None = None, column: str | None = None):
+        where = "".join(
+            [f", row {row}" if row is not None else "", f", column {column!r}" if column else ""]
+        )
+        super().__init__(f"{path}{where}: {message}")
+        self.path, self.row, self.column, self.reason = path, row, column, message
+
+
+@dataclass(frozen=True)
+class Task:
+    shard_id: str
+    index: int  # task number within the shard
+    row_group: int | None  # parquet row group, None for streamed formats
+    row_offset: int  # row_index of the task's first row (0 for streamed formats)
+    num_rows: int | None  # None when unknown before reading
+
+
+@dataclass
+class ShardInfo:
+    shard: Shard
+    columns: ColumnMap
+    source_columns: list[str]
+    num_rows: int | None
+    header: bool = True
+    delimiter: str = ","
+    tasks: list[Task] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = self.shard.to_json()
+        d.update(
+            columns=self.columns.to_json(),
+            convention=self.columns.convention,
+            num_rows=self.num_rows,
+            source_columns=self.source_columns,
+        )
+        if self.shard.format in ("csv", "tsv"):
+            d.update(header=self.header, delimiter=self.delimiter)
+        return d
+
+
+# ------------------------------------------------------------------------------------------
+# opening
+
+
+def open_shard(shard: Shard, url_col: str | None = None, text_col: str | None = None) -> ShardInfo:
+    if shard.format is None:
+        raise ShardError(shard.path, "unknown format (expected parquet, csv, tsv or jsonl)")
+    try:
+        if shard.format == "parquet":
+            return _open_parquet(shard, url_col, text_col)
+        if shard.format in ("csv", "tsv"):
+            return _open_csv(shard, url_col, text_col)
+        return _open_jsonl(shard, url_col, text_col)
+    except ShardError:
+        raise
+    except ColumnError as e:
+        raise ShardError(shard.path, str(e).split(": ", 1)[-1]) from None
+    except (OSError, pa.ArrowException, EOFError, ValueError) as e:
+        raise ShardError(shard.path, f"unreadable: {e}") from None
+
+
+def _open_parquet(shard: Shard, url_col: str | None, text_col: str | None) -> ShardInfo:
+    with shard.open_raw() as f:
+        meta = pq.ParquetFile(f).metadata
+        names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
+        names = list(dict.fromkeys(names))
+        cols = detect_columns(names, shard.path, url_col, text_col)
+        tasks, offset = [], 0
+        for rg in range(meta.num_row_groups):
+            n = meta.row_group(rg).num_rows
+            tasks.append(Task(shard.shard_id, rg, rg, offset, n))
+            offset += n
+    if not tasks:  # a parquet with no row group still gets one (empty) task
+        tasks.append(Task(shard.shard_id, 0, None, 0, 0))
+    return ShardInfo(shard, cols, names, meta.num_rows, tasks=tasks)
+
+
+def _first_line(shard: Shard) -> str:
+    with shard.open("rb") as f:
+        raw = f.readline(1 << 20)
+    return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _looks_like_url(s: str) -> bool:
+    s = s.strip().strip('"').lower()
+    return s.startswith(("http://", "https://", "//", "www."))
+
+
+def _open_csv(shard: Shard, url_col: str | None, text_col: str | None) -> ShardInfo:
+    line = _first_line(shard)
+    if shard.format == "tsv" or ("\t" in line and "," not in line):
+        delim = "\t"
+    else:
+        delim = ","
+    if not line.strip():
+        return ShardInfo(
+            shard, ColumnMap("url", "text", "empty"), [], 0, True, delim, [_task0(shard)]
+        )
+    fields = next(csv.reader([line], delimiter=delim))
+    header = not any(_looks_like_url(f) for f in fields)
+    if header:
+        names = fields
+        cols = detect_columns(names, shard.path, url_col, text_col)
+    else:
+        names = [f"c{i}" for i in range(len(fields))]
+        url_i = next(i for i, f in enumerate(fields) if _looks_like_url(f))
+        text_i = next((i for i in range(len(fields)) if i != url_i), None)
+        if text_i is None:
+            raise ShardError(shard.path, "no text column beside the URL column", row=0)
+        cols = ColumnMap(
+            url=url_col or names[url_i], text=text_col or names[text_i], convention="cc3m"
+        )
+    return ShardInfo(shard, cols, names, None, header, delim, [_task0(shard)])
+
+
+def _open_jsonl(shard: Shard, url_col: str | None, text_col: str | None) -> ShardInfo:
+    with shard.open("rb") as f:
+        for lineno, raw in enumerate(f):
+            if raw.strip():
+                try:
+                    obj = json.loads(raw)
+                except json.JSONDecodeError as e:
+                    raise ShardError(shard.path, f"invalid JSON: {e.msg}", row=lineno) from None
+                if not isinstance(obj, dict):
+                    raise ShardError(shard.path, "each line must be a JSON object", row=lineno)
+                names = list(obj)
+                break
+        else:
+            return ShardInfo(shard, ColumnMap("url", "text", "empty"), [], 0, tasks=[_task0(shard)])
+    cols = detect_columns(names, shard.path, url_col, text_col)
+    return ShardInfo(shard, cols, names, None, tasks=[_task0(shard)])
+
+
+def _task0(shard: Shard) -> Task:
+    return Task(shard.shard_id, 0, None, 0, None)
+
+
+# ------------------------------------------------------------------------------------------
+# reading
+
+
+def iter_task_batches(
+    info: ShardInfo, task: Task, batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.Table]:
+    """Standard-column batches of one task, with the shard in the schema metadata."""
+    meta = {
+        b"childguard.shard_path": info.shard.path.encode(),
+        b"childguard.shard_id": info.shard.shard_id.encode(),
+    }
+    if info.columns.convention == "empty":
+        return
+    if info.shard.format == "parquet":
+        raw_iter = _parquet_batches(info, task, batch_rows)
+    elif info.shard.format in ("csv", "tsv"):
+        raw_iter = _csv_batches(info, batch_rows)
+    else:
+        raw_iter = _jsonl_batches(info, batch_rows)
+    offset = task.row_offset
+    for raw in raw_iter:
+        table = standardize(raw, info.columns, offset, info.shard.path)
+        offset += table.num_rows
+        yield table.replace_schema_metadata(meta)
+
+
+def iter_batches(info: ShardInfo, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    for task in info.tasks:
+        yield from iter_task_batches(info, task, batch_rows)
+
+
+def _parquet_batches(info: ShardInfo, task: Task, batch_rows: int) -> Iterator[pa.Table]:
+    if task.row_group is None:
+        return
+    cols = info.columns.source_columns()
+    with info.shard.open_raw() as f:
+        pf = pq.ParquetFile(f)
+        try:
+            for b in pf.iter_batches(
+                batch_size=batch_rows, row_groups=[task.row_group], columns=cols
+            ):
+                yield pa.Table.from_batches([b])
+        except (OSError, pa.ArrowException) as e:
+            end = task.row_offset + (task.num_rows or 0) - 1
+            raise ShardError(
+                info.shard.path,
+                f"corrupt row group {task.row_group} (rows {task.row_offset}-{end}): {e}",
+            ) from None
+
+
+class _Utf8Repair(io.RawIOBase):
+    """Decompressed byte stream with invalid UTF-8 replaced by U+FFFD (fallback path only)."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = b""
+        self.replaced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._buf:
+            chunk = self._raw.read(1 << 20)
+            final = not chunk
+            text = self._dec.decode(chunk, final=final)
+            self.replaced += text.count("\ufffd")
+            self._buf = text.encode("utf-8")
+            if final:
+                break
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _csv_pass(info: ShardInfo, repair: bool) -> Iterator[pa.Table]:
+    read_opts = pacsv.ReadOptions(
+        block_size=_CSV_BLOCK,
+        use_threads=False,
+        column_names=None if info.header else info.source_columns,
+    )
+    if info.shard.format == "tsv" or info.delimiter == "\t":
+        # CC3M-style TSV: no quoting, one row per line
+        parse_opts = pacsv.ParseOptions(delimiter="\t", quote_char=False)
+    else:
+        parse_opts = pacsv.ParseOptions(delimiter=info.delimiter, newlines_in_values=True)
+    conv = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in info.source_columns},
+        include_columns=info.columns.source_columns(),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    with info.shard.open("rb") as f:
+        stream = io.BufferedReader(_Utf8Repair(f), 1 << 20) if repair else f
+        for rb in pacsv.open_csv(stream, read_opts, parse_opts, conv):
+            yield pa.Table.from_batches([rb])
+
+
+def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
+    """Strict UTF-8 first; on invalid UTF-8, re-read with U+FFFD repair and go on where we were."""
+    done = 0
+    try:
+        for t in _csv_pass(info, repair=False):
+            done += t.num_rows
+            yield from _split(t, batch_rows)
+        return
+    except pa.ArrowInvalid as e:
+        if "utf8" not in str(e).lower().replace("-", ""):
+            raise ShardError(info.shard.path, f"CSV parse error: {e}", row=done) from None
+    skip = done
+    try:
+        for t in _csv_pass(info, repair=True):
+            if skip:
+                k = min(skip, t.num_rows)
+                skip -= k
+                t = t.slice(k)
+            done += t.num_rows
+            yield from _split(t, batch_rows)
+    except pa.ArrowInvalid as e:
+        raise ShardError(info.shard.path, f"CSV parse error: {e}", row=done) from None
+
+
+def _split(t: pa.Table, n: int) -> Iterator[pa.Table]:
+    for start in range(0, t.num_rows, n):
+        yield t.slice(start, n)
+
+
+def _jsonl_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
+    """Arrow's streaming JSON reader; falls back to a per-line parser for mixed types."""
+    wanted = info.columns.source_columns()
+    schema = pa.schema([(c, pa.string()) for c in (info.columns.url, info.columns.text)])
+    emitted = 0
+    try:
+        with info.shard.open("rb") as f:
+            reader = pajson.open_json(
+                f,
+                read_options=pajson.ReadOptions(block_size=_CSV_BLOCK, use_threads=False),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                ),
+            )
+            for rb in reader:
+                t = pa.Table.from_batches([rb])
+                emitted += t.num_rows
+                yield from _split(t, batch_rows)
+        return
+    except pa.ArrowInvalid:
+        pass  # mixed types or invalid UTF-8: redo the rest line by line
+    yield from _jsonl_python(info, wanted, emitted, batch_rows)
+
+
+def _jsonl_python(
+    info: ShardInfo, wanted: list[str], skip: int, batch_rows: int
+) -> Iterator[pa.Table]:
+    rows: dict[str, list] = {c: [] for c in wanted}
+    n = 0
+    with info.shard.open("rb") as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            if n < skip:
+                n += 1
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8", "replace"))
+            except json.JSONDecodeError as e:
+                raise ShardError(info.shard.path, f"invalid JSON: {e.msg}", row=n) from None
+            if not isinstance(obj, dict):
+                raise ShardError(info.shard.path, "line is not a JSON object", row=n)
+            for c in wanted:
+                v = obj.get(c)
+                rows[c].append(None if v is None else v if isinstance(v, str) else json.dumps(v))
+            n += 1
+            if len(rows[wanted[0]]) >= batch_rows:
+                yield pa.table({c: pa.array(v, pa.string()) for c, v in rows.items()})
+                rows = {c: [] for c in wanted}
+    if rows[wanted[0]]:
+        yield pa.table({c: pa.array(v, pa.string()) for c, v in rows.items()})
+
+
+def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.Array:
+    """Any column type to utf8 strings; invalid UTF-8 bytes become U+FFFD, never an error."""
+    arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_string(t):
+        return arr
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return arr.cast(pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        s = pl.Series(arr).cast(pl.String, strict=False)
+        bad = s.is_null() & pl.Series(arr).is_not_null()
+        if bad.any():
+            idx = bad.arg_true()
+            fixed = [b.decode("utf-8", "replace") for b in pl.Series(arr).gather(idx).to_list()]
+            s = s.scatter(idx, pl.Series(fixed, dtype=pl.String))
+        return s.to_arrow().cast(pa.string())
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), pa.string())
+    try:
+        return pc.cast(arr, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in arr.to_pylist()],
+            pa.string(),
+        )
+
+
+def standardize(raw: pa.Table, cols: ColumnMap, offset: int, path: str) -> pa.Table:
+    n = raw.num_rows
+    out: dict[str, pa.Array] = {
+        "row_index": pa.array(range(offset, offset + n), pa.int64()),
+        "url": _as_string(raw.column(cols.url), path, cols.url, offset),
+        "text": _as_string(raw.column(cols.text), path, cols.text, offset),
+    }
+    if cols.laion_hash and cols.laion_hash in raw.column_names:
+        try:
+            out["laion_hash"] = pc.cast(raw.column(cols.laion_hash).combine_chunks(), pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out["laion_hash"] = pa.nulls(n, pa.int64())
+    for name in ("uid", "key", "language"):
+        src = getattr(cols, name)
+        if src and src in raw.column_names:
+            out[name] = _as_string(raw.column(src), path, src, offset)
+    return pa.table(out)
