@@ -47,7 +47,18 @@ class Shard:
     def is_local(self) -> bool:
         return "://" not in self.path or self.path.startswith("file://")
 
-    def open(self, mode: str = "rb"):  # -> file-like, decompressed
+    def open(self, mode: str = "rb"):  # -> binary file-like, decompressed
+        if self.compression == "zstd":
+            # fsspec's zstd file cannot readline(); a buffered zstandard reader can
+            import io
+
+            import zstandard
+
+            raw = self.open_raw()
+            dec = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_across_frames=True, closefd=True
+            )
+            return io.BufferedReader(dec, 1 << 20)
         return fsspec.open(self.path, mode, compression=self.compression).open()
 
     def open_raw(self):

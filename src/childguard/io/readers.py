@@ -358,13 +358,13 @@ def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return arr.cast(pa.string())
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        s = pl.Series(arr).cast(pl.String, strict=False)
-        bad = s.is_null() & pl.Series(arr).is_not_null()
-        if bad.any():
-            idx = bad.arg_true()
-            fixed = [b.decode("utf-8", "replace") for b in pl.Series(arr).gather(idx).to_list()]
-            s = s.scatter(idx, pl.Series(fixed, dtype=pl.String))
-        return s.to_arrow().cast(pa.string())
+        try:
+            return arr.cast(pa.string())
+        except pa.ArrowInvalid:  # invalid UTF-8 somewhere in the batch: repair row by row
+            return pa.array(
+                [None if b is None else b.decode("utf-8", "replace") for b in arr.to_pylist()],
+                pa.string(),
+            )
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
     try:
