@@ -13,10 +13,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_rows, write_jsonl
 from typer.testing import CliRunner
 
 from childguard.cli import app
+
+from conftest import make_rows, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(__file__).parent

@@ -8,11 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_rows, write_jsonl
 
 from childguard.io.columns import ColumnError, detect_columns
 from childguard.io.paths import InputError, expand_inputs, shard_id_for
 from childguard.io.readers import ShardError, iter_batches, open_shard
+
+from conftest import make_rows, write_jsonl
 
 
 def read_all(path: Path, **kw) -> tuple[pa.Table, object]:
@@ -187,7 +188,7 @@ def test_empty_shards(tmp_path: Path, kind: str) -> None:
         )
     else:
         p.write_bytes(b"")
-    table, info = read_all(p)
+    table, _ = read_all(p)
     assert table is None or table.num_rows == 0
 
 
@@ -195,7 +196,7 @@ def test_corrupt_parquet(tmp_path: Path) -> None:
     p = tmp_path / "corrupt.parquet"
     p.write_bytes(b"PAR1 this is not parquet")
     [shard] = expand_inputs([str(p)])
-    with pytest.raises(ShardError, match="corrupt.parquet"):
+    with pytest.raises(ShardError, match=r"corrupt\.parquet"):
         open_shard(shard)
 
 
