@@ -20,6 +20,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 import mmh3
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -144,6 +145,8 @@ def normalize_url_column(urls: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Ser
     fast = fast.fill_null(False)
     out = (
         s.str.replace(r"#.*$", "")
+        # an empty query ("a.jpg?") is dropped, as urlunsplit does on the per-row path
+        .str.replace(r"\?$", "")
         # empty path -> "/" (before a query, or at the end)
         .str.replace(r"^(https?://[^/?]+)(\?|$)", "${1}/${2}")
     )
@@ -174,6 +177,23 @@ def sha256_column(values: pl.Series) -> pl.Series:
 
 def url_sha256_column(urls: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Series:
     return sha256_column(normalize_url_column(urls)).rename("url_sha256")
+
+
+def url_sha256_digests(
+    urls: pa.Array | pa.ChunkedArray | pl.Series,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw SHA-256 digests of the normalised URLs: ((n, 32) uint8, valid mask).
+
+    For bulk matching against lists: skips the hex round trip of `url_sha256_column` (about
+    twice as fast). Null URLs get a zero digest and valid=False."""
+    norm = normalize_url_column(urls)
+    valid = norm.is_not_null().to_numpy()
+    sha = hashlib.sha256
+    zero = bytes(32)
+    blob = b"".join(
+        [zero if u is None else sha(u.encode("utf-8", "surrogatepass")).digest() for u in norm]
+    )
+    return np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32), valid
 
 
 def laion_hash(url: str | None, text: str | None) -> int:

@@ -1,0 +1,240 @@
+"""Detector `takedown_lists`: match every row against the takedown lists in the store.
+
+- URL lists (`url`, `url_sha256`): SHA-256 of the row's normalised URL (childguard.urls).
+- `laion_hash` lists: the row's `laion_hash` column, computed where absent or null.
+- File-hash (`md5`, `sha1`, `sha256`) and `pdq` lists: the image bytes of rows whose shard has
+  a tar or folder of images beside it (joined on `key`); PDQ matches within `max_distance`
+  (default 31), hashes below `min_quality` (default 50) are not matched and are reported.
+
+Score 1.0 on a match; the evidence names list, version and type (`list:csam-urls@v3 type:url`)
+and never the matched entry. Rows that could not be checked are never silently clean in the
+output: `__label` says `image_error` or `pdq_low_quality` (score 0, evidence says why) and
+`counters` counts them. With no lists the detector returns zeros without reading anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from childguard.detect.base import Detector, Example, Resources, register
+from childguard.lists.store import ListRef, ListStore, LoadedList
+from childguard.lists.types import FILE_HASH_TYPES, URL_TYPES, ListType, int64_digests
+
+_IMAGE_CHUNK = 512  # images read and hashed at a time, to bound memory on big batches
+
+
+@register
+class TakedownLists(Detector):
+    name: ClassVar[str] = "takedown_lists"
+    version: ClassVar[str] = "1"
+    resources: ClassVar[Resources] = Resources(num_cpus=1.0, memory_mb=512, stateful=True)
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        lists = options.get("lists")
+        if isinstance(lists, str):
+            lists = [s for s in lists.split(",") if s.strip()]
+        home = options.get("home")
+        self.store = ListStore(str(home) if home else None)
+        self.max_distance = int(options.get("max_distance", 31))  # type: ignore[arg-type]
+        self.min_quality = int(options.get("min_quality", 50))  # type: ignore[arg-type]
+        names = list(lists) if lists is not None else self.store.names()  # type: ignore[arg-type]
+        # Pin versions now, so every worker of one scan matches the same versions that
+        # describe() records, even if a list grows while the scan runs.
+        self.refs: list[ListRef] = []
+        self.list_info: list[dict[str, object]] = []
+        for text in names:
+            ref = ListRef.parse(str(text))
+            meta = self.store.info(ref.name)
+            version = ref.version or int(meta["version"])
+            entries = next(
+                (v["entries"] for v in meta["versions"] if v["version"] == version), None
+            )
+            if entries is None:
+                raise ValueError(f"list {ref.name!r} has no version {version}")
+            self.refs.append(ListRef(ref.name, version))
+            self.list_info.append(
+                {"name": ref.name, "type": meta["type"], "version": version, "entries": entries}
+            )
+        self.lists: list[LoadedList] = []
+        self.counters: Counter[str] = Counter()
+        self._sources: dict[str, object] = {}
+
+    def describe(self) -> dict[str, object]:
+        d = super().describe()
+        d["options"] = {
+            **dict(self.options),
+            "lists": [f"{r.name}@{r.version}" for r in self.refs],
+            "home": str(self.store.home),
+            "max_distance": self.max_distance,
+            "min_quality": self.min_quality,
+        }
+        d["lists"] = self.list_info
+        return d
+
+    def setup(self) -> None:
+        self.lists = [self.store.load(r) for r in self.refs]
+
+    # scoring ------------------------------------------------------------------------------------
+    def score(self, batch: pa.Table) -> pa.Table:
+        n = batch.num_rows
+        if not self.lists or n == 0:
+            return self.empty_result(n)
+        hits: list[list[str]] = [[] for _ in range(n)]
+        kinds: list[list[str]] = [[] for _ in range(n)]
+        problems: dict[int, tuple[str, str]] = {}
+
+        def mark(mask: np.ndarray, lst: LoadedList, extra: list[str] | None = None) -> None:
+            for j, i in enumerate(np.flatnonzero(mask).tolist()):
+                ev = f"list:{lst.label} type:{lst.type.value}"
+                if extra is not None:
+                    ev += " " + extra[j]
+                hits[i].append(ev)
+                kinds[i].append(lst.type.value)
+
+        url_lists = [x for x in self.lists if x.type in URL_TYPES]
+        if url_lists:
+            from childguard.urls import url_sha256_digests
+
+            digests, valid = url_sha256_digests(batch.column("url"))
+            for lst in url_lists:
+                mark(lst.digests.contains(digests) & valid, lst)
+
+        laion_lists = [x for x in self.lists if x.type is ListType.laion_hash]
+        if laion_lists:
+            lh = _laion_hashes(batch)
+            digests = int64_digests(lh)
+            for lst in laion_lists:
+                mark(lst.digests.contains(digests), lst)
+
+        image_lists = [x for x in self.lists if x.type in FILE_HASH_TYPES | {ListType.pdq}]
+        if image_lists:
+            self._score_images(batch, image_lists, mark, problems)
+
+        scores = np.zeros(n, dtype=np.float64)
+        evidence: list[str | None] = [None] * n
+        labels: list[str | None] = [None] * n
+        for i in range(n):
+            if hits[i]:
+                scores[i] = 1.0
+                evidence[i] = "; ".join(hits[i])
+                labels[i] = "+".join(dict.fromkeys(kinds[i]))
+                self.counters["rows_matched"] += 1
+            elif i in problems:
+                labels[i], evidence[i] = problems[i]
+        self.counters["rows"] += n
+        return pa.table(
+            {
+                self.col("score"): pa.array(scores, pa.float64()),
+                self.col("evidence"): pa.array(evidence, pa.string()),
+                self.col("label"): pa.array(labels, pa.string()),
+            }
+        )
+
+    def _score_images(self, batch: pa.Table, image_lists: list[LoadedList], mark, problems) -> None:
+        from childguard.images.hashing import ImageError, file_hashes, pdq_hash
+        from childguard.images.source import find_image_source
+
+        meta = batch.schema.metadata or {}
+        shard = meta.get(b"childguard.shard_path")
+        if shard is None or "key" not in batch.column_names:
+            self.counters["rows_without_images"] += batch.num_rows
+            return
+        shard_path = shard.decode()
+        if shard_path not in self._sources:
+            if len(self._sources) > 8:  # a worker moves on through shards: keep a few
+                self._sources.clear()
+            self._sources[shard_path] = find_image_source(shard_path)
+        source = self._sources[shard_path]
+        if source is None:
+            self.counters["rows_without_images"] += batch.num_rows
+            return
+        keys = batch.column("key").to_pylist()
+        want_pdq = any(x.type is ListType.pdq for x in image_lists)
+        want_files = any(x.type in FILE_HASH_TYPES for x in image_lists)
+        rows = [i for i, k in enumerate(keys) if k is not None]
+        self.counters["rows_without_images"] += batch.num_rows - len(rows)
+        for start in range(0, len(rows), _IMAGE_CHUNK):
+            chunk = rows[start : start + _IMAGE_CHUNK]
+            try:
+                data = source.read([str(keys[i]) for i in chunk])  # type: ignore[attr-defined]
+            except Exception as e:  # an unreadable tar fails these rows, not the scan
+                for i in chunk:
+                    problems[i] = ("image_error", f"image source unreadable: {type(e).__name__}")
+                self.counters["image_errors"] += len(chunk)
+                continue
+            got = [i for i in chunk if str(keys[i]) in data]
+            self.counters["image_missing"] += len(chunk) - len(got)
+            fh: dict[str, list[bytes]] = {"md5": [], "sha1": [], "sha256": []}
+            pdq_rows: list[int] = []
+            pdq_vals: list[bytes] = []
+            for i in got:
+                blob = data[str(keys[i])]
+                self.counters["images_checked"] += 1
+                if want_files:
+                    for name, digest in file_hashes(blob).items():
+                        fh[name].append(digest)
+                if want_pdq:
+                    try:
+                        h, quality = pdq_hash(blob)
+                    except ImageError as e:
+                        problems[i] = ("image_error", f"image undecodable ({e})")
+                        self.counters["image_errors"] += 1
+                        continue
+                    if quality < self.min_quality:
+                        problems[i] = (
+                            "pdq_low_quality",
+                            f"pdq quality {quality} < {self.min_quality}",
+                        )
+                        self.counters["pdq_low_quality"] += 1
+                        continue
+                    pdq_rows.append(i)
+                    pdq_vals.append(h)
+            for lst in image_lists:
+                if lst.type in FILE_HASH_TYPES and got:
+                    q = np.frombuffer(b"".join(fh[lst.type.value]), np.uint8).reshape(len(got), -1)
+                    m = lst.digests.contains(q)
+                    full = np.zeros(batch.num_rows, dtype=bool)
+                    full[np.array(got)[m]] = True
+                    mark(full, lst)
+                elif lst.type is ListType.pdq and pdq_rows:
+                    assert lst.pdq is not None
+                    q = np.frombuffer(b"".join(pdq_vals), np.uint8).reshape(-1, 32)
+                    qi, _, dist = lst.pdq.search(q, self.max_distance)
+                    best: dict[int, int] = {}
+                    for a, d in zip(qi.tolist(), dist.tolist(), strict=True):
+                        best[a] = min(d, best.get(a, 256))
+                    full = np.zeros(batch.num_rows, dtype=bool)
+                    rows_hit = sorted(pdq_rows[a] for a in best)
+                    full[rows_hit] = True
+                    by_row = {pdq_rows[a]: d for a, d in best.items()}
+                    mark(full, lst, [f"distance:{by_row[r]}" for r in rows_hit])
+
+    @staticmethod
+    def examples() -> list[Example]:
+        # Matches depend on the lists in the store; with an empty store nothing fires.
+        return [Example(text="a photo", url="https://example.org/a.jpg", fires=False)]
+
+
+def _laion_hashes(batch: pa.Table) -> np.ndarray:
+    """The batch's `laion_hash` column, computed (mmh3 of URL+TEXT) where absent or null."""
+    import polars as pl
+
+    from childguard.urls import laion_hash_column
+
+    if "laion_hash" in batch.column_names:
+        col = pl.Series(batch.column("laion_hash")).cast(pl.Int64)
+        if col.null_count() == 0:
+            return col.to_numpy()
+        nulls = col.is_null()
+        idx = nulls.arg_true()
+        sub = batch.take(pa.array(idx.to_numpy()))
+        computed = laion_hash_column(pl.Series(sub.column("url")), pl.Series(sub.column("text")))
+        return col.scatter(idx, computed).to_numpy()
+    return laion_hash_column(
+        pl.Series(batch.column("url")), pl.Series(batch.column("text"))
+    ).to_numpy()

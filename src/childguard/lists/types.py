@@ -1,0 +1,106 @@
+"""What a takedown list holds and how one entry is parsed into its fixed-width digest.
+
+Every list is stored as fixed-width binary digests, never as the text it was imported from:
+URL lists keep the SHA-256 of the normalised URL (so the store holds no URLs, and a `url` list
+and a `url_sha256` list of the same URLs are interchangeable), hex hashes keep their bytes, and
+`laion_hash` keeps the signed int64 as 8 big-endian two's-complement bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from childguard.urls import normalize_url
+
+
+class ListType(StrEnum):
+    url = "url"
+    url_sha256 = "url_sha256"
+    md5 = "md5"
+    sha1 = "sha1"
+    sha256 = "sha256"
+    pdq = "pdq"
+    laion_hash = "laion_hash"
+
+
+WIDTH: dict[ListType, int] = {
+    ListType.url: 32,
+    ListType.url_sha256: 32,
+    ListType.md5: 16,
+    ListType.sha1: 20,
+    ListType.sha256: 32,
+    ListType.pdq: 32,
+    ListType.laion_hash: 8,
+}
+
+# Types matched against the row's URL (both are SHA-256 of the normalised URL).
+URL_TYPES = frozenset({ListType.url, ListType.url_sha256})
+FILE_HASH_TYPES = frozenset({ListType.md5, ListType.sha1, ListType.sha256})
+IMAGE_TYPES = FILE_HASH_TYPES | {ListType.pdq}
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
+
+
+class EntryError(ValueError):
+    """One malformed entry; the message says why, never repeats the entry."""
+
+
+def parse_entry(kind: ListType, raw: str) -> bytes:
+    """Parse one entry into its digest (WIDTH[kind] bytes). Raises EntryError."""
+    value = raw.strip()
+    if not value:
+        raise EntryError("empty entry")
+    if kind is ListType.url:
+        return url_digest(value)
+    if kind is ListType.laion_hash:
+        if not _INT.match(value):
+            raise EntryError("laion_hash must be a decimal signed 64-bit integer")
+        n = int(value)
+        if not -(2**63) <= n < 2**64:
+            raise EntryError("laion_hash out of 64-bit range")
+        if n >= 2**63:  # accept the unsigned spelling of a negative hash
+            n -= 2**64
+        return int64_digest(n)
+    width = WIDTH[kind]
+    if len(value) != 2 * width or not _HEX.match(value):
+        raise EntryError(f"{kind.value} must be {2 * width} hex digits, got {len(value)} chars")
+    return bytes.fromhex(value)
+
+
+def url_digest(url: str) -> bytes:
+    """SHA-256 of the normalised URL, for list entries (which must be absolute URLs)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as e:
+        raise EntryError(f"not a URL ({e})") from None
+    if not parts.scheme or not parts.netloc:
+        raise EntryError("not an absolute URL (scheme://host/...)")
+    norm = normalize_url(url)
+    assert norm is not None
+    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).digest()
+
+
+def int64_digest(n: int) -> bytes:
+    return (n & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+
+
+def int64_digests(values: np.ndarray) -> np.ndarray:
+    """int64 array -> (n, 8) uint8 digests, as `int64_digest` per value."""
+    return (
+        np.ascontiguousarray(values.astype(np.int64).view(np.uint64).astype(">u8"))
+        .view(np.uint8)
+        .reshape(-1, 8)
+    )
+
+
+def format_entry(kind: ListType, digest: bytes) -> str:
+    """Digest -> how `lists query` prints it (URLs are shown by their SHA-256)."""
+    if kind is ListType.laion_hash:
+        return str(int.from_bytes(digest, "big", signed=True))
+    return digest.hex()
