@@ -13,16 +13,12 @@ app = typer.Typer(
 
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
 from childguard.lists.commands import app as lists_app  # noqa: E402
-from childguard.release.commands import apply_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
 
 app.add_typer(lists_app, name="lists")
 
 app.command("scan")(scan)
 app.command("demo")(demo)
-app.command("release")(release_cmd)
-app.command("verify")(verify_cmd)
-app.command("apply")(apply_cmd)
 # ---------------------------------------------------------------------------------------------
 
 
