@@ -1,0 +1,103 @@
+"""Policy: rules are data, parsed safely, evaluated vectorised, first match wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from childguard.policy import Policy, PolicyError, load_policy
+
+
+def policy(**kw) -> Policy:
+    return Policy.model_validate(
+        {
+            "rules": [
+                {"name": "listed", "risk": "blocked", "when": "lists"},
+                {
+                    "name": "ident",
+                    "risk": "identifiable_child",
+                    "when": "minor and (name or school)",
+                },
+                {"name": "minor", "risk": "child", "when": "minor >= 0.8 or (minor and not pet)"},
+            ],
+            **kw,
+        }
+    )
+
+
+def frame(**cols: list[float]) -> pl.DataFrame:
+    data = {}
+    for name, scores in cols.items():
+        data[f"{name}__score"] = [float(s) for s in scores]
+        data[f"{name}__evidence"] = ["e" if s else None for s in scores]
+    return pl.DataFrame(data)
+
+
+def test_first_rule_wins_and_actions() -> None:
+    scores = frame(
+        lists=[1, 0, 0, 0, 0, 0],
+        minor=[1, 1, 1, 0.6, 0.6, 0],
+        name=[1, 1, 0, 0, 0, 1],
+        school=[0, 0, 0, 0, 0, 0],
+        pet=[0, 0, 0, 0, 1, 0],
+    )
+    p = policy()
+    out = p.decide(scores, {})
+    assert out["risk"].to_list() == [
+        "blocked",
+        "identifiable_child",
+        "child",
+        "child",
+        "clean",
+        "clean",
+    ]
+    assert out["action"].to_list() == ["remove", "remove", "review", "review", "keep", "keep"]
+    assert out["rule"].to_list() == ["listed", "ident", "minor", "minor", None, None]
+
+
+def test_thresholds_and_reasons() -> None:
+    scores = frame(lists=[0.0], minor=[0.55], name=[0.7], school=[0], pet=[0])
+    p = policy(thresholds={"minor": 0.6})
+    assert p.decide(scores, {})["risk"].to_list() == ["clean"]
+    p2 = policy()
+    assert p2.decide(scores, {})["risk"].to_list() == ["identifiable_child"]
+    reasons = p2.reasons(scores, {"minor": "3", "name": "2"})[0]
+    assert {(r["detector"], r["version"], r["threshold"]) for r in reasons} == {
+        ("minor", "3", 0.5),
+        ("name", "2", 0.5),
+    }
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["__import__('os').system('x')", "a.b", "a + 1", "a >= 'x'", "lambda: 1", "a[0]", "(a"],
+)
+def test_unsafe_or_invalid_rules_are_rejected(expr: str) -> None:
+    with pytest.raises(ValueError):
+        Policy.model_validate({"rules": [{"name": "r", "risk": "child", "when": expr}]})
+
+
+def test_rule_naming_missing_detector() -> None:
+    with pytest.raises(PolicyError, match="not running"):
+        policy().decide(frame(minor=[1.0]), {})
+
+
+def test_load_toml_and_yaml(tmp_path: Path) -> None:
+    t = tmp_path / "p.toml"
+    t.write_text(
+        'version = "9"\n[[rules]]\nname = "r"\nrisk = "child"\nwhen = "a"\n'
+        '[actions]\nchild = "remove"\n'
+    )
+    y = tmp_path / "p.yaml"
+    y.write_text(
+        "version: '9'\nrules:\n  - {name: r, risk: child, when: a}\nactions: {child: remove}\n"
+    )
+    assert load_policy(t) == load_policy(y)
+    assert load_policy(t).actions["child"] == "remove"
+    assert load_policy(t).fingerprint() == load_policy(y).fingerprint()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rules]]\nname = "r"\nrisk = "adult"\nwhen = "a"\n')
+    with pytest.raises(PolicyError, match=r"bad\.toml"):
+        load_policy(bad)
