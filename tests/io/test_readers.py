@@ -219,3 +219,22 @@ def test_expand_folders_globs_and_ids(tmp_path: Path, laion_parquet: Path) -> No
     )
     with pytest.raises(InputError, match="no such file"):
         expand_inputs([str(tmp_path / "missing.parquet")])
+
+
+def test_fsspec_url_inputs(tmp_path: Path) -> None:
+    """Remote protocols go through fsspec; the in-memory filesystem stands in for s3/hf/https."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/bucket/laion/part-00000.parquet", "wb") as f:
+        pq.write_table(pa.table({"URL": ["https://a/1.jpg"] * 3, "TEXT": ["x", "y", "z"]}), f)
+    with fs.open("/bucket/laion/part-00001.jsonl.gz", "wb") as f:
+        f.write(gzip.compress(b'{"url": "https://a/2.jpg", "text": "w"}\n'))
+    shards = expand_inputs(["memory://bucket/laion/"])
+    assert [s.path for s in shards] == [
+        "memory:///bucket/laion/part-00000.parquet",
+        "memory:///bucket/laion/part-00001.jsonl.gz",
+    ]
+    infos = [open_shard(s) for s in shards]
+    assert [pa.concat_tables(list(iter_batches(i))).num_rows for i in infos] == [3, 1]
+    assert expand_inputs(["memory://bucket/laion/*.parquet"])[0].shard_id == shards[0].shard_id
