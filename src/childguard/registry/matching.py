@@ -1,0 +1,246 @@
+"""Match a removal request against the scanned shards; every matched row becomes a review task.
+
+Kinds of match, all vectorised over each batch with Polars:
+- `url`: the row's normalised URL equals a normalised URL the requester gave (image or page);
+- `domain`: the row's host is the domain or one of its subdomains;
+- `name`: the child's name, as whole words, in the caption or in the URL's words (slug),
+  after the same normalisation on both sides (lower case, accents folded, non-letters to space);
+- `pdq`: the PDQ hash of the reference photo within distance 31 of a row's image, where the
+  shard carries image bytes and `pdqhash` is installed (the photo itself is never stored).
+
+Nothing here returns rows to the requester: the result is tasks for reviewers and a count the
+web layer never shows publicly.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
+from childguard.registry.queue import request_task_key
+from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
+from childguard.urls import normalize_url, normalize_url_column, url_sha256_column
+
+log = logging.getLogger(__name__)
+PDQ_MAX_DISTANCE = 31
+
+
+@dataclass
+class Targets:
+    urls: list[str] = field(default_factory=list)  # normalised
+    domains: list[str] = field(default_factory=list)  # lower-case, IDNA
+    names: list[str] = field(default_factory=list)  # normalised words, space separated
+    pdq: list[str] = field(default_factory=list)  # 64 hex digits
+
+    def empty(self) -> bool:
+        return not (self.urls or self.domains or self.names or self.pdq)
+
+
+def normalize_words(s: pl.Series) -> pl.Series:
+    """Lower case, accents folded, every run of non-letters/digits to one space, padded."""
+    return (
+        " "
+        + s.fill_null("")
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        + " "
+    )
+
+
+def normalize_name(name: str) -> str:
+    return normalize_words(pl.Series([name]))[0].strip()
+
+
+def normalize_domain(domain: str) -> str:
+    d = domain.strip().lower()
+    if "://" in d:
+        d = d.split("://", 1)[1]
+    d = d.split("/", 1)[0].split(":", 1)[0].strip(".")
+    if d.startswith("www."):
+        d = d[4:]
+    norm = normalize_url(f"http://{d}/") or ""
+    return norm[len("http://") : -1]
+
+
+def normalize_target_url(url: str) -> str:
+    u = url.strip()
+    if "://" not in u:
+        u = "http://" + u
+    return normalize_url(u) or u
+
+
+def _url_variants(urls: list[str]) -> list[str]:
+    """http and https of the same address are the same picture."""
+    out = set(urls)
+    for u in urls:
+        if u.startswith("http://"):
+            out.add("https://" + u[7:])
+        elif u.startswith("https://"):
+            out.add("http://" + u[8:])
+    return sorted(out)
+
+
+def pdq_hex_from_bytes(data: bytes) -> str:
+    """PDQ of an image held in memory (bytes -> PIL -> numpy); nothing touches the disk."""
+    import numpy as np
+    import pdqhash
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        arr = np.asarray(im.convert("RGB"))
+    bits, _quality = pdqhash.compute(arr)
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def _hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | None]]:
+    """row_index -> (match kind, url_sha256) for one shard."""
+    found: dict[int, tuple[str, str | None]] = {}
+    urls = _url_variants(targets.urls)
+    names = [f" {n} " for n in targets.names if n]
+    if urls or targets.domains or names:
+        for batch in iter_rows(ref):
+            df = pl.from_arrow(batch.select(["row_index", "url", "text"]))
+            assert isinstance(df, pl.DataFrame)
+            norm = normalize_url_column(df["url"])
+            kinds = pl.Series("k", [None] * df.height, dtype=pl.String)
+            if names:
+                words = normalize_words(df["text"]) + normalize_words(norm)
+                hit = words.str.contains_any(names).fill_null(False)
+                kinds = pl.select(pl.when(hit).then(pl.lit("name")).otherwise(kinds)).to_series()
+            if targets.domains:
+                host = norm.str.extract(r"^[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/:?#]+)", 1)
+                host = host.fill_null("").str.to_lowercase()
+                hit = pl.Series([False] * df.height)
+                for d in targets.domains:
+                    hit = hit | (host == d) | host.str.ends_with("." + d)
+                kinds = pl.select(pl.when(hit).then(pl.lit("domain")).otherwise(kinds)).to_series()
+            if urls:
+                hit = norm.is_in(urls).fill_null(False)
+                kinds = pl.select(pl.when(hit).then(pl.lit("url")).otherwise(kinds)).to_series()
+            mask = kinds.is_not_null()
+            if not mask.any():
+                continue
+            sel = df.filter(mask)
+            shas = url_sha256_column(sel["url"]).to_list()
+            for ri, k, sha in zip(
+                sel["row_index"].to_list(), kinds.filter(mask).to_list(), shas, strict=True
+            ):
+                found[int(ri)] = (k, sha)
+    if targets.pdq:
+        try:
+            import pdqhash  # noqa: F401
+        except ImportError:
+            log.info("pdqhash not installed: photo matching skipped")
+            return found
+        for ri, data in iter_images(ref):
+            if ri in found:
+                continue
+            try:
+                h = pdq_hex_from_bytes(data)
+            except Exception:  # an undecodable image in the data set is not the request's fault
+                continue
+            if any(_hamming(h, t) <= PDQ_MAX_DISTANCE for t in targets.pdq):
+                found[ri] = ("pdq", None)
+    return found
+
+
+def _findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, dict[str, Any]]:
+    path = Path(audit_dir) / "findings" / f"{shard_id}.parquet"
+    if not path.exists() or not rows:
+        return {}
+    df = pl.from_arrow(pq.read_table(path))
+    assert isinstance(df, pl.DataFrame)
+    df = df.filter(pl.col("row_index").is_in(rows))
+    return {int(r["row_index"]): r for r in df.iter_rows(named=True)}
+
+
+def match_request(
+    sessions: sessionmaker[Session], audit_dir: Path, request_id: str, targets: Targets
+) -> int:
+    """Match one request against every scanned shard and queue the matches; returns the count.
+
+    Runs after the HTTP response has gone (a background task), so neither the answer nor its
+    timing depends on what matched.
+    """
+    refs = load_inputs(audit_dir)
+    total = 0
+    for ref in refs.values():
+        try:
+            found = match_rows(ref, targets)
+        except Exception as e:  # one unreadable shard must not lose the whole request
+            log.warning("request matching: shard %s failed: %s", ref.shard_id, type(e).__name__)
+            continue
+        if not found:
+            continue
+        flagged = _findings_for(audit_dir, ref.shard_id, list(found))
+        with sessions() as session, session.begin():
+            have = set(
+                session.scalars(
+                    select(ReviewTask.row_index).where(
+                        ReviewTask.request_id == request_id, ReviewTask.shard_id == ref.shard_id
+                    )
+                )
+            )
+            for ri, (kind, sha) in sorted(found.items()):
+                if ri in have:
+                    continue
+                f = flagged.get(ri) or {}
+                risk = f.get("risk") or "request"
+                session.add(
+                    ReviewTask(
+                        task_key=request_task_key(request_id, ref.shard_id, ri),
+                        source="request",
+                        request_id=request_id,
+                        shard_id=ref.shard_id,
+                        row_index=ri,
+                        url_sha256=sha or f.get("url_sha256"),
+                        laion_hash=f.get("laion_hash"),
+                        risk=risk,
+                        risk_rank=min(RISK_RANK.get(risk, 9), RISK_RANK["request"]),
+                        action=f.get("action") or "review",
+                        rule=f.get("rule"),
+                        reasons=_plain_reasons(f.get("reasons")),
+                        match_kind=kind,
+                        status="open",
+                    )
+                )
+                total += 1
+    with sessions() as session, session.begin():
+        req = session.get(RemovalRequest, request_id)
+        if req is not None:
+            req.matched = (req.matched or 0) + total
+            req.matching_done = True
+            # updated_at is what the requester sees: matching must not move it
+    return total
+
+
+def _plain_reasons(value: Any) -> list[dict[str, Any]] | None:
+    if not value:
+        return None
+    return [dict(r) for r in value]
+
+
+__all__ = [
+    "Targets",
+    "match_request",
+    "match_rows",
+    "normalize_domain",
+    "normalize_name",
+    "normalize_target_url",
+    "pdq_hex_from_bytes",
+]

@@ -1,0 +1,1 @@
+"""The removal-request and review web service (FastAPI): `create_app(Settings(...))`."""

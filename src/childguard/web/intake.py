@@ -1,0 +1,198 @@
+"""Removal-request intake shared by the JSON API and the HTML form.
+
+The reference photo arrives as bytes in memory, is hashed (PDQ) and dropped; it is never
+written anywhere. The child's name is kept normalised (for matching later scans), and shown
+to reviewers as initials.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.orm import Session
+
+from childguard.redact import initials
+from childguard.registry.audit import record
+from childguard.registry.matching import (
+    Targets,
+    normalize_domain,
+    normalize_name,
+    normalize_target_url,
+    pdq_hex_from_bytes,
+)
+from childguard.registry.models import RemovalRequest, RequestTarget, utcnow
+from childguard.web.security import new_token, sha256
+
+Relationship = Literal["parent", "legal_guardian", "self", "authorised_representative"]
+RELATIONSHIPS: tuple[str, ...] = ("parent", "legal_guardian", "self", "authorised_representative")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+_CONTACT = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$|^\+?[0-9 ()-]{6,20}$")
+
+
+class IntakeError(ValueError):
+    pass
+
+
+class RequestIn(BaseModel):
+    """A guardian's removal request (JSON body of `POST /api/requests`)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    urls: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="image or page URLs (http/https) where the child's photo appears",
+    )
+    domains: list[str] = Field(default_factory=list, max_length=10)
+    child_name: str | None = Field(
+        default=None, max_length=100, description="the child's name as it may appear in captions"
+    )
+    contact: str = Field(min_length=3, max_length=320, description="e-mail address or phone")
+    relationship: Relationship
+    declaration: bool = Field(
+        description="I declare I am the child's parent/guardian or authorised to act for them"
+    )
+    note: str | None = Field(default=None, max_length=2000)
+    photo_base64: str | None = Field(
+        default=None, description="optional reference photo; hashed in memory, never stored"
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        out = []
+        for i, u in enumerate(v):
+            u = u.strip()
+            if not u:
+                continue
+            if len(u) > 2048:
+                raise ValueError(f"urls[{i}] is longer than 2048 characters")
+            if "://" in u and not u.lower().startswith(("http://", "https://")):
+                raise ValueError(f"urls[{i}] must be an http(s) URL")
+            if " " in u or "." not in u.split("://")[-1].split("/")[0]:
+                raise ValueError(f"urls[{i}] is not a web address")
+            out.append(u)
+        return out
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        out = []
+        for i, d in enumerate(v):
+            if not d.strip():
+                continue
+            nd = normalize_domain(d)
+            if not _DOMAIN.match(nd):
+                raise ValueError(f"domains[{i}] is not a domain name (like example.org)")
+            out.append(nd)
+        return out
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, v: str) -> str:
+        if not _CONTACT.match(v):
+            raise ValueError("contact must be an e-mail address or a phone number")
+        return v
+
+    @field_validator("declaration")
+    @classmethod
+    def _declared(cls, v: bool) -> bool:
+        if v is not True:
+            raise ValueError("the declaration must be accepted")
+        return v
+
+    @field_validator("child_name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if len(normalize_name(v)) < 2:
+            raise ValueError("child_name must contain letters")
+        return v
+
+    @model_validator(mode="after")
+    def _something_to_find(self) -> RequestIn:
+        if not (self.urls or self.domains or self.child_name or self.photo_base64):
+            raise ValueError("give at least one URL, domain, name or reference photo")
+        return self
+
+    def photo_bytes(self, max_bytes: int) -> bytes | None:
+        if not self.photo_base64:
+            return None
+        if len(self.photo_base64) > (max_bytes * 4) // 3 + 8:
+            raise IntakeError(f"photo is larger than {max_bytes // (1024 * 1024)} MiB")
+        try:
+            return base64.b64decode(self.photo_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise IntakeError("photo_base64 is not valid base64") from None
+
+
+def photo_hash(data: bytes | None) -> str | None:
+    """PDQ hex of the photo, computed in memory; the bytes are dropped by the caller."""
+    if not data:
+        return None
+    try:
+        return pdq_hex_from_bytes(data)
+    except ImportError:
+        return None  # no image extra: the request still goes to reviewers by its other fields
+    except Exception:
+        raise IntakeError("the reference photo is not an image we can read") from None
+
+
+def create_request(db: Session, data: RequestIn, pdq: str | None) -> tuple[str, str, Targets]:
+    """Store the request; returns (tracking token, request id, targets to match)."""
+    token = new_token(24)
+    now = utcnow()
+    targets = Targets(
+        urls=sorted({normalize_target_url(u) for u in data.urls}),
+        domains=sorted(set(data.domains)),
+        names=[normalize_name(data.child_name)] if data.child_name else [],
+        pdq=[pdq] if pdq else [],
+    )
+    req = RemovalRequest(
+        id=str(uuid.uuid4()),
+        token_sha256=sha256(token),
+        status="received",
+        contact=data.contact,
+        relationship_to_child=data.relationship,
+        child_name_initials=initials(data.child_name) if data.child_name else None,
+        note=data.note,
+        created_at=now,
+        updated_at=now,
+    )
+    for kind, values in (
+        ("url", targets.urls),
+        ("domain", targets.domains),
+        ("name", targets.names),
+        ("pdq", targets.pdq),
+    ):
+        for v in values:
+            req.targets.append(RequestTarget(kind=kind, value=v))
+    db.add(req)
+    record(
+        db,
+        "public",
+        "request_received",
+        f"request:{req.id}",
+        {
+            "urls": len(targets.urls),
+            "domains": len(targets.domains),
+            "name": bool(targets.names),
+            "photo": bool(pdq),
+        },
+    )
+    db.commit()
+    return token, req.id, targets
+
+
+def targets_of(req: RemovalRequest) -> Targets:
+    t = Targets()
+    for target in req.targets:
+        getattr(
+            t, {"url": "urls", "domain": "domains", "name": "names", "pdq": "pdq"}[target.kind]
+        ).append(target.value)
+    return t
