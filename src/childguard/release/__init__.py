@@ -1,0 +1,1 @@
+"""Cleaned releases, their removal manifests, verification, and purging downstream copies."""

@@ -1,0 +1,410 @@
+"""`childguard apply`: purge a downstream copy of a dataset with a release's manifest.
+
+Targets are files or folders holding parquet/CSV/TSV/JSONL metadata shards and img2dataset
+outputs (webdataset tars or `files` folders, with their `.parquet` and `_stats.json`). Rows
+match by the SHA-256 of their normalised URL or by LAION `hash`; nothing else of the manifest
+is needed, and it reveals nothing else.
+
+Modes: `--out DIR` writes a purged copy (every file, changed or not) into DIR; `--in-place`
+replaces each changed file atomically (temp file beside it, then rename), keeping
+`<file>.bak` only with `keep_backup`; neither is a dry run. A file with nothing to remove is
+never rewritten, so a re-run is a no-op; in `--out` mode a state file records which outputs
+are complete for which manifest, so a re-run after a kill redoes only the missing ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from childguard.io.atomic import write_json_atomic
+from childguard.io.paths import FOLDER_FORMATS, Shard, detect_format, shard_id_for
+from childguard.io.readers import ShardError, ShardInfo, open_shard
+from childguard.release.build import sha256_file
+from childguard.release.faults import checkpoint
+from childguard.release.img2dataset import (
+    companion_removed_keys,
+    folder_removed_keys,
+    folder_samples,
+    recount_stats,
+    tar_removed_keys,
+    write_tar_without,
+)
+from childguard.release.manifest import PL_MANIFEST
+from childguard.release.matcher import Matcher
+from childguard.release.shards import find_removals, write_without
+
+STATE_FILE = ".childguard-apply.json"
+
+
+class ApplyError(RuntimeError):
+    pass
+
+
+@dataclass
+class FileReport:
+    path: str
+    kind: str  # parquet | csv | tsv | jsonl | tar | files
+    units: int  # rows (tables) or samples (tar / files)
+    removed: int
+    status: str  # rewritten | unchanged | would-rewrite | copied | done-before
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Item:
+    kind: str  # table | tar | files | other
+    path: Path
+    base: Path  # the TARGET folder it was found under (for --out relative names)
+    parquet: Path | None = None  # img2dataset companions
+    stats: Path | None = None
+
+
+@dataclass
+class LoadedManifest:
+    matcher: Matcher
+    release_id: str | None
+    sha256: str
+    entries: int
+
+
+def load_manifest(path: str | Path) -> LoadedManifest:
+    """A release dir, its manifest.json, or a manifest.parquet."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.parquet"
+    elif p.name.endswith(".json"):
+        p = p.with_name("manifest.parquet")
+    if not p.exists():
+        raise ApplyError(f"{p}: no manifest here")
+    try:
+        df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
+    except Exception as e:
+        raise ApplyError(f"{p}: not a childguard manifest ({e})") from None
+    df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
+    rid = None
+    meta = p.with_name("manifest.json")
+    if meta.exists():
+        with contextlib.suppress(ValueError):
+            rid = json.loads(meta.read_text()).get("release_id")
+    return LoadedManifest(Matcher.from_manifest(df), rid, sha256_file(p), df.height)
+
+
+# ------------------------------------------------------------------------------------------
+# discovery
+
+
+def _skip(name: str) -> bool:
+    return name.startswith(".") or name.endswith(".bak") or ".tmp-" in name
+
+
+def discover(target: Path) -> list[Item]:
+    if not target.exists():
+        raise ApplyError(f"{target}: no such file or folder")
+    if target.is_file():
+        return [_classify_file(target, target.parent)]
+    items: list[Item] = []
+    companions: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(target):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not _skip(n))
+        files = {n for n in filenames if not _skip(n)}
+        for name in sorted(dirnames):
+            stem = d / name
+            if f"{name}.parquet" in files or f"{name}_stats.json" in files:
+                pq_ = d / f"{name}.parquet"
+                st = d / f"{name}_stats.json"
+                items.append(Item("files", stem, target, _opt(pq_), _opt(st)))
+                companions |= {pq_, st}
+        for name in sorted(files):
+            if name.endswith(".tar"):
+                stem = name[: -len(".tar")]
+                pq_ = d / f"{stem}.parquet"
+                st = d / f"{stem}_stats.json"
+                items.append(Item("tar", d / name, target, _opt(pq_), _opt(st)))
+                companions |= {pq_, st}
+        # sample folders of img2dataset (`files` format) are walked as items, not as files
+        dirnames[:] = [n for n in dirnames if not any(i.path == d / n for i in items)]
+        for name in sorted(files):
+            p = d / name
+            if p in companions or name.endswith(".tar"):
+                continue
+            items.append(_classify_file(p, target))
+    return sorted(items, key=lambda i: str(i.path))
+
+
+def _opt(p: Path) -> Path | None:
+    return p if p.exists() else None
+
+
+def _classify_file(p: Path, base: Path) -> Item:
+    if p.name.endswith(".tar"):
+        stem = p.name[: -len(".tar")]
+        return Item(
+            "tar",
+            p,
+            base,
+            _opt(p.with_name(f"{stem}.parquet")),
+            _opt(p.with_name(f"{stem}_stats.json")),
+        )
+    fmt, _ = detect_format(p.name)
+    if fmt is not None and fmt in FOLDER_FORMATS.values():
+        return Item("table", p, base)
+    return Item("other", p, base)
+
+
+# ------------------------------------------------------------------------------------------
+# applying
+
+
+def _table_info(path: Path, url_column: str | None) -> ShardInfo:
+    fmt, comp = detect_format(path.name)
+    shard = Shard(str(path), fmt, comp, path.stat().st_size, shard_id_for(str(path)))
+    try:
+        return open_shard(shard, url_column)
+    except ShardError as e:
+        if url_column and "text" in str(e):  # a table with a URL but no caption column
+            return open_shard(shard, url_column, url_column)
+        raise ApplyError(f"{e} (name the URL column with --url-column)") from None
+
+
+def _replace(tmp: Path, final: Path, keep_backup: bool) -> None:
+    if keep_backup:
+        bak = final.with_name(final.name + ".bak")
+        if not bak.exists():  # the oldest backup is the original; keep it
+            try:
+                os.link(final, bak)
+            except OSError:
+                shutil.copy2(final, bak)
+    os.replace(tmp, final)
+
+
+def _tmp(final: Path) -> Path:
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+
+
+class _Run:
+    def __init__(
+        self,
+        manifest: LoadedManifest,
+        out: Path | None,
+        in_place: bool,
+        keep_backup: bool,
+        url_column: str | None,
+        multi: bool,
+    ):
+        self.m = manifest
+        self.out = out
+        self.in_place = in_place
+        self.keep_backup = keep_backup
+        self.url_column = url_column
+        self.multi = multi
+        self.state: dict = {}
+        if out is not None:
+            sp = out / STATE_FILE
+            if sp.exists():
+                with contextlib.suppress(ValueError):
+                    self.state = json.loads(sp.read_text())
+            if self.state.get("manifest_sha256") != manifest.sha256:
+                self.state = {"manifest_sha256": manifest.sha256, "done": {}}
+
+    @property
+    def writing(self) -> bool:
+        return self.in_place or self.out is not None
+
+    def dest(self, item: Item, p: Path) -> Path:
+        """Where `p` (the item or a companion) goes: itself in place, else under --out."""
+        if self.out is None:
+            return p
+        rel = p.relative_to(item.base)
+        return self.out / (item.base.name if self.multi else "") / rel
+
+    def done_before(self, item: Item) -> bool:
+        key = str(item.path)
+        return self.out is not None and key in self.state.get("done", {})
+
+    def mark_done(self, item: Item, report: FileReport) -> None:
+        if self.out is None:
+            return
+        self.state["done"][str(item.path)] = report.to_json()
+        write_json_atomic(self.out / STATE_FILE, self.state)
+
+    # tables -------------------------------------------------------------------------------
+    def table(self, item: Item, path: Path | None = None) -> FileReport:
+        path = path or item.path
+        info = _table_info(path, self.url_column)
+        rem = find_removals(info, self.m.matcher)
+        n = len(rem.removed)
+        kind = info.shard.format or "?"
+        if not self.writing:
+            return FileReport(
+                str(path), kind, rem.rows_in, n, "would-rewrite" if n else "unchanged"
+            )
+        final = self.dest(item, path)
+        if n == 0:
+            if self.out is None:
+                return FileReport(str(path), kind, rem.rows_in, 0, "unchanged")
+            self._copy(path, final)
+            return FileReport(str(path), kind, rem.rows_in, 0, "copied")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp(final)
+        try:
+            kept = write_without(info, rem.removed, tmp)
+            if kept + n != rem.rows_in:
+                raise ApplyError(f"{path}: {rem.rows_in} rows in != {kept} kept + {n} removed")
+            checkpoint("apply:before-replace")
+            _replace(tmp, final, self.keep_backup and self.in_place)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return FileReport(str(path), kind, rem.rows_in, n, "rewritten")
+
+    def _copy(self, src: Path, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp(final)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # img2dataset companions ------------------------------------------------------------------
+    def companions(self, item: Item) -> list[FileReport]:
+        """Stats first (recounted from the parquet minus matches), then the parquet: after a
+        kill between the two, the parquet still has matches and both are redone."""
+        reports: list[FileReport] = []
+        if item.parquet is None:
+            if item.stats is not None and self.out is not None:
+                self._copy(item.stats, self.dest(item, item.stats))
+            return reports
+        info = _table_info(item.parquet, self.url_column)
+        rem = find_removals(info, self.m.matcher)
+        if item.stats is not None and self.writing:
+            final = self.dest(item, item.stats)
+            if len(rem.removed):
+                stats = json.loads(item.stats.read_text())
+                new = recount_stats(stats, item.parquet, set(rem.removed.tolist()))
+                if self.in_place and self.keep_backup:
+                    bak = item.stats.with_name(item.stats.name + ".bak")
+                    if not bak.exists():
+                        shutil.copy2(item.stats, bak)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(final, new)
+            elif self.out is not None:
+                self._copy(item.stats, final)
+        checkpoint("apply:after-stats")
+        reports.append(self.table(item, item.parquet))
+        return reports
+
+    # tars ---------------------------------------------------------------------------------
+    def tar(self, item: Item) -> list[FileReport]:
+        extra = companion_removed_keys(item.parquet, self.m.matcher)
+        removed, samples = tar_removed_keys(item.path, self.m.matcher, extra)
+        rep = FileReport(str(item.path), "tar", samples, len(removed), "unchanged")
+        final = self.dest(item, item.path)
+        if not self.writing:
+            rep.status = "would-rewrite" if removed else "unchanged"
+        elif removed:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _tmp(final)
+            try:
+                write_tar_without(item.path, tmp, removed)
+                checkpoint("apply:before-replace")
+                _replace(tmp, final, self.keep_backup and self.in_place)
+            finally:
+                tmp.unlink(missing_ok=True)
+            rep.status = "rewritten"
+        elif self.out is not None:
+            self._copy(item.path, final)
+            rep.status = "copied"
+        checkpoint("apply:after-tar")
+        return [rep, *self.companions(item)]
+
+    # files folders --------------------------------------------------------------------------
+    def files(self, item: Item) -> list[FileReport]:
+        extra = companion_removed_keys(item.parquet, self.m.matcher)
+        samples = folder_samples(item.path)
+        removed = folder_removed_keys(samples, self.m.matcher, extra)
+        rep = FileReport(str(item.path), "files", len(samples), len(removed), "unchanged")
+        if not self.writing:
+            rep.status = "would-rewrite" if removed else "unchanged"
+        elif self.in_place:
+            bak_dir = item.path.with_name(item.path.name + ".bak")
+            for k in sorted(removed):
+                # the sidecar last: a re-run after a kill still finds the sample's URL
+                for p in sorted(samples[k], key=lambda p: p.name.endswith(".json")):
+                    if self.keep_backup:
+                        bak_dir.mkdir(exist_ok=True)
+                        os.replace(p, bak_dir / p.name)
+                    else:
+                        p.unlink()
+                    checkpoint("apply:file-removed")
+            rep.status = "rewritten" if removed else "unchanged"
+        else:
+            for k, files in samples.items():
+                if k in removed:
+                    continue
+                for p in files:
+                    dst = self.dest(item, p)
+                    if not dst.exists() or dst.stat().st_size != p.stat().st_size:
+                        self._copy(p, dst)
+            rep.status = "rewritten" if removed else "copied"
+        return [rep, *self.companions(item)]
+
+    def other(self, item: Item) -> list[FileReport]:
+        if self.out is not None:
+            self._copy(item.path, self.dest(item, item.path))
+        return []
+
+    def run_item(self, item: Item) -> list[FileReport]:
+        if self.done_before(item):
+            prev = self.state["done"][str(item.path)]
+            return [FileReport(**{**prev, "status": "done-before"})]
+        if item.kind == "table":
+            reps = [self.table(item)]
+        else:
+            reps = getattr(self, item.kind)(item)
+        if reps:
+            self.mark_done(item, reps[0])
+        return reps
+
+
+def apply_manifest(
+    manifest: str | Path | LoadedManifest,
+    targets: list[str | Path],
+    *,
+    out: str | Path | None = None,
+    in_place: bool = False,
+    keep_backup: bool = False,
+    url_column: str | None = None,
+    on_report: Callable[[FileReport], None] | None = None,
+) -> list[FileReport]:
+    if out is not None and in_place:
+        raise ApplyError("choose --out DIR or --in-place, not both")
+    if keep_backup and not in_place:
+        raise ApplyError("--keep-backup only applies with --in-place")
+    m = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest)
+    paths = [Path(t).resolve() for t in targets]
+    out_p = Path(out).resolve() if out is not None else None
+    if out_p is not None:
+        for t in paths:
+            if out_p == t or t in out_p.parents:
+                raise ApplyError(f"--out {out_p} is inside the target {t}")
+        out_p.mkdir(parents=True, exist_ok=True)
+    run = _Run(m, out_p, in_place, keep_backup, url_column, multi=len(paths) > 1)
+    reports: list[FileReport] = []
+    for t in paths:
+        for item in discover(t):
+            for rep in run.run_item(item):
+                reports.append(rep)
+                if on_report:
+                    on_report(rep)
+    return reports

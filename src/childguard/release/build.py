@@ -1,0 +1,465 @@
+"""`childguard release`: write a cleaned copy of the scanned dataset plus its removal manifest.
+
+Order of work (all of it inside `.<RELEASE_DIR>.tmp-<pid>/`, renamed to RELEASE_DIR only
+when complete, so a killed release never leaves anything under the final name):
+
+1. Decide, per finding, remove / hold / keep from its action, the reviewers' decisions and
+   the review default; guardian requests and reviewer removals of unflagged rows are added.
+2. Merge with the parent release's manifest (removals carried forward, held rows a reviewer
+   kept are restored).
+3. Rewrite every shard minus the rows that match the final manifest, using the same matcher
+   `childguard apply` uses, so applying the manifest to the original gives exactly this
+   release. Per shard: rows in (checked against the scan's count) = kept + removed, and every
+   row decided out is among the removed, else the release aborts.
+4. Write manifest.parquet, restored.parquet, then manifest.json (checksums of every file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from childguard import __version__
+from childguard.io.columns import ColumnMap
+from childguard.io.paths import Shard
+from childguard.io.readers import ShardError, ShardInfo, open_shard
+from childguard.policy import Policy, load_policy
+from childguard.release.faults import checkpoint
+from childguard.release.manifest import (
+    MANIFEST_SCHEMA,
+    PL_MANIFEST,
+    RESTORED_SCHEMA,
+    merge_with_parent,
+    to_arrow,
+)
+from childguard.release.matcher import Matcher
+from childguard.release.shards import ConservationError, copy_raw, find_removals, write_without
+
+FORMAT = "childguard-release/1"
+ReviewDefault = Literal["hold", "keep"]
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReleaseResult:
+    out: Path
+    release_id: str
+    manifest: dict
+    shards: list[dict] = field(default_factory=list)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# inputs
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReleaseError(f"{path}: missing ({what})") from None
+    except ValueError as e:
+        raise ReleaseError(f"{path}: not valid JSON ({e})") from None
+
+
+def _shard_info(entry: dict, audit_dir: Path) -> ShardInfo:
+    """Reopen a scanned shard and check it is the file the scan saw."""
+    sid = entry.get("shard_id", "?")
+    if "columns" not in entry or "error" in entry:
+        raise ReleaseError(f"{audit_dir}/run.json: shard {sid} was not scanned successfully")
+    shard = Shard(entry["path"], entry["format"], entry.get("compression"), entry.get("size"), sid)
+    cols = entry["columns"]
+    try:
+        info = open_shard(shard, cols.get("url"), cols.get("text"))
+    except ShardError as e:
+        raise ReleaseError(f"shard {sid}: {e}") from None
+    if info.columns != ColumnMap(**cols):
+        raise ReleaseError(f"{shard.path}: columns differ from the scan's ({cols})")
+    if shard.format in ("csv", "tsv") and (
+        info.header != entry.get("header", info.header)
+        or info.delimiter != entry.get("delimiter", info.delimiter)
+    ):
+        raise ReleaseError(f"{shard.path}: header/delimiter differ from the scan's")
+    if shard.is_local and shard.size is not None and os.path.getsize(shard.path) != shard.size:
+        raise ReleaseError(
+            f"{shard.path}: size changed since the scan ({shard.size} -> "
+            f"{os.path.getsize(shard.path)} bytes); scan it again"
+        )
+    return info
+
+
+def _release_names(paths: list[str]) -> list[str]:
+    """Output names: each shard's path relative to the inputs' common folder."""
+    stripped = [p.split("://", 1)[-1] for p in paths]
+    if len(stripped) == 1:
+        return [os.path.basename(stripped[0])]
+    root = os.path.commonpath([os.path.dirname(p) or "." for p in stripped])
+    names = [os.path.relpath(p, root) for p in stripped]
+    if len(set(names)) != len(names):
+        raise ReleaseError("two input shards map to the same release file name")
+    return names
+
+
+def _load_decisions(audit_dir: Path, db_url: str | None) -> pl.DataFrame:
+    try:
+        from childguard.registry.decisions import load_decisions
+    except ImportError:  # registry extra not installed: no reviewer decisions
+        return _empty_decisions()
+    return load_decisions(audit_dir, db_url)
+
+
+def _empty_decisions() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "shard_id": pl.String,
+            "row_index": pl.Int64,
+            "url_sha256": pl.String,
+            "decision": pl.String,
+            "request_id": pl.String,
+        }
+    )
+
+
+def read_manifest_dir(release_dir: Path) -> tuple[dict, pl.DataFrame]:
+    meta = _read_json(release_dir / "manifest.json", "release manifest")
+    mpath = release_dir / "manifest.parquet"
+    rec = meta.get("files", {}).get("manifest.parquet", {})
+    if not mpath.exists() or sha256_file(mpath) != rec.get("sha256"):
+        raise ReleaseError(f"{mpath}: missing or does not match manifest.json; run verify")
+    df = pl.read_parquet(mpath).cast(PL_MANIFEST)  # type: ignore[arg-type]
+    return meta, df
+
+
+# ------------------------------------------------------------------------------------------
+# deciding
+
+
+def _findings(audit_dir: Path, shard_id: str) -> pl.DataFrame:
+    p = audit_dir / "findings" / f"{shard_id}.parquet"
+    if not p.exists():
+        raise ReleaseError(f"{p}: missing; the shard's scan did not finish")
+    return pl.read_parquet(p)
+
+
+def _source_expr() -> pl.Expr:
+    el = pl.element().struct
+    list_label = (
+        pl.col("reasons")
+        .list.eval(el.field("label").filter(el.field("label").str.starts_with("list:")))
+        .list.first()
+    )
+    detector = pl.col("reasons").list.eval(el.field("detector")).list.first()
+    return pl.coalesce(list_label, detector, pl.col("rule"), pl.col("risk"))
+
+
+def decide_shard(
+    findings: pl.DataFrame,
+    decisions: pl.DataFrame,
+    policy: Policy | None,
+    review_default: ReviewDefault,
+) -> pl.DataFrame:
+    """Per row out of this shard: row_index, url_sha256, laion_hash, reason, source."""
+    f = findings
+    if policy is not None:  # the release policy re-maps risks to actions
+        f = f.with_columns(
+            pl.col("risk").replace_strict(policy.actions, default="keep").alias("action")
+        )
+    f = f.join(
+        decisions.select("row_index", "decision", "request_id"), on="row_index", how="left"
+    ).with_columns(_source_expr().alias("_src"))
+    d, req = pl.col("decision"), pl.col("request_id")
+    held = "held" if review_default == "hold" else "keep"
+    status = (
+        pl.when(d == "remove")
+        .then(pl.lit("remove"))
+        # a reviewer's keep overrides detectors, never a takedown-list hit
+        .when((d == "keep") & (pl.col("risk") != "blocked"))
+        .then(pl.lit("keep"))
+        .when(pl.col("action") == "remove")
+        .then(pl.lit("remove"))
+        .when(pl.col("action") == "review")
+        .then(pl.lit(held))
+        .otherwise(pl.lit("keep"))
+    )
+    is_req = (d == "remove") & req.is_not_null()
+    out = (
+        f.with_columns(status.alias("_status"))
+        .filter(pl.col("_status") != "keep")
+        .select(
+            "row_index",
+            "url_sha256",
+            pl.col("laion_hash").cast(pl.Int64),
+            pl.when(pl.col("_status") == "held")
+            .then(pl.lit("held"))
+            .when(is_req)
+            .then(pl.lit("request"))
+            .otherwise(pl.col("risk"))
+            .alias("reason"),
+            pl.when(is_req)
+            .then(pl.lit("request:") + req)
+            .otherwise(pl.col("_src"))
+            .alias("source"),
+        )
+    )
+    # reviewer / guardian removals of rows the scan did not flag
+    extra = decisions.filter(pl.col("decision") == "remove").join(
+        findings.select("row_index"), on="row_index", how="anti"
+    )
+    if extra.height:
+        out = pl.concat(
+            [
+                out,
+                extra.select(
+                    "row_index",
+                    "url_sha256",
+                    pl.lit(None, pl.Int64).alias("laion_hash"),
+                    pl.when(pl.col("request_id").is_not_null())
+                    .then(pl.lit("request"))
+                    .otherwise(pl.lit("review"))
+                    .alias("reason"),
+                    pl.when(pl.col("request_id").is_not_null())
+                    .then(pl.lit("request:") + pl.col("request_id"))
+                    .otherwise(pl.lit("reviewer"))
+                    .alias("source"),
+                ),
+            ]
+        )
+    return out.sort("row_index")
+
+
+# ------------------------------------------------------------------------------------------
+# the release
+
+
+def _clean_stale(out: Path) -> None:
+    for p in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        alive = False
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+                alive = int(pid) != os.getpid()
+            except OSError:
+                alive = False
+        if alive:
+            raise ReleaseError(f"{p}: another release into {out} is running (pid {pid})")
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    for p in sorted(root.rglob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def build_release(
+    audit_dir: str | Path,
+    out: str | Path,
+    *,
+    parent: str | Path | None = None,
+    policy: str | Path | Policy | None = None,
+    db_url: str | None = None,
+    decisions: pl.DataFrame | None = None,
+    release_id: str | None = None,
+    review_default: ReviewDefault = "hold",
+    log=None,
+) -> ReleaseResult:
+    audit_dir, out = Path(audit_dir), Path(out)
+    say = log or (lambda msg: None)
+    if out.exists():
+        raise ReleaseError(f"{out}: already exists; a release directory is written once")
+    run = _read_json(audit_dir / "run.json", "the scan's run.json")
+    pol = load_policy(policy) if isinstance(policy, str | Path) else policy
+    if decisions is None:
+        decisions = _load_decisions(audit_dir, db_url)
+    created = datetime.now(UTC).replace(microsecond=0)
+
+    parent_meta: dict | None = None
+    parent_df: pl.DataFrame | None = None
+    if parent is not None:
+        parent_meta, parent_df = read_manifest_dir(Path(parent))
+    rid = release_id or "r" + created.strftime("%Y%m%dT%H%M%SZ")
+    if parent_meta is not None and rid == parent_meta.get("release_id"):
+        rid += "-2"
+
+    inputs = run.get("inputs") or []
+    if not inputs:
+        raise ReleaseError(f"{audit_dir}/run.json lists no inputs")
+    infos: list[ShardInfo] = []
+    stats: list[dict] = []
+    for entry in inputs:
+        sid = entry.get("shard_id", "?")
+        st = _read_json(audit_dir / "stats" / f"{sid}.json", f"stats of shard {sid}")
+        if st.get("status") != "ok":
+            raise ReleaseError(
+                f"{audit_dir}/stats/{sid}.json: shard {sid} status {st.get('status')!r}; "
+                "every shard must be scanned before a release"
+            )
+        infos.append(_shard_info(entry, audit_dir))
+        stats.append(st)
+    names = _release_names([i.shard.path for i in infos])
+
+    # 1. decide
+    decided: dict[str, pl.DataFrame] = {}
+    shard_ids = {i.shard.shard_id for i in infos}
+    unknown = decisions.filter(~pl.col("shard_id").is_in(list(shard_ids)))
+    if unknown.height:
+        say(f"warning: {unknown.height} decision(s) name shards not in this audit; ignored")
+    for info in infos:
+        sid = info.shard.shard_id
+        decided[sid] = decide_shard(
+            _findings(audit_dir, sid),
+            decisions.filter(pl.col("shard_id") == sid),
+            pol,
+            review_default,
+        )
+    current = pl.concat(
+        [d.select(list(PL_MANIFEST)[:-1]) for d in decided.values()]
+        or [pl.DataFrame(schema={k: v for k, v in PL_MANIFEST.items() if k != "removed_in"})]
+    )
+    kept_urls = decisions.filter(pl.col("decision") == "keep")["url_sha256"]
+    merged = merge_with_parent(current, parent_df, kept_urls, rid)
+    matcher = Matcher.from_manifest(merged.manifest)
+
+    # 2. write everything into a temp dir beside the final one
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        shard_recs = []
+        for info, name, st in zip(infos, names, stats, strict=True):
+            sid = info.shard.shard_id
+            rows_decided = decided[sid]
+            need = rows_decided["row_index"].to_numpy().astype(np.int64)
+            # rows without a URL cannot be matched by hash: remove them by position
+            no_key = rows_decided.filter(pl.col("url_sha256").is_null())["row_index"]
+            try:
+                rem = find_removals(info, matcher, no_key.to_numpy().astype(np.int64))
+            except ConservationError as e:
+                raise ReleaseError(str(e)) from None
+            if rem.rows_in != st.get("rows"):
+                raise ReleaseError(
+                    f"{info.shard.path}: read {rem.rows_in} rows, the scan counted "
+                    f"{st.get('rows')}; the shard changed since the scan"
+                )
+            missing = np.setdiff1d(need, rem.removed)
+            if len(missing):
+                raise ReleaseError(
+                    f"{info.shard.path}: row {int(missing[0])} is decided out but its "
+                    "hashes do not match the shard's row; findings are stale, scan again"
+                )
+            dest = tmp / "data" / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if len(rem.removed):
+                try:
+                    rows_out = write_without(info, rem.removed, dest)
+                except ConservationError as e:
+                    raise ReleaseError(str(e)) from None
+            else:
+                copy_raw(info, dest)
+                rows_out = rem.rows_in
+            removed = len(rem.removed)
+            if rows_out + removed != rem.rows_in:
+                raise ReleaseError(
+                    f"{info.shard.path}: conservation failed: {rem.rows_in} rows in != "
+                    f"{rows_out} kept + {removed} removed"
+                )
+            rec = {
+                "shard_id": sid,
+                "name": f"data/{name}",
+                "format": info.shard.format,
+                "compression": info.shard.compression,
+                "rows_in": rem.rows_in,
+                "rows_out": rows_out,
+                "rows_removed": removed,
+                "rows_decided_out": len(need),
+                "size": dest.stat().st_size,
+                "sha256": sha256_file(dest),
+            }
+            if info.shard.format in ("csv", "tsv"):
+                rec.update(header=info.header, delimiter=info.delimiter)
+            shard_recs.append(rec)
+            say(f"{name}: {rem.rows_in} rows, {removed} removed, {rows_out} kept")
+            checkpoint("release:shard")
+
+        files = {}
+        for fname, df, schema in (
+            ("manifest.parquet", merged.manifest, MANIFEST_SCHEMA),
+            ("restored.parquet", merged.restored, RESTORED_SCHEMA),
+        ):
+            pq.write_table(to_arrow(df, schema), tmp / fname, compression="zstd")
+            files[fname] = {
+                "sha256": sha256_file(tmp / fname),
+                "size": (tmp / fname).stat().st_size,
+                "rows": df.height,
+            }
+        by_reason = {
+            r: int(n) for r, n in merged.manifest["reason"].value_counts().sort("reason").rows()
+        }
+        meta = {
+            "format": FORMAT,
+            "release_id": rid,
+            "parent_id": parent_meta["release_id"] if parent_meta else None,
+            "created": created.isoformat().replace("+00:00", "Z"),
+            "tool_version": __version__,
+            "audit": {
+                "config_hash": run.get("config_hash"),
+                "policy_hash": run.get("policy_hash"),
+                "tool_version": run.get("tool_version"),
+            },
+            "config_hash": run.get("config_hash"),
+            "policy_hash": pol.fingerprint() if pol is not None else run.get("policy_hash"),
+            "review_default": review_default,
+            "counts": {
+                "rows_in": sum(s["rows_in"] for s in shard_recs),
+                "rows_out": sum(s["rows_out"] for s in shard_recs),
+                "rows_removed": sum(s["rows_removed"] for s in shard_recs),
+                "manifest_entries": merged.manifest.height,
+                "new_entries": merged.new,
+                "carried_entries": merged.carried,
+                "restored": merged.restored.height,
+                "by_reason": by_reason,
+            },
+            "shards": shard_recs,
+            "files": files,
+        }
+        checkpoint("release:before-json")
+        (tmp / "manifest.json").write_text(
+            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        _fsync_tree(tmp)
+        checkpoint("release:before-rename")
+        try:
+            os.rename(tmp, out)
+        except OSError as e:
+            raise ReleaseError(f"{out}: cannot publish the release ({e.strerror})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ReleaseResult(out, rid, meta, shard_recs)

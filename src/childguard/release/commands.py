@@ -1,0 +1,109 @@
+"""CLI: `childguard release`, `childguard verify`, `childguard apply` (heavy imports inside)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def release_cmd(
+    audit_dir: Path = typer.Argument(..., help="Audit directory written by `childguard scan`."),
+    out: Path = typer.Option(..., "--out", help="New release directory (must not exist)."),
+    parent: Path | None = typer.Option(
+        None, "--parent", help="Previous release: its removals are carried forward."
+    ),
+    policy: Path | None = typer.Option(
+        None, "--policy", help="Policy whose risk -> action map decides (default: the scan's)."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="Registry database URL (default: AUDIT_DIR/registry.sqlite)."
+    ),
+    release_id: str | None = typer.Option(None, "--id", help="Release id (default: timestamp)."),
+    review: str = typer.Option(
+        "hold", "--review", help="Rows awaiting review: 'hold' them out (default) or 'keep'."
+    ),
+) -> None:
+    """Write a cleaned release of the scanned dataset, with its removal manifest."""
+    from childguard.policy import PolicyError
+    from childguard.release.build import ReleaseError, build_release
+
+    if review not in ("hold", "keep"):
+        raise typer.BadParameter("--review must be 'hold' or 'keep'")
+    try:
+        res = build_release(
+            audit_dir,
+            out,
+            parent=parent,
+            policy=policy,
+            db_url=db,
+            release_id=release_id,
+            review_default=review,  # type: ignore[arg-type]
+            log=typer.echo,
+        )
+    except (ReleaseError, PolicyError) as e:
+        typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    c = res.manifest["counts"]
+    typer.echo(
+        f"release {res.release_id} -> {res.out}: {c['rows_in']} rows in, {c['rows_out']} kept, "
+        f"{c['rows_removed']} removed; manifest {c['manifest_entries']} entries "
+        f"({c['new_entries']} new, {c['carried_entries']} carried, {c['restored']} restored)"
+    )
+
+
+def verify_cmd(
+    release_dir: Path = typer.Argument(..., help="Release directory to check."),
+) -> None:
+    """Recompute and check a release's checksums, row counts and manifest."""
+    from childguard.release.verify import verify_release
+
+    rep = verify_release(release_dir)
+    if not rep.ok:
+        for p in rep.problems:
+            typer.secho(f"FAIL {p}", fg="red", err=True)
+        typer.secho(f"{release_dir}: {len(rep.problems)} problem(s)", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{release_dir}: release {rep.release_id} OK ({rep.files_checked} files checked)")
+
+
+def apply_cmd(
+    manifest: Path = typer.Argument(..., help="Release dir, manifest.json or manifest.parquet."),
+    targets: list[Path] = typer.Argument(..., help="Files or folders of the copy to purge."),
+    out: Path | None = typer.Option(None, "--out", help="Write the purged copy here."),
+    in_place: bool = typer.Option(False, "--in-place", help="Replace changed files in place."),
+    keep_backup: bool = typer.Option(
+        False, "--keep-backup", help="With --in-place: keep the original as <file>.bak."
+    ),
+    url_column: str | None = typer.Option(None, "--url-column", help="URL column name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON lines."),
+) -> None:
+    """Purge a downstream copy with a release's manifest (dry run without --out/--in-place)."""
+    from childguard.io.readers import ShardError
+    from childguard.release.apply import ApplyError, FileReport, apply_manifest
+
+    def show(r: FileReport) -> None:
+        if as_json:
+            typer.echo(json.dumps(r.to_json()))
+        else:
+            unit = "samples" if r.kind in ("tar", "files") else "rows"
+            typer.echo(f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {r.path}")
+
+    try:
+        reports = apply_manifest(
+            manifest,
+            list(targets),
+            out=out,
+            in_place=in_place,
+            keep_backup=keep_backup,
+            url_column=url_column,
+            on_report=show,
+        )
+    except (ApplyError, ShardError) as e:
+        typer.secho(f"apply failed: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    removed = sum(r.removed for r in reports)
+    mode = "dry run, nothing written" if not (out or in_place) else "done"
+    if not as_json:
+        typer.echo(f"{len(reports)} file(s), {removed} removed ({mode})")

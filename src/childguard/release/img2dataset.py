@@ -1,0 +1,185 @@
+"""Purge img2dataset outputs: webdataset `.tar` shards and `files` folders, with companions.
+
+img2dataset writes, per shard `NNNNN`: the samples (`NNNNN.tar`, or a folder `NNNNN/`) holding
+`<key>.jpg`, `<key>.txt`, `<key>.json` per sample; `NNNNN.parquet` with one row per input row
+(successes and failures, `url`, `key`, `status`, `error_message`); and `NNNNN_stats.json`.
+
+A sample is removed when the URL (or LAION `hash`) in its `.json` sidecar, or in its parquet
+row, matches the manifest. Every member of a removed sample goes. Tars are streamed member by
+member (memory: one member's header; payloads are copied in chunks), kept members are copied
+byte for byte with their original headers.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from childguard.release.matcher import Matcher
+
+URL_KEYS = ("url", "URL")
+HASH_KEYS = ("hash",)
+
+
+def sample_key(member_name: str) -> str | None:
+    base = member_name.rsplit("/", 1)[-1]
+    if not base or base.startswith(".") or "." not in base:
+        return None
+    return member_name[: len(member_name) - len(base)] + base.split(".", 1)[0]
+
+
+def _sidecar_fields(raw: bytes) -> tuple[str | None, int | None]:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    url = next((obj[k] for k in URL_KEYS if isinstance(obj.get(k), str)), None)
+    h = next((obj[k] for k in HASH_KEYS if isinstance(obj.get(k), int)), None)
+    return url, h
+
+
+def _match_keys(keys: list[str], urls: list[str | None], hashes: list[int | None], m: Matcher):
+    if not keys:
+        return set()
+    hit = m.match(pl.Series(urls, dtype=pl.String), pl.Series(hashes, dtype=pl.Int64))
+    return {k for k, h in zip(keys, hit.tolist(), strict=True) if h}
+
+
+def companion_removed_keys(parquet: Path | None, matcher: Matcher) -> set[str]:
+    """Keys of the companion parquet's rows whose URL/hash matches (samples without sidecar)."""
+    if parquet is None or not parquet.exists():
+        return set()
+    pf = pq.ParquetFile(parquet)
+    names = pf.schema_arrow.names
+    if "key" not in names:
+        return set()
+    url_col = next((c for c in URL_KEYS if c in names), None)
+    hash_col = "hash" if "hash" in names else None
+    cols = ["key"] + [c for c in (url_col, hash_col) if c]
+    out: set[str] = set()
+    for b in pf.iter_batches(columns=cols, batch_size=65_536):
+        urls = pl.Series(b.column(url_col)).cast(pl.String) if url_col else None
+        hashes = pl.Series(b.column(hash_col)) if hash_col else None
+        hit = matcher.match(urls, hashes)
+        if hit.any():
+            keys = pl.Series(b.column("key")).cast(pl.String).filter(pl.Series(hit))
+            out.update(k for k in keys.to_list() if k is not None)
+    return out
+
+
+def _stream_members(path: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    with tarfile.open(path, "r|") as tf:
+        for m in tf:
+            yield tf, m
+            tf.members.clear()  # bounded memory: the stream reader never needs old headers
+
+
+def tar_removed_keys(path: Path, matcher: Matcher, extra: set[str]) -> tuple[set[str], int]:
+    """(keys of samples to remove, number of samples) from the tar's `.json` sidecars."""
+    keys: list[str] = []
+    urls: list[str | None] = []
+    hashes: list[int | None] = []
+    samples: set[str] = set()
+    for tf, m in _stream_members(path):
+        k = sample_key(m.name)
+        if k is None or not m.isfile():
+            continue
+        samples.add(k)
+        if m.name.endswith(".json"):
+            f = tf.extractfile(m)
+            u, h = _sidecar_fields(f.read() if f else b"")
+            keys.append(k)
+            urls.append(u)
+            hashes.append(h)
+    removed = _match_keys(keys, urls, hashes, matcher) | (extra & samples)
+    return removed, len(samples)
+
+
+def write_tar_without(src: Path, dest: Path, removed: set[str]) -> tuple[int, int]:
+    """Copy `src` to `dest` minus every member of the removed samples -> (members kept, dropped)."""
+    kept = dropped = 0
+    with (
+        open(dest, "wb") as raw,
+        tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as out,
+    ):
+        for tf, m in _stream_members(src):
+            k = sample_key(m.name)
+            if k is not None and k in removed:
+                dropped += 1
+                continue
+            out.addfile(m, tf.extractfile(m) if m.isfile() else None)
+            kept += 1
+    return kept, dropped
+
+
+def folder_samples(folder: Path) -> dict[str, list[Path]]:
+    samples: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            k = sample_key(p.name)
+            if k is not None:
+                samples.setdefault(k, []).append(p)
+    return samples
+
+
+def folder_removed_keys(
+    samples: dict[str, list[Path]], matcher: Matcher, extra: set[str]
+) -> set[str]:
+    keys, urls, hashes = [], [], []
+    for k, files in samples.items():
+        side = next((p for p in files if p.name.endswith(".json")), None)
+        if side is None:
+            continue
+        u, h = _sidecar_fields(side.read_bytes())
+        keys.append(k)
+        urls.append(u)
+        hashes.append(h)
+    return _match_keys(keys, urls, hashes, matcher) | (extra & set(samples))
+
+
+def recount_stats(stats: dict, parquet: Path, removed_rows: set[int]) -> dict:
+    """img2dataset stats recomputed from the companion parquet minus removed rows.
+
+    Derived from the parquet (not decremented), so a re-run after a kill gives the same
+    numbers. Only fields img2dataset wrote are updated."""
+    pf = pq.ParquetFile(parquet)
+    names = pf.schema_arrow.names
+    if "status" not in names:
+        return stats
+    cols = ["status"] + (["error_message"] if "error_message" in names else [])
+    df = pl.from_arrow(pf.read(columns=cols))
+    assert isinstance(df, pl.DataFrame)
+    if removed_rows:
+        df = df.with_row_index("_i").filter(~pl.col("_i").is_in(sorted(removed_rows))).drop("_i")
+    new = dict(stats)
+    status = df["status"]
+    upd = {
+        "count": df.height,
+        "successes": int((status == "success").sum()),
+        "failed_to_download": int((status == "failed_to_download").sum()),
+        "failed_to_resize": int((status == "failed_to_resize").sum()),
+    }
+    for k, v in upd.items():
+        if k in new:
+            new[k] = v
+    if "status_dict" in new:
+        label = (
+            pl.when(pl.col("status") == "success")
+            .then(pl.lit("success"))
+            .otherwise(
+                pl.coalesce(
+                    pl.col("error_message") if "error_message" in df.columns else pl.lit(None),
+                    pl.col("status"),
+                )
+            )
+        )
+        counts = df.select(label.alias("l"))["l"].value_counts()
+        new["status_dict"] = {str(k): int(v) for k, v in sorted(counts.rows(), key=str)}
+    return new

@@ -1,0 +1,115 @@
+"""Membership tests against a removal manifest, vectorised and compact.
+
+A manifest of N removals is held as sorted numpy arrays, not Python sets: each url_sha256 as
+two uint64 (its first 128 bits, 16 bytes a row; an accidental 128-bit collision between two
+SHA-256 values is not a practical concern) and each LAION hash as one int64. Ten million
+removals take about 240 MB; lookups are `searchsorted` over whole columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from childguard.urls import url_sha256_column
+
+
+def _hex_to_u64_pairs(hexes: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(valid mask, hi, lo) of the first 128 bits of hex SHA-256 strings (nulls invalid)."""
+    s = hexes.cast(pl.String)
+    hi = s.str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    lo = s.str.slice(16, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    valid = (s.str.len_bytes() == 64) & hi.is_not_null() & lo.is_not_null()
+    return (
+        valid.fill_null(False).to_numpy(),
+        hi.fill_null(0).to_numpy().astype(np.uint64),
+        lo.fill_null(0).to_numpy().astype(np.uint64),
+    )
+
+
+@dataclass
+class HashSet128:
+    hi: np.ndarray  # sorted by (hi, lo)
+    lo: np.ndarray
+
+    @classmethod
+    def from_hex(cls, hexes: pl.Series) -> HashSet128:
+        valid, hi, lo = _hex_to_u64_pairs(hexes)
+        hi, lo = hi[valid], lo[valid]
+        order = np.lexsort((lo, hi))
+        hi, lo = hi[order], lo[order]
+        if len(hi) > 1:
+            keep = np.ones(len(hi), dtype=bool)
+            keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+            hi, lo = hi[keep], lo[keep]
+        return cls(hi, lo)
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def contains(self, hexes: pl.Series) -> np.ndarray:
+        valid, qhi, qlo = _hex_to_u64_pairs(hexes)
+        out = np.zeros(len(valid), dtype=bool)
+        if len(self.hi) == 0 or len(qhi) == 0:
+            return out
+        left = np.searchsorted(self.hi, qhi, side="left")
+        right = np.searchsorted(self.hi, qhi, side="right")
+        n = right - left
+        single = n == 1
+        out[single] = self.lo[left[single]] == qlo[single]
+        for i in np.nonzero(n > 1)[0]:  # a 64-bit prefix shared by two entries: rare
+            out[i] = bool(np.any(self.lo[left[i] : right[i]] == qlo[i]))
+        return out & valid
+
+
+@dataclass
+class Int64Set:
+    values: np.ndarray  # sorted, unique
+
+    @classmethod
+    def from_series(cls, s: pl.Series) -> Int64Set:
+        v = s.cast(pl.Int64, strict=False).drop_nulls().to_numpy()
+        return cls(np.unique(v.astype(np.int64)))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def contains(self, s: pl.Series) -> np.ndarray:
+        q = s.cast(pl.Int64, strict=False)
+        valid = q.is_not_null().to_numpy()
+        qv = q.fill_null(0).to_numpy().astype(np.int64)
+        if len(self.values) == 0 or len(qv) == 0:
+            return np.zeros(len(qv), dtype=bool)
+        idx = np.searchsorted(self.values, qv)
+        idx = np.minimum(idx, len(self.values) - 1)
+        return (self.values[idx] == qv) & valid
+
+
+@dataclass
+class Matcher:
+    """Decides which rows of a target match a manifest: by url_sha256, or by LAION hash."""
+
+    urls: HashSet128
+    laion: Int64Set
+
+    @classmethod
+    def from_manifest(cls, manifest: pa.Table | pl.DataFrame) -> Matcher:
+        df = manifest if isinstance(manifest, pl.DataFrame) else pl.from_arrow(manifest)
+        assert isinstance(df, pl.DataFrame)
+        return cls(HashSet128.from_hex(df["url_sha256"]), Int64Set.from_series(df["laion_hash"]))
+
+    def __len__(self) -> int:
+        return max(len(self.urls), len(self.laion))
+
+    def match(self, urls: pl.Series | None = None, hashes: pl.Series | None = None) -> np.ndarray:
+        """Boolean mask: True where a row's normalised-URL hash or LAION hash is listed."""
+        n = len(urls) if urls is not None else len(hashes) if hashes is not None else 0
+        out = np.zeros(n, dtype=bool)
+        if urls is not None and len(self.urls):
+            out |= self.urls.contains(url_sha256_column(urls))
+        if hashes is not None and len(self.laion):
+            out |= self.laion.contains(hashes)
+        return out

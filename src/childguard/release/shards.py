@@ -1,0 +1,235 @@
+"""Rewrite one metadata shard (parquet, CSV/TSV, JSONL) minus a set of rows, streaming.
+
+Two passes, both bounded by one row group / batch in memory:
+1. `find_removals`: read only the key columns (URL, LAION hash) and list the row indices that
+   match the manifest. Row indices count exactly as `childguard.io.readers` counts them (the
+   scan's `row_index`), so findings and decisions can be checked against this pass.
+2. `write_without`: copy the shard minus those rows. Parquet keeps the schema (with its
+   metadata), codec, format version and one output row group per input row group. Text
+   formats are filtered as raw records, so every kept line is byte-identical to the original
+   (quoting, delimiter, header, line endings); the compression codec is kept.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from childguard.io.readers import ShardInfo, iter_batches
+from childguard.release.matcher import Matcher
+
+
+class ConservationError(RuntimeError):
+    """Rows in != rows kept + rows removed: the rewrite must not be published."""
+
+
+@dataclass
+class Removals:
+    rows_in: int
+    removed: np.ndarray  # sorted unique int64 row indices
+
+
+def _key_batches(info: ShardInfo) -> Iterator[tuple[int, pl.Series, pl.Series | None]]:
+    """(first row_index, URL strings, LAION hashes or None) per batch."""
+    cols = info.columns
+    if info.shard.format == "parquet":
+        wanted = [cols.url] + ([cols.laion_hash] if cols.laion_hash else [])
+        offset = 0
+        with info.shard.open_raw() as f:
+            pf = pq.ParquetFile(f)
+            for b in pf.iter_batches(batch_size=131_072, columns=wanted):
+                url = pl.Series("url", b.column(0))
+                if url.dtype != pl.String:
+                    url = url.cast(pl.String, strict=False)
+                h = pl.Series("h", b.column(1)) if cols.laion_hash else None
+                yield offset, url, h
+                offset += b.num_rows
+        return
+    for t in iter_batches(info, batch_rows=131_072):
+        if t.num_rows == 0:
+            continue
+        first = t.column("row_index")[0].as_py()
+        h = pl.Series("h", t.column("laion_hash")) if "laion_hash" in t.column_names else None
+        yield first, pl.Series("url", t.column("url")), h
+
+
+def find_removals(info: ShardInfo, matcher: Matcher, extra: np.ndarray | None = None) -> Removals:
+    """Row indices whose URL hash or LAION hash is in the manifest, plus `extra` indices."""
+    parts: list[np.ndarray] = []
+    rows = 0
+    if info.columns.convention != "empty":
+        for first, urls, hashes in _key_batches(info):
+            hit = matcher.match(urls, hashes)
+            if hit.any():
+                parts.append(np.nonzero(hit)[0].astype(np.int64) + first)
+            rows = first + len(urls)
+    if extra is not None and len(extra):
+        extra = np.asarray(extra, dtype=np.int64)
+        bad = extra[(extra < 0) | (extra >= rows)]
+        if len(bad):
+            raise ConservationError(
+                f"{info.shard.path}: row_index {int(bad[0])} is outside the shard ({rows} rows)"
+            )
+        parts.append(extra)
+    removed = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    return Removals(rows, removed)
+
+
+# ------------------------------------------------------------------------------------------
+# writing
+
+
+def write_without(info: ShardInfo, removed: np.ndarray, dest: Path) -> int:
+    """Write the shard minus `removed` rows to `dest`; returns the rows written."""
+    fmt = info.shard.format
+    if fmt == "parquet":
+        return _parquet_without(info, removed, dest)
+    if fmt in ("csv", "tsv", "jsonl"):
+        return _text_without(info, removed, dest)
+    raise ValueError(f"{info.shard.path}: cannot rewrite format {fmt!r}")
+
+
+def copy_raw(info: ShardInfo, dest: Path) -> None:
+    with info.shard.open_raw() as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out, 4 << 20)
+
+
+def _parquet_without(info: ShardInfo, removed: np.ndarray, dest: Path) -> int:
+    written = 0
+    with info.shard.open_raw() as f:
+        pf = pq.ParquetFile(f)
+        meta = pf.metadata
+        codecs = {meta.schema.column(i).path: "NONE" for i in range(meta.num_columns)}
+        if meta.num_row_groups:
+            rg0 = meta.row_group(0)
+            for i in range(rg0.num_columns):
+                c = rg0.column(i)
+                codecs[c.path_in_schema] = (
+                    "NONE" if c.compression == "UNCOMPRESSED" else c.compression
+                )
+        distinct = set(codecs.values())
+        compression: str | dict[str, str] = distinct.pop() if len(distinct) == 1 else codecs
+        writer = pq.ParquetWriter(
+            dest,
+            pf.schema_arrow,
+            compression=compression,
+            version=meta.format_version if meta.format_version in ("1.0", "2.4", "2.6") else "2.6",
+            write_statistics=True,
+        )
+        try:
+            offset = 0
+            for rg in range(meta.num_row_groups):
+                n = meta.row_group(rg).num_rows
+                lo = np.searchsorted(removed, offset)
+                hi = np.searchsorted(removed, offset + n)
+                table = pf.read_row_group(rg)
+                if hi > lo:
+                    keep = np.ones(n, dtype=bool)
+                    keep[removed[lo:hi] - offset] = False
+                    table = table.filter(pa.array(keep))
+                if table.num_rows:
+                    writer.write_table(table, row_group_size=table.num_rows)
+                written += table.num_rows
+                offset += n
+        finally:
+            writer.close()
+    return written
+
+
+@contextmanager
+def _open_out(dest: Path, compression: str | None) -> Iterator[IO[bytes]]:
+    if compression is None:
+        with open(dest, "wb") as f:
+            yield f
+    elif compression == "gzip":
+        with (
+            open(dest, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as f,
+        ):
+            yield f  # type: ignore[misc]
+    elif compression == "zstd":
+        with (
+            open(dest, "wb") as raw,
+            zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as f,
+        ):
+            yield f  # type: ignore[misc]
+    elif compression == "bz2":
+        with bz2.open(dest, "wb") as f:
+            yield f  # type: ignore[misc]
+    else:
+        raise ValueError(f"unsupported compression {compression!r}")
+
+
+def iter_records(info: ShardInfo, f: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Raw records of a text shard: (bytes incl. line ending, is_data_row).
+
+    Counts rows the way the reader does: blank lines are not rows; the CSV header is not a
+    row; a quoted CSV field may span lines (RFC 4180); TSV is one row per line, unquoted."""
+    quoted = info.shard.format == "csv" and info.delimiter != "\t"
+    header_pending = info.shard.format in ("csv", "tsv") and info.header
+    pending: list[bytes] = []
+    quotes = 0
+    for line in f:
+        if quoted:
+            pending.append(line)
+            quotes += line.count(b'"')
+            if quotes % 2:
+                continue  # inside a quoted field that spans lines
+            rec = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending, quotes = [], 0
+        else:
+            rec = line
+        if not rec.strip():
+            yield rec, False
+        elif header_pending:
+            header_pending = False
+            yield rec, False
+        else:
+            yield rec, True
+    if pending:
+        yield b"".join(pending), True
+
+
+def _text_without(info: ShardInfo, removed: np.ndarray, dest: Path) -> int:
+    rm = removed.tolist()
+    j, nrm = 0, len(rm)
+    next_rm = rm[0] if nrm else -1
+    idx = written = 0
+    with info.shard.open("rb") as src, _open_out(dest, info.shard.compression) as out:
+        for rec, is_row in iter_records(info, src):
+            if is_row:
+                if idx == next_rm:
+                    j += 1
+                    next_rm = rm[j] if j < nrm else -1
+                    idx += 1
+                    continue
+                idx += 1
+                written += 1
+            out.write(rec)
+    if j != nrm:
+        raise ConservationError(
+            f"{info.shard.path}: {nrm - j} row(s) to remove not found while rewriting "
+            f"({idx} rows read)"
+        )
+    return written
+
+
+def count_rows(info: ShardInfo) -> int:
+    """Data rows in a shard, counted as the reader counts them (for `verify`)."""
+    if info.shard.format == "parquet":
+        with info.shard.open_raw() as f:
+            return pq.ParquetFile(f).metadata.num_rows
+    with info.shard.open("rb") as f:
+        return sum(1 for _, is_row in iter_records(info, f) if is_row)

@@ -1,0 +1,174 @@
+"""`childguard verify RELEASE_DIR`: recompute everything manifest.json claims.
+
+Checks: every listed file exists with its size and SHA-256; no unlisted file under data/;
+each shard's rows are counted again and match rows_out; rows_in = rows_out + rows_removed per
+shard and in total; manifest.parquet and restored.parquet have the documented schema (no URL,
+caption or evidence column), their row counts, well-formed hashes, known reasons, and a
+removed_in on every entry. Each problem names the file it is about.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from childguard.io.columns import ColumnMap
+from childguard.io.paths import Shard
+from childguard.io.readers import ShardInfo
+from childguard.release.build import FORMAT, sha256_file
+from childguard.release.manifest import (
+    FORBIDDEN_COLUMNS,
+    MANIFEST_SCHEMA,
+    REASON_RANK,
+    RESTORED_SCHEMA,
+)
+from childguard.release.shards import count_rows
+
+
+class VerifyError(RuntimeError):
+    pass
+
+
+@dataclass
+class VerifyReport:
+    release_dir: Path
+    release_id: str | None = None
+    files_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_file(root: Path, name: str, rec: dict, rep: VerifyReport) -> bool:
+    p = root / name
+    rep.files_checked += 1
+    if not p.is_file():
+        rep.problems.append(f"{p}: missing")
+        return False
+    size = p.stat().st_size
+    if size != rec.get("size"):
+        rep.problems.append(f"{p}: size {size} != {rec.get('size')} in manifest.json")
+        return False
+    digest = sha256_file(p)
+    if digest != rec.get("sha256"):
+        rep.problems.append(f"{p}: SHA-256 {digest} != {rec.get('sha256')} in manifest.json")
+        return False
+    return True
+
+
+def _check_table(root: Path, name: str, schema, rep: VerifyReport, rows: int | None) -> None:
+    p = root / name
+    try:
+        t = pq.read_table(p)
+    except Exception as e:
+        rep.problems.append(f"{p}: unreadable ({e})")
+        return
+    leaks = [c for c in t.column_names if c in FORBIDDEN_COLUMNS]
+    if leaks:
+        rep.problems.append(f"{p}: must not carry column(s) {leaks}")
+    if not t.schema.equals(schema, check_metadata=False):
+        rep.problems.append(f"{p}: schema {t.schema.names} != expected {schema.names}")
+        return
+    if rows is not None and t.num_rows != rows:
+        rep.problems.append(f"{p}: {t.num_rows} rows != {rows} in manifest.json")
+    df = pl.from_arrow(t)
+    assert isinstance(df, pl.DataFrame)
+    bad_hash = df.filter(
+        pl.col("url_sha256").is_not_null() & ~pl.col("url_sha256").str.contains("^[0-9a-f]{64}$")
+    )
+    if bad_hash.height:
+        rep.problems.append(f"{p}: {bad_hash.height} malformed url_sha256 value(s)")
+    no_key = df.filter(pl.col("url_sha256").is_null() & pl.col("laion_hash").is_null())
+    if no_key.height:
+        rep.problems.append(
+            f"{p}: {no_key.height} entr(ies) with neither url_sha256 nor laion_hash"
+        )
+    if "reason" in df.columns:
+        unknown = set(df["reason"].drop_nulls().unique().to_list()) - set(REASON_RANK)
+        if unknown or df["reason"].null_count():
+            rep.problems.append(f"{p}: unknown or missing reason(s) {sorted(unknown)}")
+        if df["removed_in"].null_count():
+            rep.problems.append(f"{p}: {df['removed_in'].null_count()} entr(ies) lack removed_in")
+
+
+def verify_release(release_dir: str | Path) -> VerifyReport:
+    root = Path(release_dir)
+    rep = VerifyReport(root)
+    mj = root / "manifest.json"
+    try:
+        meta = json.loads(mj.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        rep.problems.append(f"{mj}: missing (not a release, or an unfinished one)")
+        return rep
+    except ValueError as e:
+        rep.problems.append(f"{mj}: not valid JSON ({e})")
+        return rep
+    rep.release_id = meta.get("release_id")
+    if meta.get("format") != FORMAT:
+        rep.problems.append(f"{mj}: format {meta.get('format')!r} != {FORMAT!r}")
+    for key in ("release_id", "created", "tool_version", "config_hash", "policy_hash"):
+        if not meta.get(key):
+            rep.problems.append(f"{mj}: {key} is missing")
+
+    files = meta.get("files", {})
+    for name, schema in (
+        ("manifest.parquet", MANIFEST_SCHEMA),
+        ("restored.parquet", RESTORED_SCHEMA),
+    ):
+        if name not in files:
+            rep.problems.append(f"{mj}: no entry for {name}")
+            continue
+        if _check_file(root, name, files[name], rep):
+            _check_table(root, name, schema, rep, files[name].get("rows"))
+
+    listed: set[Path] = set()
+    tot_in = tot_out = tot_rm = 0
+    for s in meta.get("shards", []):
+        name = s.get("name", "?")
+        p = root / name
+        listed.add(p.resolve())
+        tot_in += s.get("rows_in", 0)
+        tot_out += s.get("rows_out", 0)
+        tot_rm += s.get("rows_removed", 0)
+        if s.get("rows_in") != s.get("rows_out", 0) + s.get("rows_removed", 0):
+            rep.problems.append(
+                f"{p}: rows_in {s.get('rows_in')} != rows_out {s.get('rows_out')} + "
+                f"rows_removed {s.get('rows_removed')}"
+            )
+        if not _check_file(root, name, s, rep):
+            continue
+        info = ShardInfo(
+            Shard(str(p), s.get("format"), s.get("compression"), None, s.get("shard_id", "?")),
+            ColumnMap("url", "text", "release"),
+            [],
+            None,
+            header=s.get("header", True),
+            delimiter=s.get("delimiter", ","),
+        )
+        try:
+            n = count_rows(info)
+        except Exception as e:
+            rep.problems.append(f"{p}: cannot count rows ({e})")
+            continue
+        if n != s.get("rows_out"):
+            rep.problems.append(f"{p}: {n} rows != rows_out {s.get('rows_out')}")
+    data = root / "data"
+    if data.is_dir():
+        for p in sorted(data.rglob("*")):
+            if p.is_file() and p.resolve() not in listed:
+                rep.problems.append(f"{p}: not listed in manifest.json")
+    counts = meta.get("counts", {})
+    for key, val in (("rows_in", tot_in), ("rows_out", tot_out), ("rows_removed", tot_rm)):
+        if counts.get(key) != val:
+            rep.problems.append(f"{mj}: counts.{key} {counts.get(key)} != {val} (sum of shards)")
+    if "manifest.parquet" in files and counts.get("manifest_entries") != files[
+        "manifest.parquet"
+    ].get("rows"):
+        rep.problems.append(f"{mj}: counts.manifest_entries disagrees with manifest.parquet rows")
+    return rep
