@@ -14,11 +14,14 @@ app = typer.Typer(
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
 from childguard.lists.commands import app as lists_app  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
+from childguard.web.commands import serve_cmd, users_app  # noqa: E402
 
 app.add_typer(lists_app, name="lists")
+app.add_typer(users_app, name="users")
 
 app.command("scan")(scan)
 app.command("demo")(demo)
+app.command("serve")(serve_cmd)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from childguard.registry.users import add_user
 from childguard.web.app import create_app
 from childguard.web.settings import Settings
-from tests.web.fixtures import make_audit
+
+from .fixtures import make_audit
 
 PASSWORD = "correct horse battery"
 
