@@ -1,0 +1,315 @@
+"""The Ray executor: the local engine's plan of (shard, row group) tasks, run by Ray Data.
+
+Same plan, same per-task function, same outputs: the driver plans shards exactly like the local
+engine (`plan_shard`), Ray Data maps `childguard.engine.tasks.run_task` over a dataset of task
+descriptors, and the driver merges each finished shard with `finalize_shard`. So one input gives
+byte-identical findings on both engines, and the two engines can resume each other's runs.
+
+- Detectors that declare `Resources(stateful=True)` or a GPU (models) run in an actor pool: the
+  detectors are built once per actor in `__init__`. Stateless ones run as plain Ray tasks, with
+  the detectors cached per worker process (Ray reuses worker processes).
+- Fault tolerance: a killed worker's task is retried by Ray (`max_retries` for tasks,
+  `max_restarts`/`max_task_retries` for actors). A task writes its part then its marker
+  atomically, and a task whose marker exists is skipped, so retries are idempotent and every row
+  is counted once. After a driver crash, a re-run reuses every task that has a marker.
+- Workers write under `--out` directly, so on a cluster `--out` must be a filesystem every node
+  mounts at the same path (see docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import pickle
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+import ray  # ImportError here is what `--engine ray` reports when the extra is missing
+import ray.data
+
+from childguard.config import ScanConfig
+from childguard.detect.base import Detector
+from childguard.engine.local import ScanResult, prepare_run, write_run_json
+from childguard.engine.progress import ScanProgress
+from childguard.engine.tasks import (
+    ScanContext,
+    ShardPlan,
+    TaskResult,
+    build_detectors,
+    fail_shard,
+    finalize_shard,
+    plan_shard,
+    run_task,
+)
+from childguard.io.readers import ShardInfo, Task
+from childguard.policy import Policy
+
+# Retries of a task whose worker died (OOM kill, preempted node, segfault in a model).
+# Finite: a task that kills every worker it lands on must fail the run, not loop forever.
+# (Ray Data's own default is to retry forever; it still takes these as extra remote args.)
+TASK_RETRIES = 4
+_TAKES_REMOTE_ARGS = any(
+    p.kind is inspect.Parameter.VAR_KEYWORD
+    for p in inspect.signature(ray.data.Dataset.map_batches).parameters.values()
+)
+RESULT_SCHEMA = pa.schema(
+    [("shard_id", pa.string()), ("task", pa.int64()), ("result", pa.string())]
+)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How Ray should run the detectors, from their declared `Resources`."""
+
+    stateful: bool  # actor pool (True) or tasks (False)
+    num_cpus: float
+    num_gpus: float
+    memory: int  # bytes, 0 when undeclared
+
+    @classmethod
+    def from_detectors(cls, dets: list[Detector]) -> WorkerSpec:
+        res = [type(d).resources for d in dets]
+        # detectors run one after the other in one process: CPUs are the max, not the sum;
+        # GPU fractions and memory are held together, so they add up
+        gpus = sum(r.num_gpus for r in res)
+        return cls(
+            stateful=any(r.stateful for r in res) or gpus > 0,
+            num_cpus=max([r.num_cpus for r in res] or [1.0]),
+            num_gpus=gpus,
+            memory=sum(r.memory_mb for r in res) << 20,
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# worker side
+
+
+def _run_items(batch: pa.Table, ctx: ScanContext, dets: list[Detector]) -> pa.Table:
+    out = []
+    for payload in batch.column("payload").to_pylist():
+        info, task = pickle.loads(payload)
+        out.append(_run_one(info, task, ctx, dets))
+    return pa.Table.from_pylist(
+        [{"shard_id": r.shard_id, "task": r.task, "result": json.dumps(asdict(r))} for r in out],
+        schema=RESULT_SCHEMA,
+    )
+
+
+def _run_one(info: ShardInfo, task: Task, ctx: ScanContext, dets: list[Detector]) -> TaskResult:
+    # A retry after the worker died between writing the marker and reporting back, or a task
+    # another (killed) driver already finished: the marker is the result.
+    marker = ctx.layout.task_done(info.shard.shard_id, task.index)
+    if marker is not None:
+        return TaskResult(
+            info.shard.shard_id,
+            task.index,
+            marker["rows"],
+            marker["risk_counts"],
+            marker["seconds"],
+            skipped=True,
+        )
+    return run_task(info, task, ctx, dets)
+
+
+def _limit_threads(num_cpus: float) -> None:
+    import pyarrow
+
+    pyarrow.set_cpu_count(max(1, int(num_cpus)))
+
+
+class TaskActor:
+    """Actor-pool worker: builds and sets up the detectors once, then runs tasks."""
+
+    def __init__(self, ctx: ScanContext, num_cpus: float) -> None:
+        _limit_threads(num_cpus)
+        self.ctx = ctx
+        self.dets = build_detectors(ctx)
+        for d in self.dets:
+            d.ensure_setup()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return _run_items(batch, self.ctx, self.dets)
+
+
+# per worker process: context fingerprint -> (context, detectors), so stateless tasks build
+# their detectors once per process rather than once per task
+_TASK_CACHE: dict[str, tuple[ScanContext, list[Detector]]] = {}
+
+
+def run_stateless(batch: pa.Table, ctx_blob: bytes, num_cpus: float) -> pa.Table:
+    key = hashlib.sha256(ctx_blob).hexdigest()
+    if key not in _TASK_CACHE:
+        _limit_threads(num_cpus)
+        ctx = pickle.loads(ctx_blob)
+        dets = build_detectors(ctx)
+        for d in dets:
+            d.ensure_setup()
+        _TASK_CACHE.clear()
+        _TASK_CACHE[key] = (ctx, dets)
+    ctx, dets = _TASK_CACHE[key]
+    return _run_items(batch, ctx, dets)
+
+
+# ------------------------------------------------------------------------------------------
+# driver side
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> bool:
+    """Join the cluster at `address` ("auto", "ray://host:port", "host:port"), or start a
+    local Ray. Returns True when this call started Ray (the caller shuts it down)."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict = {"include_dashboard": False, "log_to_driver": True}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+    return True
+
+
+def _concurrency(config: ScanConfig, spec: WorkerSpec, n_items: int) -> int:
+    if "workers" in config.model_fields_set or not config.ray_address:
+        cap = config.workers
+    else:  # on a cluster the default is what the cluster holds, not the driver's cores
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        cap = int(cpus // max(spec.num_cpus, 1e-3))
+        if spec.num_gpus > 0:
+            gpus = ray.cluster_resources().get("GPU", 0.0)
+            cap = min(cap, int(gpus // spec.num_gpus)) if gpus else cap
+    return max(1, min(cap, n_items))
+
+
+def _dataset(work: list[tuple[ShardInfo, Task]]) -> ray.data.Dataset:
+    items = [{"payload": pickle.dumps((info, task))} for info, task in work]
+    # one block per task, so Ray can spread tasks and retry them one by one
+    return ray.data.from_items(items, override_num_blocks=len(items))
+
+
+def execute(
+    work: list[tuple[ShardInfo, Task]],
+    ctx: ScanContext,
+    spec: WorkerSpec,
+    concurrency: int,
+) -> Iterator[TaskResult]:
+    """Run tasks on Ray Data; yield each task's result as it finishes (any order)."""
+    if not work:
+        return
+    data_ctx = ray.data.DataContext.get_current()
+    data_ctx.enable_progress_bars = False  # ScanProgress reports rows/s and ETA
+    data_ctx.execution_options.preserve_order = False
+    ds = _dataset(work)
+    # one polars thread pool per CPU the worker holds, or every worker starts one per core
+    threads = str(max(1, int(spec.num_cpus)))
+    common = {
+        "batch_size": 1,
+        "batch_format": "pyarrow",
+        "zero_copy_batch": True,
+        "num_cpus": spec.num_cpus,
+        "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": threads}},
+    }
+    if spec.num_gpus:
+        common["num_gpus"] = spec.num_gpus
+    if spec.memory:
+        common["memory"] = spec.memory
+    if spec.stateful:
+        retries = {"max_restarts": TASK_RETRIES, "max_task_retries": TASK_RETRIES}
+        fn, args = TaskActor, {"fn_constructor_args": (ctx, spec.num_cpus)}
+    else:
+        retries = {"max_retries": TASK_RETRIES}
+        fn, args = run_stateless, {"fn_args": (pickle.dumps(ctx), spec.num_cpus)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # extra remote args, see above
+        mapped = ds.map_batches(
+            fn,
+            concurrency=concurrency,
+            **args,
+            **common,
+            **(retries if _TAKES_REMOTE_ARGS else {}),
+        )
+    for out in mapped.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for s in out.column("result").to_pylist():
+            yield TaskResult(**json.loads(s))
+
+
+def run_scan(
+    config: ScanConfig,
+    policy: Policy | None = None,
+    *,
+    restart: bool = False,
+    progress: bool | None = None,
+) -> ScanResult:
+    """`childguard scan --engine ray`: same signature and outputs as the local engine."""
+    t0 = time.perf_counter()
+    ctx, dets, described, config_hash, layout, shards = prepare_run(config, policy, restart)
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(shards)))) as tp:
+        plans: list[ShardPlan] = list(tp.map(lambda s: plan_shard(s, ctx), shards))
+    write_run_json(layout, config, ctx, described, config_hash, plans, "running")
+
+    result = ScanResult(out=layout.root)
+    todo = [p for p in plans if not p.done and p.error is None]
+    for p in plans:
+        if p.error is not None:
+            result.failed.append(fail_shard(p.shard, ctx, [p.error]))
+    rows_known = all(p.info is not None and p.info.num_rows is not None for p in todo)
+    total_rows = sum((p.info.num_rows or 0) for p in todo if p.info is not None)
+    prog = ScanProgress(
+        total_rows if rows_known else None,
+        sum(len(p.pending) for p in todo),
+        enabled=progress,
+    )
+    remaining = {p.shard.shard_id: len(p.pending) for p in todo}
+    task_errors: dict[str, list[str]] = {}
+    by_id = {p.shard.shard_id: p for p in todo}
+
+    def finish(p: ShardPlan) -> None:
+        errs = task_errors.get(p.shard.shard_id)
+        if errs:
+            result.failed.append(fail_shard(p.shard, ctx, errs))
+            return
+        try:
+            result.shards.append(finalize_shard(p, ctx))
+        except RuntimeError as e:
+            result.failed.append(fail_shard(p.shard, ctx, [str(e)]))
+
+    work = [(p.info, t) for p in todo for t in p.pending if p.info is not None]
+    spec = WorkerSpec.from_detectors(dets)
+    started = connect(config.ray_address, config.workers) if work else False
+    try:
+        with prog:
+            for p in todo:  # shards whose tasks all finished in an earlier run
+                if not p.pending:
+                    finish(p)
+            if work:
+                conc = _concurrency(config, spec, len(work))
+                for r in execute(work, ctx, spec, conc):
+                    prog.advance(r.rows)
+                    if r.error:
+                        task_errors.setdefault(r.shard_id, []).append(r.error)
+                    remaining[r.shard_id] -= 1
+                    if remaining[r.shard_id] == 0:
+                        finish(by_id[r.shard_id])
+    finally:
+        if started:
+            ray.shutdown()
+
+    for p in plans:
+        if p.done:
+            result.skipped_shards += 1
+            result.shards.append(json.loads(layout.stats(p.shard.shard_id).read_text()))
+    result.shards.sort(key=lambda s: s["shard_id"])
+    for s in result.shards:
+        result.rows += s["rows"]
+        for k, v in s["risk_counts"].items():
+            result.risk_counts[k] = result.risk_counts.get(k, 0) + v
+    result.seconds = time.perf_counter() - t0
+    status = "finished" if result.ok else "finished_with_errors"
+    write_run_json(layout, config, ctx, described, config_hash, plans, status, result)
+    return result
+
+
+__all__ = ["TASK_RETRIES", "WorkerSpec", "connect", "execute", "run_scan"]

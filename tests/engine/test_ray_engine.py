@@ -1,0 +1,226 @@
+"""The Ray engine gives the local engine's outputs byte for byte, survives killed workers and a
+killed driver, and fails at once with a clear message when Ray is not installed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from childguard.config import ScanConfig
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))  # the probe detectors, imported as a scan plugin
+import cg_ray_probe  # noqa: E402
+
+BATCH_ROWS = 256
+WORDS = ["kid", "sunset", "school", "beach", "Kid 7", "car", "dog", "KIDS room", "tree", None]
+
+
+def _rows(n: int, seed: int) -> tuple[list[str], list[str | None]]:
+    urls = [f"https://img{seed}.example.org/p/{i}.jpg" for i in range(n)]
+    texts: list[str | None] = []
+    for i in range(n):
+        w = WORDS[(i * 7 + seed) % len(WORDS)]
+        texts.append(None if w is None else f"{w} {i}" if i % 3 == 0 else w)
+    return urls, texts
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """3 LAION-like parquet shards with several row groups, a CSV, a JSONL.gz, a bad shard."""
+    root = tmp_path_factory.mktemp("ray-data")
+    for s in range(3):
+        urls, texts = _rows(1500 + 250 * s, s)
+        t = pa.table({"URL": urls, "TEXT": texts, "similarity": [0.3] * len(urls)})
+        pq.write_table(t, root / f"part-{s:05d}.parquet", row_group_size=500)
+    urls, texts = _rows(700, 5)
+    with open(root / "extra.csv", "w", encoding="utf-8") as f:
+        f.write("url,caption\n")
+        for u, t in zip(urls, texts, strict=True):
+            f.write(f'{u},"{t or ""}"\n')
+    urls, texts = _rows(400, 6)
+    with gzip.open(root / "coyo.jsonl.gz", "wt", encoding="utf-8") as f:
+        for u, t in zip(urls, texts, strict=True):
+            f.write(json.dumps({"url": u, "text": t}) + "\n")
+    pq.write_table(pa.table({"nothing": [1, 2]}), root / "bad.parquet")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    # workers (also those of other drivers joining this cluster) inherit the raylet's
+    # environment: that is how they find the probe plugin
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), old) if p)
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200 << 20,
+            log_to_driver=False,
+        )
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def _config(dataset: Path, out: Path, detector: str, engine: str, **options) -> ScanConfig:
+    return ScanConfig(
+        inputs=[str(dataset)],
+        out=str(out),
+        engine=engine,
+        workers=2 if engine == "ray" else 1,
+        batch_rows=BATCH_ROWS,
+        detectors=[detector],
+        detector_options={detector: options} if options else {},
+        plugins=["cg_ray_probe"],
+    )
+
+
+def _local(dataset: Path, out: Path, detector: str):
+    from childguard.engine.local import run_scan
+
+    return run_scan(
+        _config(dataset, out, detector, "local"), cg_ray_probe.policy_for(detector), progress=False
+    )
+
+
+def _assert_same_outputs(a: Path, b: Path) -> None:
+    fa = sorted(p.name for p in (a / "findings").glob("*.parquet"))
+    assert fa == sorted(p.name for p in (b / "findings").glob("*.parquet"))
+    assert len(fa) == 5  # the bad shard has stats (failed), no findings
+    for name in fa:
+        assert (a / "findings" / name).read_bytes() == (b / "findings" / name).read_bytes(), name
+    for sa in sorted((a / "stats").glob("*.json")):
+        ja, jb = json.loads(sa.read_text()), json.loads((b / "stats" / sa.name).read_text())
+        ja.pop("seconds", None), jb.pop("seconds", None)
+        assert ja == jb, sa.name
+    assert not (b / "_state").exists() or not any((b / "_state").iterdir())
+    ra, rb = json.loads((a / "run.json").read_text()), json.loads((b / "run.json").read_text())
+    assert ra["inputs"] == rb["inputs"]
+    assert ra["summary"]["risk_counts"] == rb["summary"]["risk_counts"]
+
+
+def _flagged_rows(out: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in (out / "findings").glob("*.parquet"))
+
+
+@pytest.mark.ray
+def test_worker_spec_from_declared_resources(ray_cluster):
+    from childguard.engine.ray import WorkerSpec
+
+    tasks = WorkerSpec.from_detectors([cg_ray_probe.RayProbe()])
+    assert (tasks.stateful, tasks.num_cpus, tasks.num_gpus, tasks.memory) == (False, 1.0, 0, 0)
+    model = WorkerSpec.from_detectors([cg_ray_probe.RayProbe(), cg_ray_probe.RayProbeModel()])
+    assert model.stateful and model.memory == 64 << 20
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("detector", ["ray_probe", "ray_probe_model"])
+def test_same_findings_as_local_with_a_worker_killed(ray_cluster, dataset, tmp_path, detector):
+    """Tasks (stateless) and actor pool (stateful): a worker SIGKILLed mid-task is retried."""
+    from childguard.engine.ray import run_scan
+
+    ref = _local(dataset, tmp_path / "local", detector)
+    assert ref.rows == 1500 + 1750 + 2000 + 700 + 400
+    assert 0 < _flagged_rows(tmp_path / "local") < ref.rows
+    sentinel = tmp_path / "killed"
+    cfg = _config(
+        dataset, tmp_path / "ray", detector, "ray", kill_once=str(sentinel), kill_row=1100
+    )
+    res = run_scan(cfg, cg_ray_probe.policy_for(detector), progress=False)
+    assert sentinel.exists(), "the probe never killed its worker"
+    assert int(sentinel.read_text()) != os.getpid()
+    assert res.rows == ref.rows and res.risk_counts == ref.risk_counts
+    assert [f["shard_id"] for f in res.failed] == [f["shard_id"] for f in ref.failed]
+    _assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+
+
+DRIVER = """
+import json, sys
+sys.path.insert(0, {here!r})
+import cg_ray_probe
+from childguard.config import ScanConfig
+from childguard.engine.ray import run_scan
+cfg = ScanConfig.model_validate(json.loads(sys.argv[1]))
+run_scan(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+"""
+
+
+def _done_tasks(out: Path) -> set[tuple[str, int]]:
+    done = set()
+    for m in (out / "_state").glob("*/task-*.done.json"):
+        off = json.loads(m.read_text())["row_offset"]
+        done.add((m.parent.name, off))
+    return done
+
+
+@pytest.mark.ray
+def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
+    from childguard.engine.ray import run_scan
+
+    _local(dataset, tmp_path / "local", "ray_probe")
+    log = tmp_path / "log"
+    cfg = _config(dataset, tmp_path / "ray", "ray_probe", "ray", delay=0.15, log_dir=str(log))
+    cfg.ray_address = ray_cluster  # the driver joins the running cluster, like a real job
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER.format(here=str(HERE)))
+    proc = subprocess.Popen(
+        [sys.executable, str(script), cfg.model_dump_json()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_done_tasks(tmp_path / "ray")) < 4:
+            assert proc.poll() is None, "the driver ended before it could be killed"
+            assert time.monotonic() < deadline, "no task finished within 60 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run = json.loads((tmp_path / "ray" / "run.json").read_text())
+    assert run["status"] == "running"  # it really died mid-way
+    done_before = _done_tasks(tmp_path / "ray")
+    seen_before = set(os.listdir(log))
+
+    cfg.ray_address = None  # this process already holds the connection
+    res = run_scan(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+    assert res.ok is False and [f["shard_id"][:3] for f in res.failed] == ["bad"]
+    _assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    # the re-run did not redo a task that had its marker when the driver died
+    redone = {tuple(n.split("@")[:2]) for n in set(os.listdir(log)) - seen_before}
+    # parquet tasks are 500-row groups; the CSV and JSONL shards are one task each
+    redone_tasks = {
+        (s, 0 if s.startswith(("extra", "coyo")) else int(r) // 500 * 500) for s, r in redone
+    }
+    assert redone and not (redone_tasks & done_before)
+
+
+def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
+    from childguard import scan_cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    monkeypatch.delitem(sys.modules, "childguard.engine.ray", raising=False)
+    with pytest.raises(ImportError):
+        import childguard.engine.ray  # noqa: F401
+    cfg = ScanConfig(inputs=[str(tmp_path)], out=str(tmp_path / "out"), engine="ray")
+    assert scan_cli.run_scan_command(cfg, None, None, False, False) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "--engine ray needs Ray: pip install" in err
+    assert not (tmp_path / "out").exists()  # nothing ran, no silent fallback
