@@ -73,12 +73,13 @@ def run_scan_command(
     else:
         err.print(f"[red]error:[/red] unknown engine {cfg.engine!r} (local or ray)")
         return 2
+    from childguard.detect.base import DetectorError
     from childguard.engine.local import ScanConfigMismatch
     from childguard.io.paths import InputError
 
     try:
         result = run(cfg, policy, restart=restart, progress=progress)
-    except (InputError, ScanConfigMismatch, PolicyError) as e:
+    except (InputError, ScanConfigMismatch, PolicyError, DetectorError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
     _summary(result)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -378,7 +379,7 @@ def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.
 def standardize(raw: pa.Table, cols: ColumnMap, offset: int, path: str) -> pa.Table:
     n = raw.num_rows
     out: dict[str, pa.Array] = {
-        "row_index": pa.array(range(offset, offset + n), pa.int64()),
+        "row_index": pa.array(np.arange(offset, offset + n, dtype=np.int64)),
         "url": _as_string(raw.column(cols.url), path, cols.url, offset),
         "text": _as_string(raw.column(cols.text), path, cols.text, offset),
     }
