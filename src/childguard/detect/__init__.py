@@ -20,6 +20,6 @@ def load_builtin() -> None:
     import childguard.detect as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name.startswith("_") or mod.name in {"base", "textnorm", "lexicon"}:
+        if mod.name.startswith("_") or mod.name in {"base", "textnorm", "lexicon", "signals"}:
             continue
         importlib.import_module(f"childguard.detect.{mod.name}")

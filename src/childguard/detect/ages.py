@@ -1,0 +1,47 @@
+"""Ages of minors: "5 anos", "3-year-old", "5yo", "2 ans", "8 Jahre", "6 meses", "4th
+birthday", "3歳", "(7 лет)".
+
+Only ages under 18 count, and not warranties ("5 anos de garantia"), sizes ("tam 4 anos"),
+companies ("comemora 10 anos"), reunions ("25 anos depois"), pets or dolls.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect._util import extract_first, result, scatter_strings
+from childguard.detect.base import Detector, Example, register
+
+
+@register
+class Ages(Detector):
+    name = "ages"
+    version = "1"
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        s = signals.compute(batch)
+        hit = signals.child_age(s)
+        n = batch.num_rows
+        idx = hit.arg_true()
+        ev: list[str | None] = []
+        if len(idx):
+            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            found = extract_first(both, signals.patterns().age_child)
+            ev = [f"age:{f}" if f else "age" for f in found]
+        return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "age")
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return [
+            Example("Heitor completando 2 aninhos hoje!", lang="pt"),
+            Example("my 3yo finally slept through the night", lang="en"),
+            Example("Joyeux anniversaire, 5 ans aujourd'hui", lang="fr"),
+            Example("陽翔、3歳のお誕生日おめでとう", lang="ja"),
+            Example("Alles Gute zum 4. Geburtstag", lang="de"),
+            Example("Liquidificador Turbo – 5 anos de garantia", fires=False, lang="pt"),
+            Example("Vestido Infantil Tam 4 anos", fires=False, lang="pt"),
+            Example("Maria Fernanda, 35 anos, confeiteira", fires=False, lang="pt"),
+            Example("Padaria Pão Dourado comemora 10 anos", fires=False, lang="pt"),
+        ]

@@ -1,0 +1,64 @@
+"""Child terms: words and phrases that make a minor the subject of the row.
+
+"criança", "toddler", "meu filho", "first communion", a class of pupils ("3º ano B"), a youth
+age group ("U10", "sub-9"), a child model on a shop page. Not when the minor words are about
+pets ("meu bebê Thor 🐶"), dolls, the infant Jesus, Children's Day sales or campaigns, adult
+women ("the girls from the office") or adults in business/wedding contexts ("filho do
+fundador").
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect._util import result, scatter_strings
+from childguard.detect.base import Detector, Example, register
+from childguard.detect.lexicon import first_match, load_lexicon
+
+_EVIDENCE_CATS = ("child_model", "child", "relation", "event", "youth_sport", "child_ambiguous")
+
+
+@register
+class ChildTerms(Detector):
+    name = "child_terms"
+    version = "1"
+
+    def setup(self) -> None:
+        lex = load_lexicon()
+        self._terms = [t for c in _EVIDENCE_CATS for t in lex.get(c)]
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        self.ensure_setup()
+        s = signals.compute(batch)
+        hit = signals.minor_subject(s)
+        n = batch.num_rows
+        idx = hit.arg_true()
+        ev: list[str | None] = []
+        if len(idx):
+            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            terms = first_match(both, self._terms)
+            cls = s["class_des"].gather(idx).to_list()
+            youth = s["youth"].gather(idx).to_list()
+            ev = [
+                f"term:{t}" if t else ("class" if c else ("age group" if y else "minor"))
+                for t, c, y in zip(terms, cls, youth, strict=True)
+            ]
+        return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "minor")
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return [
+            Example("Menino jogando bola no campo", lang="pt"),
+            Example("Little girl playing in the park", lang="en"),
+            Example("ひよこ組のお絵かきの時間", lang="ja"),
+            Example("Маленькая девочка играет в парке", lang="ru"),
+            Example("Boys' rain jacket – shown on model, age 6-7", lang="en"),
+            Example("Meu bebê Thor fez 3 anos hoje 🐶🎂", fires=False, lang="pt"),
+            Example("as meninas do RH no happy hour", fires=False, lang="pt"),
+            Example("Dia das Crianças: brinquedos com até 50% OFF", fires=False, lang="pt"),
+            Example("Boneca Bebê Reborn 48cm", fires=False, lang="pt"),
+            Example("Filho do fundador assume a presidência", fires=False, lang="pt"),
+            Example("Sunset over the lake", fires=False, lang="en"),
+        ]

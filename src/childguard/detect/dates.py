@@ -1,0 +1,42 @@
+"""Dates: "12/08/2021", "18 September 2021", "14 de março de 2020", "2019年11月3日", "12 mai".
+
+On its own a date identifies nobody; the policy pairs it with a child's age (a birthday with a
+date pins the child down).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect._util import extract_first, result, scatter_strings
+from childguard.detect.base import Detector, Example, register
+
+
+@register
+class Dates(Detector):
+    name = "dates"
+    version = "1"
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        s = signals.compute(batch)
+        n = batch.num_rows
+        hit = s["date"]
+        idx = hit.arg_true()
+        ev: list[str | None] = []
+        if len(idx):
+            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            ev = [
+                f"date:{d}" if d else "date" for d in extract_first(both, signals.patterns().date)
+            ]
+        return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "date")
+
+    @staticmethod
+    def examples() -> list[Example]:
+        # dates are only computed on rows with some child context (see signals.compute)
+        return [
+            Example("Aniversário de 7 anos, 23/11/2019", lang="pt"),
+            Example("Emma's 6th birthday party, 18 September 2021", lang="en"),
+            Example("Aniversário de 7 anos", fires=False, lang="pt"),
+        ]

@@ -1,0 +1,62 @@
+"""Social handles of children: "@valentina.bebe.oficial fazendo 6 meses", "@petit.peintre.noe
+(8 ans)". A handle counts when the row is about a minor (child words or a child's age) or the
+handle itself says so ("bebe", "kid", "mini", "petit", "minik", "cilik", ...).
+
+Evidence is redacted to the handle's initial (`@V.`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect._util import fold, result, scatter_strings
+from childguard.detect.base import Detector, Example, register
+from childguard.redact import initials
+
+HANDLE = re.compile(r"(?:^|[^\w@])@([A-Za-z0-9_.]{3,30})")
+# Parts of a handle that say its owner is a child.
+CHILD_HANDLE_WORDS = (
+    "bebe", "baby", "kid", "kids", "mini", "minik", "petit", "petite", "little", "lil", "mala",
+    "maly", "malenk", "chiisana", "cilik", "kecil", "junior", "jr", "bambin", "bimb", "enfant",
+    "nino", "nina", "crianca", "child", "kinder", "kleine", "nene", "peque", "baba", "bebek",
+)  # fmt: skip
+
+
+@register
+class Handles(Detector):
+    name = "handles"
+    version = "1"
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        s = signals.compute(batch)
+        n = batch.num_rows
+        minor = signals.minor_subject(s) | signals.child_age(s)
+        cand = (s["at"] & ~signals.negated(s)).arg_true()
+        hits: list[int] = []
+        ev: list[str | None] = []
+        if len(cand):
+            texts = pl.from_arrow(batch.column("text")).gather(cand).to_list()  # type: ignore[union-attr]
+            for i, t in zip(cand.to_list(), texts, strict=True):
+                handles = HANDLE.findall(t or "")
+                childish = [h for h in handles if any(w in fold(h) for w in CHILD_HANDLE_WORDS)]
+                if childish or (handles and minor[i]):
+                    hits.append(i)
+                    h = (childish or handles)[0]
+                    ev.append("handle:" + initials("@" + h.split(".")[0].split("_")[0]))
+        score = pl.Series([0.0] * n)
+        idx = pl.Series(hits, dtype=pl.UInt32)
+        if hits:
+            score = score.scatter(idx, 1.0)
+        return result(self.name, n, score, scatter_strings(n, idx, ev), "handle")
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return [
+            Example("@valentina.bebe.oficial fazendo 6 meses 🎀", lang="pt"),
+            Example("Our little chef @cookingwiththeo_ (age 9) made pancakes", lang="en"),
+            Example("Follow @citybakery for fresh bread", fires=False, lang="en"),
+        ]

@@ -1,0 +1,170 @@
+"""Lexicons: per-language TOML data files merged into vectorised matchers.
+
+Each `lexicons/<lang>.toml` lists words and phrases by category (see the header of
+`lexicons/pt.toml` for the format). Adding a language means adding one file: every category is
+merged over all languages, because captions often come without a reliable language tag and the
+URL slug may be in another language than the caption.
+
+Matching is on the normalised columns of `textnorm.prepare`: a term is matched as a whole word
+(`' term '` in a space-padded column) with one Aho-Corasick automaton per category; terms in
+scripts written without spaces (CJK) are matched as plain substrings.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+
+from childguard.detect.textnorm import normalize_terms
+
+LEXICON_DIR = Path(__file__).parent / "lexicons"
+DATA_DIR = Path(__file__).parent / "data"
+
+# Categories a lexicon file may hold, with what they mean (the header of pt.toml repeats it).
+CATEGORIES: dict[str, str] = {
+    "child": "nouns and phrases that make a minor the subject (criança, toddler, newborn)",
+    "child_ambiguous": "minor words also said of adult women or pets (girls, meninas, baby)",
+    "child_model": "a child wearing a product (modelo infantil, shown on model)",
+    "relation": "kinship words for a child (filho, daughter, niece, grandson)",
+    "possessive": "possessives/endearments put before a child's name (nossa, our little)",
+    "event": "child events and milestones (batizado, first day of school, first steps)",
+    "birthday": "birthday words (aniversário, birthday, cumpleaños, turns)",
+    "school": "schools, daycares, kindergartens for minors",
+    "class_word": "words in class or group designations (turma, class, grade, klasse)",
+    "youth_sport": "youth age groups and kids' sections (sub, under, e jugend, turma infantil)",
+    "hospital": "maternity wards and hospitals",
+    "birth": "birth words (nasceu, born, geboren, welcome to the world)",
+    "month": "month names",
+    "age_years": "units after a number for years of age (anos, years old, yo)",
+    "age_months": "units for months of age",
+    "age_days": "units for days of age",
+    "age_prefix": "words before an age number (age, aged, idade)",
+    "neg_product": "product, size and warranty context (tamanho, talla, garantia)",
+    "neg_pet": "animals (dog, gato, kitten)",
+    "neg_doll": "dolls and toys shaped like babies",
+    "neg_religious": "the infant Jesus and religious figurines",
+    "neg_campaign": "children's days, campaigns, charities, sales",
+    "neg_adult": "adult contexts: business, wedding, reunion, anniversary of a company",
+    "adult_person": "words for adults (woman, bride, mulher) that make `girls` adult",
+    "not_names": "ordinary words that name lists contain but that are not names here",
+    "names": "extra given names and nicknames common among children in this language",
+}
+
+
+class LexiconError(ValueError):
+    pass
+
+
+@dataclass
+class Lexicon:
+    """All languages merged: category -> normalised terms."""
+
+    languages: list[str] = field(default_factory=list)
+    terms: dict[str, list[str]] = field(default_factory=dict)
+
+    def get(self, category: str) -> list[str]:
+        return self.terms.get(category, [])
+
+
+def _is_cjk(term: str) -> bool:
+    return any(
+        "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af"
+        for ch in term
+    )
+
+
+def load_file(path: Path) -> dict[str, list[str]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise LexiconError(f"{path}: {e}") from None
+    terms = data.get("terms", {})
+    if not isinstance(terms, dict):
+        raise LexiconError(f"{path}: [terms] must be a table of lists")
+    out: dict[str, list[str]] = {}
+    for cat, values in terms.items():
+        if cat not in CATEGORIES:
+            raise LexiconError(
+                f"{path}: unknown category {cat!r}; known: {', '.join(sorted(CATEGORIES))}"
+            )
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise LexiconError(f"{path}: [terms].{cat} must be a list of strings")
+        out[cat] = values
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(directory: str | None = None) -> Lexicon:
+    """Merge every `<lang>.toml` in the lexicon directory (the packaged one by default)."""
+    d = Path(directory) if directory else LEXICON_DIR
+    files = sorted(d.glob("*.toml"))
+    if not files:
+        raise LexiconError(f"no lexicon files in {d}")
+    raw: dict[str, list[str]] = {}
+    langs = []
+    for f in files:
+        langs.append(f.stem)
+        for cat, values in load_file(f).items():
+            raw.setdefault(cat, []).extend(values)
+    terms = {cat: sorted(set(normalize_terms(v))) for cat, v in raw.items()}
+    return Lexicon(languages=langs, terms=terms)
+
+
+def word_patterns(terms: list[str]) -> list[str]:
+    """Automaton patterns: `' term '` for spaced scripts, the bare term for CJK."""
+    return [t if _is_cjk(t) else f" {t} " for t in terms]
+
+
+def contains_any(col: pl.Series | pl.Expr, terms: list[str]) -> pl.Series | pl.Expr:
+    """Whole-word match of any term (an empty list matches nothing)."""
+    if not terms:
+        if isinstance(col, pl.Series):
+            return pl.Series([False] * len(col), dtype=pl.Boolean)
+        return pl.lit(False)
+    return col.str.contains_any(word_patterns(terms))
+
+
+def first_match(values: list[str], terms: list[str]) -> list[str | None]:
+    """Per-row first matching term (for evidence, run on few rows only)."""
+    if not values:
+        return []
+    pats = word_patterns(terms)
+    s = pl.Series(values, dtype=pl.String)
+    found = s.str.extract_many(pats, overlapping=False)
+    return [lst[0].strip() if lst else None for lst in found.to_list()]
+
+
+def alternation(terms: list[str]) -> str:
+    """Regex alternation of normalised terms, longest first (terms are escaped)."""
+    return "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))
+
+
+# name lists ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def load_name_list(kind: str = "given") -> dict[str, float]:
+    """Packaged name list -> {normalised name: child weight 0..1} (see tools/build_name_lists.py).
+
+    The weight is the share of bearers born since 2000 where the source knows it (IBGE), and
+    0.5 elsewhere; it is informative only, matching never depends on it alone.
+    """
+    path = DATA_DIR / f"{kind}_names.tsv.gz"
+    try:
+        blob = resources.files("childguard.detect").joinpath(f"data/{path.name}").read_bytes()
+    except (FileNotFoundError, ModuleNotFoundError):
+        blob = path.read_bytes()
+    out: dict[str, float] = {}
+    for line in gzip.decompress(blob).decode("utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, weight = line.partition("\t")
+        out[name] = float(weight or 0.5)
+    return out

