@@ -192,6 +192,31 @@ def _tmp(final: Path) -> Path:
     return final.with_name(f".{final.name}.tmp-{os.getpid()}")
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_temps(root: Path) -> int:
+    """Delete temp files a killed apply left (`.<name>.tmp-<pid>` of a dead pid)."""
+    n = 0
+    if not root.is_dir():
+        return 0
+    for p in root.rglob(".*.tmp-*"):
+        pid = p.name.split(".tmp-", 1)[1].split("-", 1)[0]
+        if p.is_file() and pid.isdigit() and not _pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 class _Run:
     def __init__(
         self,
@@ -400,6 +425,11 @@ def apply_manifest(
                 raise ApplyError(f"--out {out_p} is inside the target {t}")
         out_p.mkdir(parents=True, exist_ok=True)
     run = _Run(m, out_p, in_place, keep_backup, url_column, multi=len(paths) > 1)
+    if in_place:
+        for t in paths:
+            clean_stale_temps(t if t.is_dir() else t.parent)
+    if out_p is not None:
+        clean_stale_temps(out_p)
     reports: list[FileReport] = []
     for t in paths:
         for item in discover(t):

@@ -163,14 +163,25 @@ def _findings(audit_dir: Path, shard_id: str) -> pl.DataFrame:
 
 
 def _source_expr() -> pl.Expr:
+    """Where a removal came from: a takedown list (`list:name@version`, from the reason's
+    label or the list detector's evidence, which names only the list), else the detector."""
     el = pl.element().struct
     list_label = (
         pl.col("reasons")
         .list.eval(el.field("label").filter(el.field("label").str.starts_with("list:")))
         .list.first()
     )
+    list_evidence = (
+        pl.col("reasons")
+        .list.eval(
+            el.field("evidence")
+            .filter(el.field("evidence").str.starts_with("list:"))
+            .str.extract(r"^(list:\S+)")
+        )
+        .list.first()
+    )
     detector = pl.col("reasons").list.eval(el.field("detector")).list.first()
-    return pl.coalesce(list_label, detector, pl.col("rule"), pl.col("risk"))
+    return pl.coalesce(list_label, list_evidence, detector, pl.col("rule"), pl.col("risk"))
 
 
 def decide_shard(

@@ -18,7 +18,9 @@ def checkpoint(point: str) -> None:
     spec = os.environ.get("CHILDGUARD_KILL_AT")
     if not spec:
         return
-    name, _, nth = spec.partition(":")
+    name, _, nth = spec.rpartition(":")
+    if not nth.isdigit():
+        name, nth = spec, "1"
     if name != point:
         return
     _seen[point] = _seen.get(point, 0) + 1

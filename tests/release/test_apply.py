@@ -1,0 +1,154 @@
+"""`apply` on img2dataset outputs (webdataset tars and files folders) and its modes."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from childguard.release.apply import ApplyError, apply_manifest
+from childguard.release.build import build_release
+from childguard.release.img2dataset import sample_key
+from release.helpers import decisions_frame, img2dataset_shard, make_audit, rows
+
+N = 24  # URLs per img2dataset shard; every 4th failed to download
+
+
+def _urls(shard_no: int) -> tuple[list[str], list[str]]:
+    r = rows(N, start=shard_no * N, tag="i")
+    return [x["url"] for x in r], [x["caption"] for x in r]
+
+
+@pytest.fixture
+def released(tmp_path: Path) -> tuple[Path, Path, set[str]]:
+    """The metadata dataset, its release, and the URLs the release removed (or holds)."""
+    src = tmp_path / "meta"
+    src.mkdir()
+    all_urls = _urls(0)[0] + _urls(1)[0]
+    all_caps = _urls(0)[1] + _urls(1)[1]
+    pq.write_table(pa.table({"url": all_urls, "caption": all_caps}), src / "input.parquet")
+    # removed: samples 1, 5 of shard 0 and 26 (shard 1, i=2); held: 4; 3 and 27 failed downloads
+    flagged = {1: "identifiable_child", 5: "blocked", 26: "blocked", 4: "child", 3: "blocked"}
+    make_audit(tmp_path / "audit", [src / "input.parquet"], {"input.parquet": flagged})
+    build_release(tmp_path / "audit", tmp_path / "rel", decisions=decisions_frame([]))
+    gone = {all_urls[i] for i in flagged}
+    return tmp_path / "rel", src, gone
+
+
+def _copy(root: Path, fmt: str) -> Path:
+    for s in (0, 1):
+        urls, caps = _urls(s)
+        img2dataset_shard(root, s, urls, caps, fmt=fmt)
+    return root
+
+
+def _members(tar: Path) -> dict[str, bytes]:
+    with tarfile.open(tar) as tf:
+        return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+
+
+def _url_by_key(folder: Path) -> dict[str, str]:
+    out = {}
+    for s in (0, 1):
+        for r in pq.read_table(folder / f"{s:05d}.parquet").to_pylist():
+            out[r["key"]] = r["url"]
+    return out
+
+
+def test_webdataset_copy_purged_kept_samples_identical(released, tmp_path):
+    rel, _, gone = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    url_of = _url_by_key(copy)
+    reps = apply_manifest(rel, [copy], out=tmp_path / "clean")
+    by = {(Path(r.path).name, r.kind): r for r in reps}
+    assert by[("00000.tar", "tar")].removed == 4 - 1  # keys 1, 4, 5 (3 failed: no sample)
+    assert by[("00001.tar", "tar")].removed == 1
+    assert by[("00000.parquet", "parquet")].removed == 4  # the failed row 3 goes too
+    assert by[("00000.tar", "tar")].units == 18
+
+    for s in (0, 1):
+        before = _members(copy / f"{s:05d}.tar")
+        after = _members(tmp_path / "clean" / f"{s:05d}.tar")
+        removed_keys = {k for k in {sample_key(n) for n in before} if url_of[k] in gone}
+        assert removed_keys
+        for name, data in before.items():
+            if sample_key(name) in removed_keys:
+                assert name not in after  # image, .txt and .json all gone
+            else:
+                assert after[name] == data  # byte-identical
+        assert list(after) == [n for n in before if sample_key(n) not in removed_keys]
+        meta = pq.read_table(tmp_path / "clean" / f"{s:05d}.parquet")
+        assert not set(meta.column("url").to_pylist()) & gone
+        assert meta.schema == pq.read_table(copy / f"{s:05d}.parquet").schema
+
+    stats = json.loads((tmp_path / "clean/00000_stats.json").read_text())
+    assert stats["count"] == 20 and stats["successes"] == 15
+    assert stats["failed_to_download"] == 5 and stats["duration"] == 1.5
+    assert stats["status_dict"] == {"HTTP 404": 5, "success": 15}
+    # the original copy is untouched
+    assert len(_members(copy / "00000.tar")) == 18 * 3
+
+
+def test_in_place_rerun_is_noop_and_backup_only_when_asked(released, tmp_path):
+    rel, _, _ = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    reps = apply_manifest(rel, [copy], in_place=True)
+    assert sum(r.removed for r in reps) > 0
+    assert not list(copy.glob("*.bak"))
+    assert not list(copy.glob(".*tmp*"))
+    mtimes = {p: p.stat().st_mtime_ns for p in copy.iterdir()}
+    again = apply_manifest(rel, [copy], in_place=True)
+    assert all(r.removed == 0 and r.status == "unchanged" for r in again)
+    assert mtimes == {p: p.stat().st_mtime_ns for p in copy.iterdir()}
+
+    copy2 = _copy(tmp_path / "copy2", "webdataset")
+    orig = (copy2 / "00001.tar").read_bytes()
+    apply_manifest(rel, [copy2], in_place=True, keep_backup=True)
+    assert (copy2 / "00001.tar.bak").read_bytes() == orig
+    assert (copy2 / "00001_stats.json.bak").exists()
+    with pytest.raises(ApplyError, match="only applies with --in-place"):
+        apply_manifest(rel, [copy2], keep_backup=True)
+
+
+def test_files_folder_copy(released, tmp_path):
+    rel, _, gone = released
+    copy = _copy(tmp_path / "files", "files")
+    url_of = _url_by_key(copy)
+    before = {p.name: p.read_bytes() for p in (copy / "00000").iterdir()}
+    reps = apply_manifest(rel, [copy], in_place=True, keep_backup=True)
+    assert {(Path(r.path).name, r.kind, r.removed) for r in reps} >= {
+        ("00000", "files", 3),
+        ("00001", "files", 1),
+    }
+    after = {p.name: p.read_bytes() for p in (copy / "00000").iterdir()}
+    for name, data in before.items():
+        if url_of[sample_key(name)] in gone:
+            assert name not in after
+            assert (copy / "00000.bak" / name).read_bytes() == data
+        else:
+            assert after[name] == data
+    again = apply_manifest(rel, [copy], in_place=True)
+    assert sum(r.removed for r in again) == 0
+
+
+def test_dry_run_and_out_copy_of_everything(released, tmp_path):
+    rel, src, _ = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    (copy / "README.txt").write_text("notes")
+    snapshot = {p: p.read_bytes() for p in copy.iterdir()}
+    reps = apply_manifest(rel / "manifest.json", [copy])
+    assert {r.status for r in reps} == {"would-rewrite"}
+    assert snapshot == {p: p.read_bytes() for p in copy.iterdir()}
+    out = tmp_path / "out"
+    apply_manifest(rel / "manifest.parquet", [copy, src], out=out)
+    assert (out / "copy/README.txt").read_text() == "notes"
+    assert (out / "meta/input.parquet").exists() and (out / "copy/00001.tar").exists()
+    # a second run with the same manifest skips what is done
+    again = apply_manifest(rel, [copy, src], out=out)
+    assert {r.status for r in again} == {"done-before"}
+    with pytest.raises(ApplyError, match="inside the target"):
+        apply_manifest(rel, [copy], out=copy / "sub")
