@@ -16,6 +16,7 @@ when complete, so a killed release never leaves anything under the final name):
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -162,26 +163,41 @@ def _findings(audit_dir: Path, shard_id: str) -> pl.DataFrame:
     return pl.read_parquet(p)
 
 
-def _source_expr() -> pl.Expr:
-    """Where a removal came from: a takedown list (`list:name@version`, from the reason's
-    label or the list detector's evidence, which names only the list), else the detector."""
-    el = pl.element().struct
-    list_label = (
-        pl.col("reasons")
-        .list.eval(el.field("label").filter(el.field("label").str.starts_with("list:")))
-        .list.first()
-    )
-    list_evidence = (
-        pl.col("reasons")
-        .list.eval(
-            el.field("evidence")
-            .filter(el.field("evidence").str.starts_with("list:"))
-            .str.extract(r"^(list:\S+)")
-        )
-        .list.first()
-    )
-    detector = pl.col("reasons").list.eval(el.field("detector")).list.first()
-    return pl.coalesce(list_label, list_evidence, detector, pl.col("rule"), pl.col("risk"))
+def _rule_detectors(run: dict) -> dict[str, list[str]]:
+    """Detector names each rule of the scan's policy reads, in order of appearance."""
+    out: dict[str, list[str]] = {}
+    for r in (run.get("policy") or {}).get("rules", []):
+        try:
+            names = [n.id for n in ast.walk(ast.parse(r["when"], mode="eval"))]
+        except (SyntaxError, KeyError, TypeError, AttributeError):
+            continue
+        out[r.get("name", "")] = list(dict.fromkeys(names))
+    return out
+
+
+def _sources(findings: pl.DataFrame, rule_dets: dict[str, list[str]]) -> pl.Series:
+    """Where each removal came from: a takedown list (`list:name@version`, from the reason's
+    label or the list detector's evidence, which names only the list), else the detector the
+    deciding rule reads (the first that fired), else the first reason's detector.
+
+    Per-row Python, over flagged rows only."""
+    out: list[str] = []
+    for reasons, rule, risk in findings.select("reasons", "rule", "risk").iter_rows():
+        reasons = reasons or []
+        src = None
+        for r in reasons:
+            for v in (r.get("label"), r.get("evidence")):
+                if isinstance(v, str) and v.startswith("list:"):
+                    src = v.split()[0]
+                    break
+            if src:
+                break
+        if src is None:
+            fired = [r.get("detector") for r in reasons if r.get("detector")]
+            wanted = [d for d in rule_dets.get(rule or "", []) if d in fired]
+            src = wanted[0] if wanted else (fired[0] if fired else (rule or risk))
+        out.append(src)
+    return pl.Series("_src", out, dtype=pl.String)
 
 
 def decide_shard(
@@ -189,6 +205,7 @@ def decide_shard(
     decisions: pl.DataFrame,
     policy: Policy | None,
     review_default: ReviewDefault,
+    rule_dets: dict[str, list[str]] | None = None,
 ) -> pl.DataFrame:
     """Per row out of this shard: row_index, url_sha256, laion_hash, reason, source."""
     f = findings
@@ -196,9 +213,9 @@ def decide_shard(
         f = f.with_columns(
             pl.col("risk").replace_strict(policy.actions, default="keep").alias("action")
         )
-    f = f.join(
+    f = f.with_columns(_sources(f, rule_dets or {})).join(
         decisions.select("row_index", "decision", "request_id"), on="row_index", how="left"
-    ).with_columns(_source_expr().alias("_src"))
+    )
     d, req = pl.col("decision"), pl.col("request_id")
     held = "held" if review_default == "hold" else "keep"
     status = (
@@ -337,6 +354,7 @@ def build_release(
 
     # 1. decide
     decided: dict[str, pl.DataFrame] = {}
+    rule_dets = _rule_detectors(run)
     shard_ids = {i.shard.shard_id for i in infos}
     unknown = decisions.filter(~pl.col("shard_id").is_in(list(shard_ids)))
     if unknown.height:
@@ -348,6 +366,7 @@ def build_release(
             decisions.filter(pl.col("shard_id") == sid),
             pol,
             review_default,
+            rule_dets,
         )
     current = pl.concat(
         [d.select(list(PL_MANIFEST)[:-1]) for d in decided.values()]
