@@ -50,7 +50,7 @@ HMA_SIGNAL_TYPES: dict[str, ListType] = {
     "url": ListType.url,
     "uri": ListType.url,
 }
-_TX_LINE = re.compile(r"^([A-Za-z_]+)\s+(\S+)")
+_TX_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s+(\S+)")
 _MAX_SHOWN = 20
 
 
@@ -168,7 +168,9 @@ def _hma_entries(
     with _open_text(path) as f:
         if lower.endswith(".json"):
             data = json.load(f)
-            records = data if isinstance(data, list) else data.get("signals", data.get("data"))
+            records = data
+            if isinstance(data, dict) and ("signals" in data or "data" in data):
+                records = data.get("signals", data.get("data"))
             if isinstance(records, dict):  # {"pdq": [...], "video_md5": [...]}
                 for stype, values in records.items():
                     for v in values if isinstance(values, list) else [values]:
