@@ -21,12 +21,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import pickle
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import ray  # ImportError here is what `--engine ray` reports when the extra is missing
@@ -46,6 +49,8 @@ from childguard.engine.tasks import (
     plan_shard,
     run_task,
 )
+from childguard.io.atomic import write_bytes_atomic
+from childguard.io.paths import InputError
 from childguard.io.readers import ShardInfo, Task
 from childguard.policy import Policy
 
@@ -172,6 +177,50 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     return True
 
 
+class OutNotShared(InputError):
+    """--out is not the same folder on every node (workers write their parts there)."""
+
+
+@ray.remote(num_cpus=0)
+def _sees(path: str) -> tuple[str, bool]:
+    import socket
+
+    return socket.gethostname(), os.path.exists(path)
+
+
+def check_shared_out(out: Path) -> None:
+    """Fail before any work when a node cannot see the driver's --out folder.
+
+    Workers write task parts and markers under --out and the driver merges them, so on a
+    multi-node cluster (or through a ray:// client) it must be one shared filesystem mounted
+    at the same path everywhere. One tiny task per node reads a probe file the driver wrote."""
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")]
+    here = ray.get_runtime_context().get_node_id()
+    if all(n["NodeID"] == here for n in nodes):
+        return
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = out / "_state" / f"probe-{uuid.uuid4().hex}"
+    write_bytes_atomic(probe, b"childguard\n")
+    try:
+        refs = [
+            _sees.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+            ).remote(str(probe))
+            for n in nodes
+        ]
+        seen = ray.get(refs, timeout=300)
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = sorted(host for host, ok in seen if not ok)
+    if blind:
+        raise OutNotShared(
+            f"--out {out} is not visible from node(s) {', '.join(blind)}: workers write "
+            "findings there, so it must be a filesystem every node (and the driver) mounts "
+            "at the same path; see docs/cluster.md"
+        )
+
+
 def _concurrency(config: ScanConfig, spec: WorkerSpec, n_items: int) -> int:
     if "workers" in config.model_fields_set or not config.ray_address:
         cap = config.workers
@@ -285,6 +334,7 @@ def run_scan(
                 if not p.pending:
                     finish(p)
             if work:
+                check_shared_out(layout.root)
                 conc = _concurrency(config, spec, len(work))
                 for r in execute(work, ctx, spec, conc):
                     prog.advance(r.rows)
@@ -312,4 +362,12 @@ def run_scan(
     return result
 
 
-__all__ = ["TASK_RETRIES", "WorkerSpec", "connect", "execute", "run_scan"]
+__all__ = [
+    "TASK_RETRIES",
+    "OutNotShared",
+    "WorkerSpec",
+    "check_shared_out",
+    "connect",
+    "execute",
+    "run_scan",
+]
