@@ -14,6 +14,7 @@ app = typer.Typer(
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
 from childguard.lists.commands import app as lists_app  # noqa: E402
 from childguard.release.commands import apply_cmd, release_cmd, verify_cmd  # noqa: E402
+from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
 from childguard.web.commands import serve_cmd, users_app  # noqa: E402
 
@@ -25,6 +26,7 @@ app.command("demo")(demo)
 app.command("release")(release_cmd)
 app.command("verify")(verify_cmd)
 app.command("apply")(apply_cmd)
+app.command("report")(report_cmd)
 app.command("serve")(serve_cmd)
 # ---------------------------------------------------------------------------------------------
 
