@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from childguard.registry.models import User
 from childguard.registry.users import add_user
 from childguard.web.app import create_app
 from childguard.web.settings import Settings
@@ -23,11 +25,13 @@ def audit(tmp_path: Path) -> Path:
 
 
 def make_client(audit: Path, **overrides: object) -> TestClient:
-    settings = Settings(audit_dir=audit, rate_limit=False, **overrides)  # type: ignore[arg-type]
+    opts: dict[str, object] = {"rate_limit": False, **overrides}
+    settings = Settings(audit_dir=audit, **opts)  # type: ignore[arg-type]
     app = create_app(settings)
     with Session(app.state.engine) as s:
-        add_user(s, "rita", PASSWORD, "reviewer")
-        add_user(s, "ada", PASSWORD, "admin")
+        for name, role in (("rita", "reviewer"), ("ada", "admin")):
+            if s.scalar(select(User).where(User.username == name)) is None:
+                add_user(s, name, PASSWORD, role)
         s.commit()
     return TestClient(app, follow_redirects=False)
 

@@ -32,9 +32,9 @@ def synthetic_image(seed: int, size: int = 96) -> bytes:
     """A deterministic drawn picture (gradients and blocks); no real photo."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size]
-    arr = np.stack(
-        [(x * 255 // size), (y * 255 // size), ((x + y) * 127 // size)], axis=-1
-    ).astype(np.uint8)
+    arr = np.stack([(x * 255 // size), (y * 255 // size), ((x + y) * 127 // size)], axis=-1).astype(
+        np.uint8
+    )
     for _ in range(6):
         x0, y0 = rng.integers(0, size - 20, 2)
         arr[y0 : y0 + 20, x0 : x0 + 20] = rng.integers(0, 255, 3)
