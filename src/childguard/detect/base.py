@@ -158,7 +158,9 @@ class DetectorRegistry:
         self.load_entry_points()
         return sorted(self._classes)
 
-    def create(self, names: Iterable[str], options: dict[str, dict] | None = None) -> list[Detector]:
+    def create(
+        self, names: Iterable[str], options: dict[str, dict] | None = None
+    ) -> list[Detector]:
         """Instantiate detectors, ordered so that each runs after the ones it reads."""
         options = options or {}
         wanted = list(dict.fromkeys(names))

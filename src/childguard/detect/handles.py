@@ -18,6 +18,8 @@ from childguard.detect.base import Detector, Example, register
 from childguard.redact import initials
 
 HANDLE = re.compile(r"(?:^|[^\w@])@([A-Za-z0-9_.]{3,30})")
+# a handle followed by a child's age: "@lotta.liest.buecher (9)", "@ada (6 yaş)"
+HANDLE_AGE = re.compile(r"@[A-Za-z0-9_.]{3,30}\s*[(（,]\s*(?:age\s*)?(?:[0-9]|1[0-7])\b")
 # Parts of a handle that say its owner is a child.
 CHILD_HANDLE_WORDS = (
     "bebe", "baby", "kid", "kids", "mini", "minik", "petit", "petite", "little", "lil", "mala",
@@ -43,7 +45,7 @@ class Handles(Detector):
             for i, t in zip(cand.to_list(), texts, strict=True):
                 handles = HANDLE.findall(t or "")
                 childish = [h for h in handles if any(w in fold(h) for w in CHILD_HANDLE_WORDS)]
-                if childish or (handles and minor[i]):
+                if childish or (handles and (minor[i] or HANDLE_AGE.search(t or ""))):
                     hits.append(i)
                     h = (childish or handles)[0]
                     ev.append("handle:" + initials("@" + h.split(".")[0].split("_")[0]))

@@ -38,14 +38,12 @@ class Institutions(Detector):
         lex = load_lexicon()
         words: set[str] = set()
         cjk: list[str] = []
-        for cat in ("school", "hospital", "youth_sport"):
+        for cat in ("school", "hospital"):
             for t in lex.get(cat):
                 if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", t):
                     cjk.append(t)
                 elif " " not in t and len(t) > 2:
                     words.add(t)
-                elif " " in t:
-                    words.add(t.split(" ")[-1])
         self._words = words
         self._cjk = cjk
         self._lexical = {t for ts in lex.terms.values() for t in ts if " " not in t}
@@ -53,6 +51,9 @@ class Institutions(Detector):
     def _specific(self, text: str) -> bool:
         toks = [(m.group(0), m.start()) for m in _TOKEN.finditer(text)]
         folded = [fold(t) for t, _ in toks]
+        alpha = [t for t, _ in toks if t[:1].isalpha()]
+        if len(alpha) >= 4 and sum(t[0].isupper() for t in alpha) / len(alpha) > 0.7:
+            return False  # Title Case Caption: capitals say nothing
         for i, f in enumerate(folded):
             if f not in self._words:
                 continue
@@ -79,7 +80,7 @@ class Institutions(Detector):
         self.ensure_setup()
         s = signals.compute(batch)
         n = batch.num_rows
-        strong = s["class_des"] | s["youth"]
+        strong = s["class_des"] | s["youth"] | s["class_num"]
         generic = s["school"] | s["hospital"] | s["youth_sport"] | s["host_school"]
         check = (generic & ~strong).arg_true()
         specific = [False] * n

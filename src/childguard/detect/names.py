@@ -40,6 +40,11 @@ JA_SAN_AGE = re.compile(rf"({_H}{{2,5}})さん[\(（](?:[0-9]|1[0-7])[\)）]")
 JA_NOT_NAME = {"赤", "お姉", "姉", "兄", "弟", "妹", "孫", "甥", "姪", "息子", "娘", "子"}
 JA_ANY = "[\u3040-\u30ff\u3400-\u9fff]"
 
+# "Lorena, Davi e Enzo", "Freddie, Isla and Arlo", "Варя, Миша и Ксюша"
+_CAPW = r"[^\W\d_][^\W\d_]+"
+NAME_LIST = re.compile(
+    rf"{_CAPW}(?:, {_CAPW})*,? (?:and|e|y|und|et|en|i|ve|dan|и|ed|og|och) {_CAPW}", re.UNICODE
+)
 _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
 _ADULT_NUM = re.compile(r"^(?:1[89]|[2-9][0-9])$")
 WINDOW = 3
@@ -55,12 +60,17 @@ class Names(Detector):
         given = set(load_name_list())
         extra = set(lex.get("names"))
         lexical = {t for c, ts in lex.terms.items() if c not in ("names", "not_names") for t in ts}
-        self._strict = set(lex.get("not_names"))
+        self._strict = set(lex.get("not_names")) | (lexical - extra)
+        stop = set(lex.get("stopwords"))
         names = {
             n
             for n in (given | extra)
-            if len(n) >= 3 and " " not in n and (n not in lexical or n in extra)
+            if len(n) >= 3
+            and " " not in n
+            and (n not in stop or n in extra)
+            and (n not in lexical or n in extra)
         }
+        self._strict |= stop & extra  # "Mia", "Ben": names, and words in some language
         self._names = names
         self._patterns = word_patterns(sorted(n for n in names if not re.search(JA_ANY, n)))
         single = lambda cats: {  # noqa: E731
@@ -72,11 +82,28 @@ class Names(Detector):
         near = ("relation", "possessive", "child", "child_ambiguous")
         self._near = single(near)
         self._near_phrases = phrases(near)
-        ctx = ("birthday", "event", "age_years", "age_months", "age_days", "school", "youth_sport")
+        # school words are not anchors: schools are named after people ("Escola Coronel X")
+        ctx = ("birthday", "event", "age_years", "age_months", "age_days")
         self._context = single(ctx) | self._near
         self._context_phrases = phrases(ctx) + self._near_phrases
         self._relation = single(("relation", "possessive"))
+        # for names that are ordinary words: the word right before must be kinship, or the
+        # end of an event/birthday phrase ("prima comunione Vittoria", "festa 5 anos")
+        stop = set(lex.get("stopwords"))
+        self._strict_before = self._relation | {
+            t.split(" ")[-1]
+            for c in ("event", "birthday", "relation")
+            for t in lex.get(c)
+            if t.split(" ")[-1] not in stop
+        }
         self._lexical = {t for t in lexical if " " not in t}
+        # phrases by first word: a name that starts a lexicon phrase here is that phrase
+        # ("Mała dziewczynka", "Little girl"), not a name
+        self._phrase_starts: dict[str, list[list[str]]] = {}
+        for t in lexical:
+            if " " in t:
+                words = t.split(" ")
+                self._phrase_starts.setdefault(words[0], []).append(words)
         assert set(CATEGORIES) >= set(lex.terms)
 
     # per-row -------------------------------------------------------------------------------
@@ -89,14 +116,19 @@ class Names(Detector):
                     return True
         return False
 
+    def _starts_phrase(self, toks: list[str], i: int) -> bool:
+        return any(toks[i : i + len(ph)] == ph for ph in self._phrase_starts.get(toks[i], ()))
+
     def _near_anchor(self, toks: list[str], i: int, strict: bool) -> str | None:
         """The context word that makes toks[i] a child's name, if any."""
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
         if _ADULT_NUM.match(nxt):
             return None
+        if i + 2 == len(toks) and nxt.isdigit():
+            nxt = ""  # a number closing the caption numbers a photo series: "Rudy (3)"
         if strict:
             prev = toks[i - 1] if i >= 1 else ""
-            if prev in self._relation:
+            if prev in self._strict_before:
                 return prev
             if _CHILD_NUM.match(nxt):
                 return f"age {nxt}"
@@ -107,7 +139,7 @@ class Names(Detector):
             t = toks[j]
             if t in self._context:
                 return t
-            if _CHILD_NUM.match(t) and abs(j - i) <= 2:
+            if _CHILD_NUM.match(t) and abs(j - i) <= 2 and j + 1 < len(toks):
                 # a number right next to a name is an age unless it is a date/size part
                 other = toks[j + 1] if j + 1 < len(toks) else ""
                 if not other.isdigit():
@@ -117,23 +149,38 @@ class Names(Detector):
         return None
 
     def _row(
-        self, raw: str, text_norm: str, url_words: str, row_ctx: bool, cjk: bool
+        self, raw: str, text_norm: str, url_words: str, row_ctx: bool, group_ctx: bool, cjk: bool
     ) -> tuple[list[str], str] | None:
         raw_tokens = _WORD.findall(raw)
         alpha = [t for t in raw_tokens if t[:1].isalpha()]
         caps = {fold(t) for t in alpha if t[0].isupper()}
         lower = len(caps - {fold(alpha[0])} if alpha else set()) == 0
+        # Title Case Captions: capitals say nothing, so names there need a close anchor
+        title = len(alpha) >= 2 and sum(t[0].isupper() for t in alpha) >= 0.8 * len(alpha)
+        text_toks = text_norm.split()
+        text_set = set(text_toks)
         found: list[str] = []
         anchor = ""
-        for seg, is_text in ((text_norm.split(), True), (url_words.split(), False)):
+        # a list of two or more capitalised names in a class/team/daycare row:
+        # "Na foto: Lorena, Davi e Enzo", "Mia, Ben und Leon"
+        if group_ctx and not lower and not title:
+            for m in NAME_LIST.finditer(raw):
+                listed = [fold(w) for w in _WORD.findall(m.group(0)) if w[0].isupper()]
+                listed = [w for w in listed if w in self._names]
+                if len(set(listed)) >= 2:
+                    found += listed
+                    anchor = "names in a group"
+        for seg, is_text in ((text_toks, True), (url_words.split(), False)):
             for i, tok in enumerate(seg):
-                if tok not in self._names:
+                if tok not in self._names or self._starts_phrase(seg, i):
                     continue
-                strict = tok in self._strict or (tok in self._lexical)
                 if is_text and not lower and tok not in caps:
                     continue
+                if not is_text and tok in text_set and tok not in caps:
+                    continue  # the slug repeats the caption's ordinary word
+                strict = tok in self._strict or (is_text and (lower or title))
                 a = self._near_anchor(seg, i, strict)
-                if a is None and not strict and row_ctx and (not is_text or not lower):
+                if a is None and not strict and row_ctx:
                     nxt = seg[i + 1] if i + 1 < len(seg) else ""
                     a = "row context" if not _ADULT_NUM.match(nxt) else None
                 if a is not None:
@@ -143,7 +190,7 @@ class Names(Detector):
             for rx in (JA_SUFFIX, JA_KIN, JA_SAN_AGE, JA_AGE):
                 for m in rx.finditer(raw):
                     g = m.group(1)
-                    if g in JA_NOT_NAME or g[-1] in "赤子":
+                    if g in JA_NOT_NAME or g.endswith("赤"):
                         continue
                     found.append(g)
                     anchor = anchor or "ja pattern"
@@ -157,17 +204,18 @@ class Names(Detector):
         n = batch.num_rows
         minor = signals.minor_subject(s)
         age = signals.child_age(s)
-        adult_only = (s["age_adult"] & ~s["age_child"]) | (
-            s["neg_adult"] & ~s["age_child"] & ~s["child"]
-        )
-        ctx = (minor | age | s["relation"] | s["birthday"] | s["birth"]) & ~signals.negated(s)
-        ctx = ctx & ~adult_only & ~(s["neg_product"] & ~s["child_model"] & ~age)
+        adult_only = (s["age_adult"] & ~age) | (s["neg_adult"] & ~age & ~s["child"] & ~s["event"])
+        group = s["class_word"] | s["school"] | s["host_school"] | s["class_des"] | s["youth"]
+        ctx = minor | age | s["relation"] | s["birthday"] | s["birth"] | group
+        ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~s["child_model"])
         # row-level context strong enough for a capitalised name anywhere in the row
         row_ctx = (
-            (s["class_des"] | s["youth"] | s["event"] | s["birth"] | s["hospital"])
+            (s["class_des"] | s["youth"] | s["youth_sport"] | s["event"] | s["birth"])
+            | s["hospital"]
             | (minor & (s["school"] | s["host_school"] | age))
             | (age & s["birthday"])
         )
+        group_ctx = group | s["event"] | minor
         idx = ctx.arg_true()
         scores = [0.0] * n
         ev_idx: list[int] = []
@@ -189,7 +237,7 @@ class Names(Detector):
                 ).iter_rows(),
                 strict=True,
             ):
-                got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(cjk))
+                got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), bool(cjk))
                 if got is None:
                     continue
                 names, anchor = got

@@ -6,14 +6,18 @@ personal data; a child's age with a city is).
 from __future__ import annotations
 
 import gzip
+import re
 
 import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import result, scatter_strings
+from childguard.detect._util import fold, result, scatter_strings
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import DATA_DIR, first_match, load_lexicon, load_name_list
+
+
+_CAP = re.compile(r"\b[^\W\d_][\w-]*", re.UNICODE)
 
 
 def load_places() -> list[str]:
@@ -28,7 +32,7 @@ class Places(Detector):
 
     def setup(self) -> None:
         lex = load_lexicon()
-        common = {t for ts in lex.terms.values() for t in ts}
+        common = {t for ts in lex.terms.values() for t in ts}  # stopwords included
         names = load_name_list()
         # a place that is also a given name or a lexicon word says nothing on its own
         self._places = [p for p in load_places() if p not in common and p not in names]
@@ -44,9 +48,13 @@ class Places(Detector):
         ev: list[str | None] = []
         if len(idx):
             text = pl.from_arrow(batch.column("text_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            raw = pl.from_arrow(batch.column("text")).gather(idx).to_list()  # type: ignore[union-attr]
             found = first_match(text, self._places)
-            for i, f in zip(idx.to_list(), found, strict=True):
-                if f:
+            for i, f, r in zip(idx.to_list(), found, raw, strict=True):
+                # a place is a proper noun: its first word is capitalised in the caption
+                if f and any(
+                    w[0].isupper() and fold(w) == f.split(" ")[0] for w in _CAP.findall(r or "")
+                ):
                     hits[i] = True
                     ev_idx.append(i)
                     ev.append(f"place:{f}")

@@ -49,6 +49,11 @@ HOST_SCHOOL = [
     "nursery", " paud", " sch id ", " k 12 ", " ed jp ", " edu pl ", " ds ", "detsad",
 ]  # fmt: skip
 
+# A capitalised name followed by a child's age in brackets or between commas: "Lucas (6)",
+# "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
+# Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
+PAREN_AGE = r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:[0-9]|1[0-7]),"
+
 _CHILD_N = r"(?:[0-9]|1[0-7])"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
 _CJK_AGE_Y = "(?:歳|さい|才)"
@@ -67,6 +72,7 @@ class Patterns:
     weight: str
     length: str
     class_des: str
+    class_num: str
     youth: str
 
 
@@ -119,18 +125,22 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     )
     length = r" (?:4[4-9]|5[0-6]) (?:cm|см) "
     cw = alternation(g("class_word"))
+    # a class of pupils: grade and letter ("3º ano B", "Klasse 2b", "2 «Б» класс", "2年3組")
     class_des = (
         rf" [1-9] (?:o |a |aa |st |nd |rd |th |e |eme |ª )?(?:{cw}) {_LETTER} "
-        rf"| (?:{cw}) (?:[1-9]|1[0-2]) (?:{_LETTER} )?"
+        rf"| (?:{cw}) [1-9] {_LETTER} "
         rf"| [1-9] {_LETTER} (?:{cw}) "
         rf"| [1-9] (?:st|nd|rd|th) (?:grade|class|form) "
-        rf"| (?:maternal|jardim|pre|pré|infantil|aula) (?:i|ii|iii|[1-5]) "
-        rf"|[0-9] ?年 ?[0-9] ?組|[0-9] ?年生|(?:小学校|中学校|小|中) ?[0-9] ?年"
+        rf"| (?:maternal|jardim|pre|pré) (?:i|ii|iii|[1-5]) "
+        rf"|[0-9] ?年 ?[0-9] ?組|(?:小学校|中学校) ?[0-9] ?年"
         rf"|(?:ce|cm) [12] {_LETTER} "
     )
+    # a class word and a number only ("Groep 4", "Year 6", "klasse 3"): a class only when the
+    # row is about a minor anyway
+    class_num = rf" (?:{cw}) (?:[1-9]|1[0-2]) "
     youth_short = alternation([*_short(g("youth_sport")), "u", "sub", "under", "jo", "mo"])
-    youth = rf" (?:{youth_short}) (?:[5-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
-    terms = {c: word_patterns(g(c)) for c in POSITIVE + NEGATIVE}
+    youth = rf" (?:{youth_short}) (?:[6-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
+    terms = {c: word_patterns(g(c)) for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive")}
     terms["youth_sport"] = word_patterns([t for t in g("youth_sport") if len(t) > 3])
     terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
     context = sorted({p for c in POSITIVE for p in terms[c]})
@@ -144,6 +154,7 @@ def patterns(lex_dir: str | None = None) -> Patterns:
         weight=weight,
         length=length,
         class_des=class_des,
+        class_num=class_num,
         youth=youth,
     )
 
@@ -176,11 +187,18 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         both.str.contains(p.age_child).alias("age_child"),
         pl.col("text").fill_null("").str.contains(r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}").alias("at"),
         pl.col("url_host").str.contains_any(HOST_SCHOOL).alias("host_school"),
+        both.str.contains(p.class_des).alias("class_des"),
+        both.str.contains(p.youth).alias("youth"),
+        pl.col("text").fill_null("").str.contains(PAREN_AGE).alias("paren_age"),
     )
-    cand = first["ctx"] | first["age_child"] | first["at"]
+    cand = first["ctx"] | first["age_child"] | first["at"] | first["class_des"] | first["youth"]
+    cand = cand | first["paren_age"]
     n = df.height
     out = first.with_columns(pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE))
-    extra = ("pet_emoji", "age_adult", "date", "time", "weight", "length", "class_des", "youth")
+    extra = (
+        "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
+        "possessive",
+    )  # fmt: skip
     out = out.with_columns(pl.lit(False).alias(c) for c in extra)
     if cand.any():
         idx = cand.arg_true()
@@ -194,8 +212,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             both.str.contains(p.time).alias("time"),
             both.str.contains(p.weight).alias("weight"),
             both.str.contains(p.length).alias("length"),
-            both.str.contains(p.class_des).alias("class_des"),
-            both.str.contains(p.youth).alias("youth"),
+            _any(both, p.terms["class_word"]).alias("class_word"),
+            both.str.contains(p.class_num).alias("class_num"),
+            _any(both, p.terms["possessive"]).alias("possessive"),
         )
         cols = {}
         for c in detail.columns:
@@ -210,8 +229,12 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
 
 
 def negated(s: pl.DataFrame) -> pl.Series:
-    """Rows whose minor words are about pets, dolls, the infant Jesus or a campaign."""
-    return s["neg_pet"] | s["pet_emoji"] | s["neg_doll"] | s["neg_religious"] | s["neg_campaign"]
+    """Rows whose minor words are about pets, dolls, the infant Jesus or a campaign.
+
+    Pets are called "baby" and given ages, but not "son" or "daughter": a kinship word keeps
+    the row ("my daughter Harper (7) drew our cat")."""
+    pet = (s["neg_pet"] | s["pet_emoji"]) & ~s["relation"]
+    return pet | s["neg_doll"] | s["neg_religious"] | s["neg_campaign"]
 
 
 def minor_subject(s: pl.DataFrame) -> pl.Series:
@@ -219,12 +242,19 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
     kinship word outside adult contexts; not pets, dolls, figurines, campaigns or products."""
     strong = s["child"] | s["class_des"] | s["youth"] | s["youth_sport"] | s["event"]
     amb = s["child_ambiguous"] & ~s["adult_person"] & ~s["neg_adult"]
-    rel = s["relation"] & ~s["neg_adult"] & ~(s["age_adult"] & ~s["age_child"])
-    base = (strong | amb | rel) & ~negated(s) & ~(s["neg_product"] & ~s["age_child"])
-    base = base & ~(s["neg_adult"] & ~s["age_child"] & ~s["child"])
+    # "son"/"daughter" alone may be an adult's; with "my/our" or a child's age, a minor
+    rel = (
+        s["relation"]
+        & (s["possessive"] | s["age_child"] | s["paren_age"])
+        & ~s["neg_adult"]
+        & ~(s["age_adult"] & ~s["age_child"])
+    )
+    base = (strong | amb | rel) & ~negated(s) & ~s["neg_product"]
+    base = base & ~(s["neg_adult"] & ~s["age_child"] & ~s["child"] & ~s["event"])
     return base | (s["child_model"] & ~negated(s))
 
 
 def child_age(s: pl.DataFrame) -> pl.Series:
     """An age under 18 that is a person's, not a warranty, a size, a company's or a pet's."""
-    return s["age_child"] & ~negated(s) & ~s["neg_product"] & ~s["neg_adult"]
+    age = s["age_child"] | s["paren_age"]
+    return age & ~negated(s) & ~(s["neg_product"] & ~s["child_model"]) & ~s["neg_adult"]

@@ -84,8 +84,9 @@ class TakedownLists(Detector):
         n = batch.num_rows
         if not self.lists or n == 0:
             return self.empty_result(n)
-        hits: list[list[str]] = [[] for _ in range(n)]
-        kinds: list[list[str]] = [[] for _ in range(n)]
+        # Only matching rows get per-row Python (their evidence); everything else is vectorised.
+        hits: dict[int, list[str]] = {}
+        kinds: dict[int, list[str]] = {}
         problems: dict[int, tuple[str, str]] = {}
 
         def mark(mask: np.ndarray, lst: LoadedList, extra: list[str] | None = None) -> None:
@@ -93,8 +94,8 @@ class TakedownLists(Detector):
                 ev = f"list:{lst.label} type:{lst.type.value}"
                 if extra is not None:
                     ev += " " + extra[j]
-                hits[i].append(ev)
-                kinds[i].append(lst.type.value)
+                hits.setdefault(i, []).append(ev)
+                kinds.setdefault(i, []).append(lst.type.value)
 
         url_lists = [x for x in self.lists if x.type in URL_TYPES]
         if url_lists:
@@ -118,14 +119,13 @@ class TakedownLists(Detector):
         scores = np.zeros(n, dtype=np.float64)
         evidence: list[str | None] = [None] * n
         labels: list[str | None] = [None] * n
-        for i in range(n):
-            if hits[i]:
-                scores[i] = 1.0
-                evidence[i] = "; ".join(hits[i])
-                labels[i] = "+".join(dict.fromkeys(kinds[i]))
-                self.counters["rows_matched"] += 1
-            elif i in problems:
-                labels[i], evidence[i] = problems[i]
+        for i, (label, why) in problems.items():
+            labels[i], evidence[i] = label, why
+        for i, evs in hits.items():  # a match wins over a problem with another list
+            scores[i] = 1.0
+            evidence[i] = "; ".join(evs)
+            labels[i] = "+".join(dict.fromkeys(kinds[i]))
+        self.counters["rows_matched"] += len(hits)
         self.counters["rows"] += n
         return pa.table(
             {

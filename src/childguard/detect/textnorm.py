@@ -48,6 +48,11 @@ _FOLD_TO = list(_FOLD.values())
 
 _URL_SPLIT = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?(?://)?([^/?#]*)([^?#]*)"
 _IMG_EXT = r"(?i)\.(?:jpe?g|png|gif|webp|bmp|tiff?|svg|avif|heic|jfif)(?:$|[/._-])"
+# Path tokens that are IDs, not words: digit-letter-digit runs (hex hashes, CDN keys such as
+# `AVvXsEhQ8mZ2kLp4`) and dense mixed case (`AbCdEfGhIjKlMnOp`); split, they read as words.
+_ID_TOKEN = (
+    r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]+[0-9]|[a-z][A-Z].*[0-9]|[0-9].*[a-z][A-Z]"
+)
 _SIZE = r"(?i)(?:^|[-_./ ])\d{2,5}x\d{2,5}(?:nw)?(?:$|[-_./ ])"
 
 
@@ -56,7 +61,10 @@ def _fold(expr: pl.Expr) -> pl.Expr:
     return (
         expr.str.to_lowercase()
         .str.normalize("NFKD")
-        .str.replace_all(r"\p{Mn}+", "")
+        # strip Latin/Cyrillic diacritics only; kana voicing marks are letters' identity
+        # (ベッド bed vs ペット pet), so recompose those with NFC
+        .str.replace_all(r"[\x{0300}-\x{036F}]+", "")
+        .str.normalize("NFC")
         .str.replace_many(_FOLD_FROM, _FOLD_TO)
         # ideographic iteration mark etc. are letters; CJK punctuation is not
         .str.replace_all(r"(\p{N})(\p{L})", "$1 $2")
@@ -94,7 +102,12 @@ def _decode_percent(path: pl.Series) -> pl.Series:
 
 def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(host words, path words) of a URL column, both normalised and padded."""
-    df = pl.DataFrame({"u": url.fill_null("")})
+    # data: URIs carry base64 bytes, not words
+    df = pl.DataFrame({"u": url.fill_null("")}).with_columns(
+        pl.when(pl.col("u").str.contains(";base64,", literal=True))
+        .then(pl.lit(""))
+        .otherwise(pl.col("u"))
+    )
     parts = df.select(
         pl.col("u").str.extract(_URL_SPLIT, 1).fill_null("").alias("host"),
         pl.col("u").str.extract(_URL_SPLIT, 2).fill_null("").alias("path"),
@@ -108,6 +121,21 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
                 .str.replace_all(_IMG_EXT, " ")
                 .str.replace_all(_SIZE, " ")
                 .str.replace_all(_SIZE, " ")  # overlapping neighbours: `-300x200-150x150`
+                .str.replace_all(r"[/_.,;:=+~!()\[\]-]+", " ")
+                .str.split(" ")
+                .list.eval(
+                    pl.element().filter(
+                        ~pl.element().str.contains(_ID_TOKEN)
+                        & ~(
+                            (pl.element().str.count_matches("[A-Z]") >= 4)
+                            & (
+                                pl.element().str.len_chars()
+                                <= 2.5 * pl.element().str.count_matches("[A-Z]")
+                            )
+                        )
+                    )
+                )
+                .list.join(" ")
                 .str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
             )
         ).alias("path"),
