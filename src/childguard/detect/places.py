@@ -16,7 +16,6 @@ from childguard.detect._util import fold, result, scatter_strings
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import DATA_DIR, first_match, load_lexicon, load_name_list
 
-
 _CAP = re.compile(r"\b[^\W\d_][\w-]*", re.UNICODE)
 
 

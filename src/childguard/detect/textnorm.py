@@ -50,9 +50,7 @@ _URL_SPLIT = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?(?://)?([^/?#]*)([^?#]*)"
 _IMG_EXT = r"(?i)\.(?:jpe?g|png|gif|webp|bmp|tiff?|svg|avif|heic|jfif)(?:$|[/._-])"
 # Path tokens that are IDs, not words: digit-letter-digit runs (hex hashes, CDN keys such as
 # `AVvXsEhQ8mZ2kLp4`) and dense mixed case (`AbCdEfGhIjKlMnOp`); split, they read as words.
-_ID_TOKEN = (
-    r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]+[0-9]|[a-z][A-Z].*[0-9]|[0-9].*[a-z][A-Z]"
-)
+_ID_TOKEN = r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]+[0-9]|[a-z][A-Z].*[0-9]|[0-9].*[a-z][A-Z]"
 _SIZE = r"(?i)(?:^|[-_./ ])\d{2,5}x\d{2,5}(?:nw)?(?:$|[-_./ ])"
 
 
