@@ -191,7 +191,10 @@ def url_sha256_digests(
     sha = hashlib.sha256
     zero = bytes(32)
     blob = b"".join(
-        [zero if u is None else sha(u.encode("utf-8", "surrogatepass")).digest() for u in norm]
+        [
+            zero if u is None else sha(u.encode("utf-8", "surrogatepass")).digest()
+            for u in norm.to_list()
+        ]
     )
     return np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32), valid
 

@@ -119,3 +119,13 @@ def test_list_json_is_valid_after_every_step(tmp_path: Path) -> None:
     assert meta["type"] == "md5" and meta["version"] == 1
     assert not list((tmp_path / "lists/h").glob(".*tmp*"))
     assert not (tmp_path / "lists/h/.lock").exists()
+
+
+def test_add_digests(tmp_path: Path) -> None:
+    store = ListStore(tmp_path)
+    arr = np.random.default_rng(0).integers(0, 256, (50, 32), dtype=np.uint8)
+    s = store.add_digests("d", "sha256", np.concatenate([arr, arr[:5]]), "generated")
+    assert (s["version"], s["entries"]) == (1, 50)
+    assert store.load("d").digests.contains(arr).all()
+    with pytest.raises(ListStoreError, match=r"shape \(n, 16\)"):
+        store.add_digests("d2", "md5", arr, "x")

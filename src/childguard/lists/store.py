@@ -227,6 +227,32 @@ class ListStore:
         ]
         return self._commit(name, kind, new, None, sources, description)
 
+    def add_digests(
+        self,
+        name: str,
+        kind: ListType | str,
+        digests: np.ndarray,
+        source: str,
+        *,
+        description: str | None = None,
+    ) -> dict:
+        """Add entries that are already digests ((n, width) uint8, as `parse_entry` makes):
+        for lists built by other tools and for benchmarks. `source` names where they came from."""
+        if not _NAME.match(name):
+            raise ListStoreError(f"bad list name {name!r}")
+        kind = ListType(kind)
+        arr = np.ascontiguousarray(digests, dtype=np.uint8)
+        if arr.ndim != 2 or arr.shape[1] != WIDTH[kind]:
+            raise ListStoreError(f"{kind.value} digests must have shape (n, {WIDTH[kind]})")
+        src = {
+            "file": source,
+            "sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+            "format": "digests",
+            "entries": len(arr),
+            "bad": 0,
+        }
+        return self._commit(name, kind, sort_unique(arr), None, [src], description)
+
     def remove_entries(
         self,
         name: str,
@@ -284,7 +310,12 @@ class ListStore:
             added = removed = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if add is not None:
                 added = difference(add, current) if len(current) else add
-                nxt = sort_unique(np.concatenate([current, added])) if len(added) else current
+                if not len(current):
+                    nxt = added
+                elif len(added):
+                    nxt = sort_unique(np.concatenate([current, added]))
+                else:
+                    nxt = current
             else:
                 assert rem is not None
                 nxt = difference(current, rem)
