@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
+from childguard.evaluate import eval_cmd  # noqa: E402
 from childguard.lists.commands import app as lists_app  # noqa: E402
 from childguard.release.commands import apply_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.report.commands import report_cmd  # noqa: E402
@@ -28,6 +29,7 @@ app.command("verify")(verify_cmd)
 app.command("apply")(apply_cmd)
 app.command("report")(report_cmd)
 app.command("serve")(serve_cmd)
+app.command("eval")(eval_cmd)
 # ---------------------------------------------------------------------------------------------
 
 
