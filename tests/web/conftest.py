@@ -57,3 +57,8 @@ def login(client: TestClient, username: str = "rita") -> str:
     )
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/review").text)
+
+
+def drain(client: TestClient) -> None:
+    """Wait for the background matching of every request submitted so far."""
+    client.app.state.matcher.drain()  # type: ignore[attr-defined]

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from childguard.registry.models import RemovalRequest, RequestTarget, ReviewTask
 
-from .conftest import csrf_of, make_client
+from .conftest import csrf_of, drain, make_client
 from .fixtures import synthetic_image
 
 BASE = {"contact": "guardian@example.org", "relationship": "parent", "declaration": True}
 
 
 def _tasks(client: TestClient, token_req_id: str | None = None) -> list[ReviewTask]:
+    drain(client)
     with Session(client.app.state.engine) as s:  # type: ignore[attr-defined]
         stmt = select(ReviewTask).where(ReviewTask.source == "request")
         if token_req_id:

@@ -18,7 +18,7 @@ from childguard.registry.models import AuditEvent, ReviewTask
 from childguard.registry.review import record_release
 from childguard.web.reviewer import router as reviewer_router
 
-from .conftest import PASSWORD, csrf_of, login, make_client
+from .conftest import PASSWORD, csrf_of, drain, login, make_client
 from .fixtures import SHARD_ID, XSS_CAPTION, XSS_HTML
 
 BASE = {"contact": "guardian@example.org", "relationship": "parent", "declaration": True}
@@ -179,6 +179,7 @@ def test_request_lifecycle_seen_by_the_requester(client: TestClient, audit: Path
     def status(t: str) -> dict[str, str]:
         return client.get(f"/api/requests/{t}").json()
 
+    drain(client)
     assert status(token)["status"] == status(miss)["status"] == "received"
     csrf = login(client)
     reqs = client.get("/review/requests").text

@@ -18,6 +18,7 @@ from childguard.registry.db import session_factory, upgrade
 from childguard.registry.queue import sync_findings
 from childguard.web import auth, public, reviewer
 from childguard.web.deps import LoginRequired
+from childguard.web.matcher import Matcher
 from childguard.web.ratelimit import RateLimiter
 from childguard.web.render import STATIC_DIR, render
 from childguard.web.security import SECURITY_HEADERS
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        matcher.shutdown()
         engine.dispose()
 
     app = FastAPI(
@@ -57,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.limiter = RateLimiter()
+    matcher = Matcher(sessions, settings.audit_dir)
+    app.state.matcher = matcher
 
     if settings.sync_on_start:
         s: Session
@@ -64,6 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
             added = sync_findings(s, settings.audit_dir)
             s.commit()
         log.info("review queue: %d new task(s) from findings", added)
+    resumed = matcher.resume()
+    if resumed:
+        log.info("matching resumed for %d request(s)", resumed)
 
     @app.middleware("http")
     async def headers_and_log(

@@ -11,12 +11,12 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from childguard.registry.matching import Targets, match_request
+from childguard.registry.matching import Targets
 from childguard.registry.models import RemovalRequest
 from childguard.web.deps import (
     DbDep,
@@ -57,18 +57,10 @@ class StatusOut(BaseModel):
     release: str | None = None
 
 
-def _schedule(
-    request: Request, background: BackgroundTasks, request_id: str, targets: Targets
-) -> None:
+def _schedule(request: Request, request_id: str, targets: Targets) -> None:
     if targets.empty():
         return
-    background.add_task(
-        match_request,
-        request.app.state.sessions,
-        request.app.state.settings.audit_dir,
-        request_id,
-        targets,
-    )
+    request.app.state.matcher.submit(request_id, targets)
 
 
 intake_limit = Depends(per_ip("intake", lambda s: s.intake_per_ip))
@@ -86,7 +78,6 @@ lookup_limit = Depends(per_ip("lookup", lambda s: s.lookup_per_ip))
 def api_create_request(
     payload: RequestIn,
     request: Request,
-    background: BackgroundTasks,
     db: DbDep,
     settings: SettingsDep,
 ) -> TokenOut:
@@ -96,7 +87,7 @@ def api_create_request(
         raise HTTPException(status_code=422, detail=str(e)) from None
     payload.photo_base64 = None  # drop the photo as soon as it is hashed
     token, rid, targets = create_request(db, payload, pdq)
-    _schedule(request, background, rid, targets)
+    _schedule(request, rid, targets)
     return TokenOut(token=token)
 
 
@@ -152,9 +143,7 @@ def _lines(text: str) -> list[str]:
 @router.post(
     "/request", response_class=HTMLResponse, include_in_schema=False, dependencies=[intake_limit]
 )
-async def request_submit(
-    request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> Response:
+async def request_submit(request: Request, settings: SettingsDep) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     body = await read_body(request, settings.max_photo_bytes + 256 * 1024)
@@ -200,7 +189,7 @@ async def request_submit(
             return create_request(db, data, pdq)
 
     token, rid, targets = await run_in_threadpool(store)
-    _schedule(request, background, rid, targets)
+    _schedule(request, rid, targets)
     return render(request, "request_done.html", {"token": token}, status_code=201)
 
 

@@ -11,14 +11,13 @@ import io
 import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from childguard.redact import redact_url, redact_words
 from childguard.registry.audit import recent, record
-from childguard.registry.matching import match_request
 from childguard.registry.models import Decision, RemovalRequest, ReviewTask
 from childguard.registry.queue import sync_findings
 from childguard.registry.review import (
@@ -289,18 +288,11 @@ def request_rematch(
     request_id: str,
     reviewer: ReviewerDep,
     db: DbDep,
-    background: BackgroundTasks,
 ) -> Response:
     req = _request_or_404(db, request_id)
     record(db, reviewer.actor, "rematch", f"request:{req.id}")
     db.commit()
-    background.add_task(
-        match_request,
-        request.app.state.sessions,
-        request.app.state.settings.audit_dir,
-        req.id,
-        targets_of(req),
-    )
+    request.app.state.matcher.submit(req.id, targets_of(req))
     return RedirectResponse(f"/review/requests/{req.id}", status_code=303)
 
 
