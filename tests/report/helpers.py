@@ -163,3 +163,62 @@ def add_decisions(audit: Path, rows: list[tuple[str, int, str, str | None]]) -> 
         s.commit()
     engine.dispose()
     return db_url
+
+
+def write_audit(root: Path, shards: list[tuple[str, int, dict[str, int]]]) -> Path:
+    """An audit folder in the scan's layout, written directly: (shard_id, rows, risk counts).
+
+    For shapes a scan of test data would be slow to make (hundreds of shards)."""
+    from childguard.engine.batch import FINDINGS_SCHEMA
+    from childguard.policy import REASON_TYPE
+
+    actions = {"blocked": "remove", "identifiable_child": "remove", "child": "review"}
+    (root / "findings").mkdir(parents=True)
+    (root / "stats").mkdir()
+    inputs = []
+    for sid, rows, counts in shards:
+        risks = [r for r in ("blocked", "identifiable_child", "child") for _ in range(counts[r])]
+        n = len(risks)
+        reason = {
+            "detector": "probe",
+            "version": "1",
+            "label": "probe",
+            "score": 1.0,
+            "threshold": 0.5,
+            "evidence": "A. B.",
+        }
+        table = pa.table(
+            {
+                "row_index": pa.array(range(n), pa.int64()),
+                "url_sha256": [f"{sid}-{i:060d}"[:64] for i in range(n)],
+                "laion_hash": pa.array(range(n), pa.int64()),
+                "risk": risks,
+                "action": [actions[r] for r in risks],
+                "rule": [f"rule_{r}" for r in risks],
+                "reasons": pa.array([[reason]] * n, pa.list_(REASON_TYPE)),
+            },
+            schema=FINDINGS_SCHEMA,
+        )
+        pq.write_table(table, root / "findings" / f"{sid}.parquet")
+        stats = {
+            "shard_id": sid,
+            "path": f"/data/{sid}.parquet",
+            "format": "parquet",
+            "convention": "laion",
+            "rows": rows,
+            "risk_counts": {**counts, "clean": rows - n},
+            "errors": [],
+            "status": "ok",
+        }
+        (root / "stats" / f"{sid}.json").write_text(json.dumps(stats))
+        inputs.append({"shard_id": sid, "path": stats["path"], "size": 1000})
+    run = {
+        "tool_version": "0.1.0",
+        "status": "finished",
+        "policy": {"version": "direct-1", "actions": {**actions, "clean": "keep"}, "rules": []},
+        "policy_hash": "0" * 16,
+        "detectors": [{"name": "probe", "version": "1", "options": {}}],
+        "inputs": inputs,
+    }
+    (root / "run.json").write_text(json.dumps(run))
+    return root

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from childguard.cli import app
 from childguard.report import ReportError, build_report
 from childguard.report.audit import safe_error
-from childguard.report.stats import wilson
+from childguard.report.stats import cluster_ratio, wilson
 from report.helpers import (
     CANARIES,
     EVIDENCE_HTML,
@@ -22,6 +22,7 @@ from report.helpers import (
     expected_counts,
     expected_risk,
     scan,
+    write_audit,
     write_sources,
 )
 
@@ -298,3 +299,33 @@ def test_cli(audit, tmp_path: Path) -> None:
     assert json.loads(out.with_suffix(".json").read_text())["examples"] == {}
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "no such folder" in res.output
+
+
+def test_many_shards_cluster_interval_and_capped_table(tmp_path: Path) -> None:
+    shards = [
+        (
+            f"s-{k:03d}",
+            1000,
+            {"blocked": k % 2, "identifiable_child": k % 5, "child": 5 + 5 * (k % 13)},
+        )
+        for k in range(210)
+    ]
+    audit_dir = write_audit(tmp_path / "audit", shards)
+    res = build_report(audit_dir)
+    d = res.data
+    child = next(p for p in d["prevalence"] if p["risk"] == "child")
+    c = cluster_ratio([s[2]["child"] for s in shards], [1000] * 210)
+    assert c is not None and child["rows"] == c.x
+    assert (child["cluster_low"], child["cluster_high"]) == pytest.approx((c.low, c.high))
+    # between-shard spread makes it wider than the binomial interval here
+    assert child["cluster_high"] - child["cluster_low"] > child["ci_high"] - child["ci_low"]
+    assert len(d["shards"]) == 210  # every shard in the JSON ...
+    html = res.html.read_text()
+    assert "shards as clusters" in html
+    assert "The 200 shards with the highest flagged share; all 210" in html  # ... 200 in HTML
+    top = max(shards, key=lambda s: (sum(s[2].values()), s[0]))[0]
+    assert top in html
+    assert html.count("<tr><td><code>s-") == 200
+
+    few = build_report(write_audit(tmp_path / "few", shards[:3])).data
+    assert all(p["cluster_low"] is None for p in few["prevalence"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from childguard.report.stats import adjusted_prevalence, wilson
+from childguard.report.stats import adjusted_prevalence, cluster_ratio, wilson
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,19 @@ def test_adjusted_prevalence_without_reviews_is_unknown() -> None:
     a = adjusted_prevalence(flagged=20, rows=1000, confirmed=0, rejected=0)
     assert a.share is None and a.precision.estimate is None
     assert a.to_json()["precision"]["n"] == 0
+
+
+def test_cluster_ratio_matches_hand_computed() -> None:
+    # three shards of 10 rows with 1, 2, 3 hits: p = 0.2, residuals x - p·n = -1, 0, 1,
+    # var = 3/2 · 2 / 30² = 1/300, se = 0.057735, half-width 1.95996 · se = 0.113159
+    c = cluster_ratio([1, 2, 3], [10, 10, 10])
+    assert c is not None
+    assert c.estimate == pytest.approx(0.2)
+    assert c.low == pytest.approx(0.086841, abs=1e-6)
+    assert c.high == pytest.approx(0.313159, abs=1e-6)
+    # identical shards: no between-shard spread, a zero-width interval
+    same = cluster_ratio([5, 5, 5], [100, 100, 100])
+    assert same is not None and same.low == same.high == pytest.approx(0.05)
+    # empty shards are not clusters; one shard is too few
+    assert cluster_ratio([3, 0], [10, 0]) is None
+    assert cluster_ratio([0, 0, 0], [10, 10, 10]).high == 0.0

@@ -16,12 +16,13 @@ import polars as pl
 from childguard import __version__
 from childguard.policy import RISKS
 from childguard.report.audit import Audit, ReportError, load_audit, safe_error, safe_path
-from childguard.report.stats import adjusted_prevalence, wilson
+from childguard.report.stats import adjusted_prevalence, cluster_ratio, wilson
 
 REPORT_FORMAT = 1
 FLAGGED_RISKS: tuple[str, ...] = tuple(r for r in RISKS if r != "clean")
 ACTIONS: tuple[str, ...] = ("remove", "review", "keep")
 MAX_EVIDENCE = 200  # characters of (already redacted) evidence shown per reason
+MIN_CLUSTERS = 10  # fewer shards than this: no between-shard interval (too few to estimate)
 
 
 @dataclass
@@ -159,10 +160,22 @@ def compute(
 
     # prevalence --------------------------------------------------------------------------
     prevalence = []
+    ns = [sh["rows"] for sh in shards]
     for risk in (*FLAGGED_RISKS, "any"):
         x = flagged_total if risk == "any" else risk_counts[risk]
         p = wilson(x, rows)
-        prevalence.append({"risk": risk, "rows": x, "of": rows, **_ci(p)})
+        xs = [sh["flagged"] if risk == "any" else sh["risk_counts"][risk] for sh in shards]
+        c = cluster_ratio(xs, ns) if sum(1 for n in ns if n) >= MIN_CLUSTERS else None
+        prevalence.append(
+            {
+                "risk": risk,
+                "rows": x,
+                "of": rows,
+                **_ci(p),
+                "cluster_low": c.low if c else None,
+                "cluster_high": c.high if c else None,
+            }
+        )
     shard_shares = [sh["flagged_share"] for sh in shards if sh["rows"]]
     spread = (
         {
@@ -204,7 +217,8 @@ def compute(
                 {"name": r.get("name"), "risk": r.get("risk"), "when": r.get("when")}
                 for r in policy.get("rules", [])
             ],
-            "policy_actions": policy.get("actions", {}),
+            "policy_actions": policy.get("actions")
+            or {r["risk"]: r["action"] for r in by_rule.iter_rows(named=True)},
             "detectors": [
                 {"name": d.get("name"), "version": d.get("version")}
                 for d in run.get("detectors", [])

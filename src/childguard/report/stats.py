@@ -105,3 +105,24 @@ def adjusted_prevalence(
         flagged * prec.low,
         flagged * prec.high,
     )
+
+
+def cluster_ratio(xs: list[int], ns: list[int], z: float = Z95) -> Proportion | None:
+    """Share sum(xs)/sum(ns) with an interval that treats each shard as one sampled cluster.
+
+    Rows of one shard are alike (same crawl, same site mix), so they are not independent
+    draws; the usual ratio-estimator variance for cluster samples,
+    S/(S-1) * sum((x_i - p*n_i)^2) / N^2, widens the interval by the between-shard spread.
+    A normal approximation: only meaningful with a fair number of shards (the report asks
+    for 10). None with fewer than 2 non-empty shards.
+    """
+    pairs = [(x, n) for x, n in zip(xs, ns, strict=True) if n > 0]
+    s = len(pairs)
+    total = sum(n for _, n in pairs)
+    if s < 2 or total == 0:
+        return None
+    x_sum = sum(x for x, _ in pairs)
+    p = x_sum / total
+    var = s / (s - 1) * sum((x - p * n) ** 2 for x, n in pairs) / (total * total)
+    half = z * math.sqrt(var)
+    return Proportion(x_sum, total, p, max(0.0, p - half), min(1.0, p + half))
