@@ -233,6 +233,15 @@ def _concurrency(config: ScanConfig, spec: WorkerSpec, n_items: int) -> int:
     return max(1, min(cap, n_items))
 
 
+def _compute(stateful: bool, size: int) -> dict:
+    """A fixed pool of `size` actors, or at most `size` tasks at once."""
+    if stateful:
+        return {"compute": ray.data.ActorPoolStrategy(size=size)}
+    if hasattr(ray.data, "TaskPoolStrategy"):
+        return {"compute": ray.data.TaskPoolStrategy(size=size)}
+    return {"concurrency": size}  # older Ray Data
+
+
 def _dataset(work: list[tuple[ShardInfo, Task]]) -> ray.data.Dataset:
     items = [{"payload": pickle.dumps((info, task))} for info, task in work]
     # one block per task, so Ray can spread tasks and retry them one by one
@@ -275,7 +284,7 @@ def execute(
         warnings.simplefilter("ignore", DeprecationWarning)  # extra remote args, see above
         mapped = ds.map_batches(
             fn,
-            concurrency=concurrency,
+            **_compute(spec.stateful, concurrency),
             **args,
             **common,
             **(retries if _TAKES_REMOTE_ARGS else {}),
