@@ -34,7 +34,7 @@ from childguard.release.img2dataset import (
     folder_removed_keys,
     folder_samples,
     recount_stats,
-    tar_removed_keys,
+    scan_tar,
     write_tar_without,
 )
 from childguard.release.manifest import PL_MANIFEST
@@ -332,8 +332,9 @@ class _Run:
     # tars ---------------------------------------------------------------------------------
     def tar(self, item: Item) -> list[FileReport]:
         extra = companion_removed_keys(item.parquet, self.m.matcher)
-        removed, samples = tar_removed_keys(item.path, self.m.matcher, extra)
-        rep = FileReport(str(item.path), "tar", samples, len(removed), "unchanged")
+        scan = scan_tar(item.path, self.m.matcher, extra)
+        removed = scan.removed
+        rep = FileReport(str(item.path), "tar", scan.samples, len(removed), "unchanged")
         final = self.dest(item, item.path)
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
@@ -341,7 +342,7 @@ class _Run:
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = _tmp(final)
             try:
-                write_tar_without(item.path, tmp, removed)
+                write_tar_without(item.path, tmp, scan)
                 checkpoint("apply:before-replace")
                 _replace(tmp, final, self.keep_backup and self.in_place)
             finally:

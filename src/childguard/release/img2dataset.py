@@ -5,22 +5,23 @@ img2dataset writes, per shard `NNNNN`: the samples (`NNNNN.tar`, or a folder `NN
 (successes and failures, `url`, `key`, `status`, `error_message`); and `NNNNN_stats.json`.
 
 A sample is removed when the URL (or LAION `hash`) in its `.json` sidecar, or in its parquet
-row, matches the manifest. Every member of a removed sample goes. Tars are streamed member by
-member (memory: one member's header; payloads are copied in chunks), kept members are copied
-byte for byte with their original headers.
+row, matches the manifest. Every member of a removed sample goes. Tars are read twice: once for
+headers and sidecars (payloads skipped by seeking), once to copy the kept members as raw byte
+ranges (headers included), so they are byte-identical; memory holds one shard's member list.
 """
 
 from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from childguard.release.matcher import Matcher
+from childguard.release.tarscan import member_spans
 
 URL_KEYS = ("url", "URL")
 HASH_KEYS = ("hash",)
@@ -74,48 +75,72 @@ def companion_removed_keys(parquet: Path | None, matcher: Matcher) -> set[str]:
     return out
 
 
-def _stream_members(path: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-    with tarfile.open(path, "r|") as tf:
-        for m in tf:
-            yield tf, m
-            tf.members.clear()  # bounded memory: the stream reader never needs old headers
+@dataclass
+class TarScan:
+    """Pass 1 over a tar: where each member's bytes are (header included) and its sample."""
+
+    spans: list[tuple[str | None, int, int]]  # (sample key, start, end) in file order
+    removed: set[str]
+    samples: int
 
 
-def tar_removed_keys(path: Path, matcher: Matcher, extra: set[str]) -> tuple[set[str], int]:
-    """(keys of samples to remove, number of samples) from the tar's `.json` sidecars."""
+def scan_tar(path: Path, matcher: Matcher, extra: set[str]) -> TarScan:
+    """Walk the headers (payloads skipped), read the `.json` sidecars, match them."""
     keys: list[str] = []
     urls: list[str | None] = []
     hashes: list[int | None] = []
     samples: set[str] = set()
-    for tf, m in _stream_members(path):
-        k = sample_key(m.name)
-        if k is None or not m.isfile():
-            continue
-        samples.add(k)
-        if m.name.endswith(".json"):
-            f = tf.extractfile(m)
-            u, h = _sidecar_fields(f.read() if f else b"")
-            keys.append(k)
-            urls.append(u)
-            hashes.append(h)
-    removed = _match_keys(keys, urls, hashes, matcher) | (extra & samples)
-    return removed, len(samples)
-
-
-def write_tar_without(src: Path, dest: Path, removed: set[str]) -> tuple[int, int]:
-    """Copy `src` to `dest` minus every member of the removed samples -> (members kept, dropped)."""
-    kept = dropped = 0
-    with (
-        open(dest, "wb") as raw,
-        tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as out,
-    ):
-        for tf, m in _stream_members(src):
-            k = sample_key(m.name)
-            if k is not None and k in removed:
-                dropped += 1
+    spans: list[tuple[str | None, int, int]] = []
+    with open(path, "rb") as f:
+        for sp in member_spans(path):
+            k = sample_key(sp.name) if sp.is_file else None
+            spans.append((k, sp.start, sp.end))
+            if k is None:
                 continue
-            out.addfile(m, tf.extractfile(m) if m.isfile() else None)
-            kept += 1
+            samples.add(k)
+            if sp.name.endswith(".json"):
+                f.seek(sp.data)
+                u, h = _sidecar_fields(f.read(sp.size))
+                keys.append(k)
+                urls.append(u)
+                hashes.append(h)
+    removed = _match_keys(keys, urls, hashes, matcher) | (extra & samples)
+    return TarScan(spans, removed, len(samples))
+
+
+def write_tar_without(src: Path, dest: Path, scan: TarScan) -> tuple[int, int]:
+    """Copy `src` minus every member of the removed samples -> (members kept, dropped).
+
+    Kept members are copied as raw byte ranges (header blocks, long-name/PAX headers and
+    padded payload), so they are byte-identical to the original, and the copy runs at disk
+    speed; then the end-of-archive blocks, padded to tar's 10240-byte records."""
+    kept = dropped = 0
+    runs: list[list[int]] = []
+    for k, start, end in scan.spans:
+        if k is not None and k in scan.removed:
+            dropped += 1
+            continue
+        kept += 1
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    written = 0
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        for start, end in runs:
+            fin.seek(start)
+            left = end - start
+            while left:
+                chunk = fin.read(min(left, 4 << 20))
+                if not chunk:
+                    raise OSError(f"{src}: truncated tar (member at byte {start})")
+                fout.write(chunk)
+                left -= len(chunk)
+            written += end - start
+        tail = 1024
+        total = written + tail
+        tail += (-total) % tarfile.RECORDSIZE
+        fout.write(b"\0" * tail)
     return kept, dropped
 
 
