@@ -323,6 +323,7 @@ def build_release(
         raise ReleaseError(f"{out}: already exists; a release directory is written once")
     run = _read_json(audit_dir / "run.json", "the scan's run.json")
     pol = load_policy(policy) if isinstance(policy, str | Path) else policy
+    from_registry = decisions is None
     if decisions is None:
         decisions = _load_decisions(audit_dir, db_url)
     created = datetime.now(UTC).replace(microsecond=0)
@@ -492,4 +493,26 @@ def build_release(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if from_registry:
+        _tell_registry(audit_dir, rid, merged.manifest, db_url, say)
     return ReleaseResult(out, rid, meta, shard_recs)
+
+
+def _tell_registry(audit_dir: Path, rid: str, manifest: pl.DataFrame, db_url, say) -> None:
+    """Guardian requests whose rows this release leaves out become `removed` in it. The
+    release is already published: a registry failure is reported, not fatal."""
+    ids = (
+        manifest.filter(pl.col("source").str.starts_with("request:"))["source"]
+        .str.slice(len("request:"))
+        .unique()
+        .to_list()
+    )
+    if not ids:
+        return
+    try:
+        from childguard.registry.review import record_release
+
+        n = record_release(audit_dir, rid, ids, db_url)
+        say(f"registry: {n} removal request(s) marked removed in {rid}")
+    except Exception as e:  # published already; say so loudly, do not unpublish
+        say(f"warning: could not update the registry with release {rid}: {e}")
