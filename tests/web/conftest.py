@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from childguard.registry.db import DB_FILENAME, default_db_url, upgrade
 from childguard.registry.models import User
 from childguard.registry.users import add_user
 from childguard.web.app import create_app
@@ -24,15 +28,36 @@ def audit(tmp_path: Path) -> Path:
     return make_audit(tmp_path)
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _template_db() -> Path:
+    """A migrated registry with the two test users, built once and copied per test (argon2
+    hashing and migrations are the slow part of a test's setup)."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="cg-web-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        engine = upgrade(default_db_url(folder))
+        with Session(engine) as s:
+            for name, role in (("rita", "reviewer"), ("ada", "admin")):
+                add_user(s, name, PASSWORD, role)
+            s.commit()
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        _TEMPLATE.append(folder / DB_FILENAME)
+    return _TEMPLATE[0]
+
+
 def make_client(audit: Path, **overrides: object) -> TestClient:
+    db = audit / DB_FILENAME
+    if not db.exists():
+        shutil.copyfile(_template_db(), db)
     opts: dict[str, object] = {"rate_limit": False, **overrides}
     settings = Settings(audit_dir=audit, **opts)  # type: ignore[arg-type]
     app = create_app(settings)
     with Session(app.state.engine) as s:
-        for name, role in (("rita", "reviewer"), ("ada", "admin")):
-            if s.scalar(select(User).where(User.username == name)) is None:
-                add_user(s, name, PASSWORD, role)
-        s.commit()
+        assert s.scalar(select(User).where(User.username == "rita")) is not None
     return TestClient(app, follow_redirects=False)
 
 
