@@ -253,6 +253,8 @@ def test_review_decisions_give_precision_adjusted_prevalence(audit, tmp_path: Pa
     ch = by["child"]
     assert (ch["confirmed"], ch["rejected"], ch["escalated"], ch["reviewed"]) == (5, 4, 1, 10)
     assert ch["precision"] == pytest.approx(5 / 9)
+    # all reviewed rows come from one of the two shards with flagged rows
+    assert (ch["reviewed_shards"], ch["flagged_shards"]) == (1, 2)
     assert by["blocked"]["precision"] is None
     html = (tmp_path / "r.html").read_text()
     assert "Assumptions." in html and "random sample of its flagged rows" in html

@@ -308,12 +308,23 @@ def _review(
     dec = decisions.select("shard_id", "row_index", "decision", "request_id")
     # rows reviewed because a guardian asked are not a random sample of flagged rows
     scan_dec = dec.filter(pl.col("request_id").is_null()).drop("request_id")
-    joined = audit.collect(
-        findings.select("shard_id", "row_index", "risk")
-        .join(scan_dec.lazy(), on=["shard_id", "row_index"], how="inner")
-        .group_by("risk", "decision")
-        .len("rows")
+    on_findings = findings.select("shard_id", "row_index", "risk").join(
+        scan_dec.lazy(), on=["shard_id", "row_index"], how="inner"
     )
+    joined = audit.collect(on_findings.group_by("risk", "decision").len("rows"))
+    # how spread the reviewed rows are: a queue worked in order covers few shards
+    spread = {
+        r["risk"]: r["shards"]
+        for r in audit.collect(
+            on_findings.group_by("risk").agg(pl.col("shard_id").n_unique().alias("shards"))
+        ).iter_rows(named=True)
+    }
+    flagged_in = {
+        r["risk"]: r["shards"]
+        for r in audit.collect(
+            findings.group_by("risk").agg(pl.col("shard_id").n_unique().alias("shards"))
+        ).iter_rows(named=True)
+    }
     tally: dict[str, dict[str, int]] = {
         r: dict.fromkeys(("remove", "keep", "escalate"), 0) for r in FLAGGED_RISKS
     }
@@ -335,6 +346,8 @@ def _review(
                 "rejected": rejected,
                 "escalated": escalated,
                 "coverage": _share(confirmed + rejected + escalated, flagged),
+                "reviewed_shards": spread.get(risk, 0),
+                "flagged_shards": flagged_in.get(risk, 0),
                 "precision": adj.precision.estimate,
                 "precision_low": adj.precision.low,
                 "precision_high": adj.precision.high,
