@@ -331,3 +331,23 @@ def test_many_shards_cluster_interval_and_capped_table(tmp_path: Path) -> None:
 
     few = build_report(write_audit(tmp_path / "few", shards[:3])).data
     assert all(p["cluster_low"] is None for p in few["prevalence"])
+
+
+def test_explicit_db_must_exist_and_connect(audit, tmp_path: Path) -> None:
+    audit_dir, _ = audit
+    missing = tmp_path / "nowhere" / "registry.sqlite"
+    with pytest.raises(ReportError, match="no database file at"):
+        build_report(audit_dir, tmp_path / "r.html", db_url=f"sqlite:///{missing}")
+    with pytest.raises(ReportError, match="cannot read decisions from --db"):
+        # nothing listens on port 1: refused at once
+        build_report(audit_dir, tmp_path / "r.html", db_url="postgresql://u:secret@127.0.0.1:1/x")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_same_audit_same_bytes(audit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    a = build_report(audit[0], tmp_path / "a.html")
+    b = build_report(audit[0], tmp_path / "b.html")
+    assert a.data["generated_at"] == "2026-01-01T00:00:00+00:00"
+    assert a.html.read_bytes() == b.html.read_bytes()
+    assert a.json.read_bytes() == b.json.read_bytes()

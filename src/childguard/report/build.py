@@ -6,6 +6,7 @@ present, reviewers' decisions from the registry. Nothing here reads the source s
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,15 @@ def load_review(audit_dir: Path, db_url: str | None) -> tuple[pl.DataFrame | Non
                 f"--db needs the registry extras (pip install childguard[web]): {e}"
             ) from None
         return None, "registry support not installed; no review data"
+    if db_url:
+        from childguard.registry.db import sqlite_path
+
+        try:
+            path = sqlite_path(db_url)
+        except Exception as e:
+            raise ReportError(f"--db {db_url!r} is not a database URL: {e}") from None
+        if path is not None and not path.exists():
+            raise ReportError(f"--db: no database file at {path}")
     try:
         df = load_decisions(audit_dir, db_url)
     except Exception as e:  # a damaged default database must not stop the report
@@ -206,7 +216,7 @@ def compute(
     return {
         "format": REPORT_FORMAT,
         "generated_by": f"childguard {__version__}",
-        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "generated_at": (now or _now()).isoformat(timespec="seconds"),
         "run": {
             "tool_version": run.get("tool_version"),
             "status": run.get("status"),
@@ -252,6 +262,14 @@ def compute(
         "examples_per_risk": examples,
         "warnings": warnings,
     }
+
+
+def _now() -> datetime:
+    # SOURCE_DATE_EPOCH (reproducible-builds convention) pins the date for byte-identical output
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
 
 
 def _ci(p) -> dict:
