@@ -338,9 +338,10 @@ def test_explicit_db_must_exist_and_connect(audit, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "registry.sqlite"
     with pytest.raises(ReportError, match="no database file at"):
         build_report(audit_dir, tmp_path / "r.html", db_url=f"sqlite:///{missing}")
-    with pytest.raises(ReportError, match="cannot read decisions from --db"):
+    with pytest.raises(ReportError, match="cannot read decisions from --db") as err:
         # nothing listens on port 1: refused at once
         build_report(audit_dir, tmp_path / "r.html", db_url="postgresql://u:secret@127.0.0.1:1/x")
+    assert "secret" not in str(err.value)
     assert not (tmp_path / "r.html").exists()
 
 
