@@ -1,0 +1,73 @@
+"""No child's name leaves childguard unredacted: plant canary names, grep every output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CANARIES = ["Valentina", "Heitor", "Lorena", "Enzo Gabriel", "Isadora"]
+TEMPLATES = [
+    ("Festa de 5 anos da {n} em Campinas", "https://blog.example.com.br/festa-{s}-5-anos.jpg"),
+    ("Nosso filho {n} no primeiro dia na Escola Pequeno Sábio", "https://x.example/{s}.jpg"),
+    ("My daughter {n}, 7, at her school play", "https://cdn.example.org/p/{s}-school.jpg"),
+    ("Person smiling", "https://photos.example.net/2015/03/{s}-3-anos-recife.jpg"),
+    ("{n} (9 anos) recebe medalha no judô infantil", "https://clube.example/judo.jpg"),
+]
+
+
+def fold(s: str) -> str:
+    s = unicodedata.normalize("NFKD", s.lower())
+    return "".join(c for c in s if not unicodedata.combining(c))
+
+
+def test_no_canary_name_in_any_output(tmp_path: Path) -> None:
+    rows = []
+    for name in CANARIES:
+        slug = fold(name).replace(" ", "-")
+        for text, url in TEMPLATES:
+            rows.append((url.format(s=slug), text.format(n=name)))
+    rows += [(f"https://a.example/{i}.jpg", f"mountain lake {i}") for i in range(200)]
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(
+        pa.table({"URL": [u for u, _ in rows], "TEXT": [t for _, t in rows]}),
+        data / "part-00000.parquet",
+    )
+    out = tmp_path / "audit"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "childguard.cli",
+            "scan",
+            str(data),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    findings = pq.read_table(next((out / "findings").glob("*.parquet")))
+    # the scan must actually have flagged the planted rows, or this test proves nothing
+    assert findings.num_rows >= len(CANARIES) * 4
+    risks = findings.column("risk").to_pylist()
+    assert risks.count("identifiable_child") >= len(CANARIES) * 3
+    texts = [proc.stdout, proc.stderr, str(findings.to_pylist())]
+    for p in out.rglob("*"):
+        if p.is_file() and p.suffix != ".parquet":
+            texts.append(p.read_text(errors="replace"))
+    blob = fold("\n".join(texts))
+    for name in CANARIES:
+        for part in fold(name).split():
+            assert part not in blob, f"{part!r} leaked into an output"
