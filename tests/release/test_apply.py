@@ -152,3 +152,17 @@ def test_dry_run_and_out_copy_of_everything(released, tmp_path):
     assert {r.status for r in again} == {"done-before"}
     with pytest.raises(ApplyError, match="inside the target"):
         apply_manifest(rel, [copy], out=copy / "sub")
+
+
+def test_url_only_table_and_bad_target(released, tmp_path):
+    rel, _, gone = released
+    t = tmp_path / "urls_only"
+    t.mkdir()
+    urls = [*sorted(gone), "https://elsewhere.example.com/a.jpg"]
+    pq.write_table(pa.table({"image_url": urls}), t / "list.parquet")
+    reps = apply_manifest(rel, [t], in_place=True)
+    assert [(r.kind, r.units, r.removed) for r in reps] == [("parquet", len(urls), len(gone))]
+    assert pq.read_table(t / "list.parquet").column(0).to_pylist() == urls[-1:]
+    pq.write_table(pa.table({"x": [1, 2]}), t / "nourl.parquet")
+    with pytest.raises(ApplyError, match=r"nourl\.parquet.*--url-column"):
+        apply_manifest(rel, [t / "nourl.parquet"])

@@ -54,8 +54,10 @@ def _tree(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(audit, dataset, reference release made without interruption), shared by the module."""
+    tmp_path = tmp_path_factory.mktemp("world")
     d = tmp_path / "ds"
     write_laion_parquet(d / "a.parquet", 120, row_group=25, tag="a")
     write_csv(d / "b.csv.gz", 60, tag="b")
@@ -63,21 +65,21 @@ def world(tmp_path: Path) -> tuple[Path, Path]:
     write_tsv(d / "d.tsv", 25, tag="d")
     write_jsonl(d / "e.jsonl.zst", 40, tag="e")
     make_audit(tmp_path / "audit", [d], FLAGS)
-    return tmp_path / "audit", d
+    assert _run(RELEASE, tmp_path / "audit", tmp_path / "ref") == 0
+    return tmp_path / "audit", d, tmp_path / "ref"
 
 
 @pytest.mark.parametrize(
     "point", ["release:shard:1", "release:shard:4", "release:before-json", "release:before-rename"]
 )
 def test_kill_during_release(world, tmp_path, point):
-    audit, _ = world
-    assert _run(RELEASE, audit, tmp_path / "ref") == 0
+    audit, _, ref = world
     out = tmp_path / "rel"
     assert _run(RELEASE, audit, out, kill_at=point) == -signal.SIGKILL
     assert not out.exists()  # nothing under the final name
     assert list(tmp_path.glob(".rel.tmp-*"))  # the killed run's work is hidden
     assert _run(RELEASE, audit, out) == 0
-    assert _tree(out) == _tree(tmp_path / "ref")
+    assert _tree(out) == _tree(ref)
     assert not list(tmp_path.glob(".rel.tmp-*"))
 
 
@@ -88,11 +90,12 @@ def _img2dataset_copy(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def img_release(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def img_release(tmp_path_factory) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    tmp_path = tmp_path_factory.mktemp("img")
     src = tmp_path / "meta"
     src.mkdir()
     r = rows(48, tag="i")
@@ -106,6 +109,13 @@ def img_release(tmp_path: Path) -> Path:
     return tmp_path / "rel"
 
 
+@pytest.fixture(scope="module")
+def tar_ref(img_release, tmp_path_factory) -> Path:
+    ref = _img2dataset_copy(tmp_path_factory.mktemp("tarref"))
+    assert _run(APPLY, img_release, ref) == 0
+    return ref
+
+
 @pytest.mark.parametrize(
     "point",
     [
@@ -115,9 +125,8 @@ def img_release(tmp_path: Path) -> Path:
         "apply:before-replace:3",  # second shard's tar
     ],
 )
-def test_kill_during_apply(img_release, tmp_path, point):
-    ref = _img2dataset_copy(tmp_path / "ref")
-    assert _run(APPLY, img_release, ref) == 0
+def test_kill_during_apply(img_release, tar_ref, tmp_path, point):
+    ref = tar_ref
     copy = _img2dataset_copy(tmp_path / "copy")
     assert _tree(copy) != _tree(ref)
     original = _tree(copy)

@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from childguard.io.atomic import write_json_atomic
+from childguard.io.columns import URL_NAMES
 from childguard.io.paths import FOLDER_FORMATS, Shard, detect_format, shard_id_for
 from childguard.io.readers import ShardError, ShardInfo, open_shard
 from childguard.release.build import sha256_file
@@ -172,8 +173,14 @@ def _table_info(path: Path, url_column: str | None) -> ShardInfo:
     try:
         return open_shard(shard, url_column)
     except ShardError as e:
-        if url_column and "text" in str(e):  # a table with a URL but no caption column
-            return open_shard(shard, url_column, url_column)
+        if "text" not in str(e):
+            raise ApplyError(f"{e} (name the URL column with --url-column)") from None
+        # Matching needs only the URL: a table without a caption column is fine.
+        for cand in [url_column] if url_column else URL_NAMES:
+            try:
+                return open_shard(shard, cand, cand)
+            except ShardError:
+                continue
         raise ApplyError(f"{e} (name the URL column with --url-column)") from None
 
 
