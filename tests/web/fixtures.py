@@ -105,3 +105,62 @@ def make_audit(root: Path, with_images: bool = True) -> Path:
     }
     (audit / "run.json").write_text(json.dumps(run), encoding="utf-8")
     return audit
+
+
+def make_img2dataset_audit(root: Path) -> Path:
+    """img2dataset layout: `00000.parquet` (url, caption, key) with `00000.tar` beside it."""
+    import tarfile
+
+    data = root / "data"
+    data.mkdir(parents=True)
+    keys = [f"0000{i}" for i in range(3)]
+    shard = data / "00000.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "url": [f"https://pics.test/{k}.jpg" for k in keys],
+                "caption": ["first", "second", "third"],
+                "key": keys,
+            }
+        ),
+        shard,
+    )
+    with tarfile.open(data / "00000.tar", "w") as tar:
+        for i, k in enumerate(keys):
+            img = synthetic_image(10 + i)
+            info = tarfile.TarInfo(f"{k}.jpg")
+            info.size = len(img)
+            tar.addfile(info, io.BytesIO(img))
+    audit = root / "audit"
+    (audit / "findings").mkdir(parents=True)
+    sid = "00000-11223344"
+    pq.write_table(
+        pa.table(
+            {
+                "row_index": [2],
+                "url_sha256": [url_sha256("https://pics.test/00002.jpg")],
+                "laion_hash": [0],
+                "risk": ["child"],
+                "action": ["review"],
+                "rule": ["r"],
+                "reasons": [[]],
+            },
+            schema=FINDINGS_SCHEMA,
+        ),
+        audit / "findings" / f"{sid}.parquet",
+    )
+    run = {
+        "inputs": [
+            {
+                "shard_id": sid,
+                "path": str(shard.resolve()),
+                "format": "parquet",
+                "compression": None,
+                "size": shard.stat().st_size,
+                "columns": {"url": "url", "text": "caption", "key": "key"},
+                "convention": "img2dataset",
+            }
+        ]
+    }
+    (audit / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    return audit

@@ -207,3 +207,33 @@ def test_openapi_is_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/requests" in spec["paths"]
     assert "/api/requests/{token}" in spec["paths"]
+
+
+def test_photo_matches_images_in_a_tar_beside_the_shard(tmp_path: Path) -> None:
+    from .conftest import login
+    from .fixtures import make_img2dataset_audit
+
+    audit = make_img2dataset_audit(tmp_path)
+    with make_client(audit) as client:
+        photo = base64.b64encode(synthetic_image(11)).decode()  # the image of row 1
+        r = client.post("/api/requests", json={**BASE, "photo_base64": photo})
+        assert r.status_code == 201
+        assert [(t.row_index, t.match_kind) for t in _tasks(client)] == [(1, "pdq")]
+        login(client)
+        img = client.get("/review/tasks/1/image")  # the scan's task on row 2, from the tar
+        assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+
+
+def test_flat_or_broken_photo(client: TestClient) -> None:
+    flat = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(flat, format="PNG")
+    r = client.post(
+        "/api/requests", json={**BASE, "photo_base64": base64.b64encode(flat.getvalue()).decode()}
+    )
+    assert r.status_code == 201  # accepted, but a flat picture gives no usable hash
+    with Session(client.app.state.engine) as s:  # type: ignore[attr-defined]
+        assert list(s.scalars(select(RequestTarget))) == []
+    bad = client.post(
+        "/api/requests", json={**BASE, "photo_base64": base64.b64encode(b"not an image").decode()}
+    )
+    assert bad.status_code == 422 and "not an image" in bad.text

@@ -3,8 +3,9 @@
 Kinds of match, all vectorised over each batch with Polars:
 - `url`: the row's normalised URL equals a normalised URL the requester gave (image or page);
 - `domain`: the row's host is the domain or one of its subdomains;
-- `name`: the child's name, as whole words, in the caption or in the URL's words (slug),
-  after the same normalisation on both sides (lower case, accents folded, non-letters to space);
+- `name`: the child's name, as whole words, in the caption or in the URL's path words (slug),
+  normalised on both sides by the detectors' `textnorm` (the names detector reads the same
+  columns);
 - `pdq`: the PDQ hash of the reference photo within distance 31 of a row's image, where the
   shard carries image bytes and `pdqhash` is installed (the photo itself is never stored).
 
@@ -14,7 +15,6 @@ web layer never shows publicly.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from childguard.detect.textnorm import normalize_series, normalize_terms, prepare
 from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
 from childguard.registry.queue import request_task_key
 from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
@@ -46,20 +47,14 @@ class Targets:
 
 
 def normalize_words(s: pl.Series) -> pl.Series:
-    """Lower case, accents folded, every run of non-letters/digits to one space, padded."""
-    return (
-        " "
-        + s.fill_null("")
-        .str.normalize("NFKD")
-        .str.replace_all(r"\p{M}", "")
-        .str.to_lowercase()
-        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
-        + " "
-    )
+    """The detectors' caption normalisation (`textnorm`): lower case, accents folded, letters
+    and digits split, every other character a space, padded with one space each side."""
+    return normalize_series(s.fill_null("").cast(pl.String))
 
 
 def normalize_name(name: str) -> str:
-    return normalize_words(pl.Series([name]))[0].strip()
+    terms = normalize_terms([name])
+    return terms[0] if terms else ""
 
 
 def normalize_domain(domain: str) -> str:
@@ -91,16 +86,14 @@ def _url_variants(urls: list[str]) -> list[str]:
     return sorted(out)
 
 
-def pdq_hex_from_bytes(data: bytes) -> str:
-    """PDQ of an image held in memory (bytes -> PIL -> numpy); nothing touches the disk."""
-    import numpy as np
-    import pdqhash
-    from PIL import Image
+def pdq_hex_from_bytes(data: bytes) -> str | None:
+    """PDQ (hex) of an image held in memory; nothing touches the disk. None when the image is
+    too flat for PDQ to mean anything (quality below ThreatExchange's 50): such hashes match
+    unrelated pictures. Raises `ImageError` for bytes that are not an image."""
+    from childguard.images.hashing import MIN_PDQ_QUALITY, pdq_hash
 
-    with Image.open(io.BytesIO(data)) as im:
-        arr = np.asarray(im.convert("RGB"))
-    bits, _quality = pdqhash.compute(arr)
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    digest, quality = pdq_hash(data)
+    return digest.hex() if quality >= MIN_PDQ_QUALITY else None
 
 
 def _hamming(a: str, b: str) -> int:
@@ -119,8 +112,10 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
             norm = normalize_url_column(df["url"])
             kinds = pl.Series("k", [None] * df.height, dtype=pl.String)
             if names:
-                words = normalize_words(df["text"]) + normalize_words(norm)
-                hit = words.str.contains_any(names).fill_null(False)
+                # caption words and URL path words (slug percent-decoded), as the name detector
+                # reads them; the host is left out (it is often the photographer's name)
+                words = prepare(batch.select(["row_index", "url", "text"])).column("both_norm")
+                hit = pl.Series(words).str.contains_any(names).fill_null(False)
                 kinds = pl.select(pl.when(hit).then(pl.lit("name")).otherwise(kinds)).to_series()
             if targets.domains:
                 host = norm.str.extract(r"^[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/:?#]+)", 1)
@@ -154,7 +149,7 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
                 h = pdq_hex_from_bytes(data)
             except Exception:  # an undecodable image in the data set is not the request's fault
                 continue
-            if any(_hamming(h, t) <= PDQ_MAX_DISTANCE for t in targets.pdq):
+            if h is not None and any(_hamming(h, t) <= PDQ_MAX_DISTANCE for t in targets.pdq):
                 found[ri] = ("pdq", None)
     return found
 

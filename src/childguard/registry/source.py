@@ -87,7 +87,7 @@ def read_row(ref: ShardRef, row_index: int) -> dict[str, Any] | None:
             first = batch.column("row_index")[0].as_py() if batch.num_rows else 0
             if first <= row_index < first + batch.num_rows:
                 row = batch.slice(row_index - first, 1).to_pylist()[0]
-                return {"url": row.get("url"), "text": row.get("text")}
+                return {"url": row.get("url"), "text": row.get("text"), "key": row.get("key")}
     return None
 
 
@@ -102,14 +102,30 @@ def _image_column(schema: pa.Schema) -> str | None:
     return None
 
 
-def has_images(ref: ShardRef) -> bool:
+def _side_source(ref: ShardRef) -> Any:
+    """img2dataset's tar or folder of images beside the shard (joined on `key`), if any."""
+    try:
+        from childguard.images.source import find_image_source
+    except ImportError:
+        return None
+    try:
+        return find_image_source(ref.path)
+    except (OSError, ValueError):
+        return None
+
+
+def _parquet_image_column(ref: ShardRef) -> str | None:
     if ref.format != "parquet":
-        return False
+        return None
     try:
         with _open(ref) as f:
-            return _image_column(pq.ParquetFile(f).schema_arrow) is not None
+            return _image_column(pq.ParquetFile(f).schema_arrow)
     except (OSError, pa.ArrowException):
-        return False
+        return None
+
+
+def has_images(ref: ShardRef) -> bool:
+    return _parquet_image_column(ref) is not None or _side_source(ref) is not None
 
 
 def _open(ref: ShardRef) -> Any:
@@ -125,38 +141,58 @@ def _as_bytes(value: Any) -> bytes | None:
 
 
 def read_image(ref: ShardRef, row_index: int) -> bytes | None:
-    """Image bytes of one row, where the shard carries them (parquet only); else None."""
-    if ref.format != "parquet":
+    """Image bytes of one row, where the shard (or a tar/folder beside it) carries them."""
+    col = _parquet_image_column(ref)
+    if col is not None:
+        with _open(ref) as f:
+            pf = pq.ParquetFile(f)
+            offset = 0
+            for rg in range(pf.metadata.num_row_groups):
+                n = pf.metadata.row_group(rg).num_rows
+                if offset <= row_index < offset + n:
+                    table = pf.read_row_group(rg, columns=[col])
+                    return _as_bytes(table.column(col)[row_index - offset].as_py())
+                offset += n
         return None
-    with _open(ref) as f:
-        pf = pq.ParquetFile(f)
-        col = _image_column(pf.schema_arrow)
-        if col is None:
-            return None
-        offset = 0
-        for rg in range(pf.metadata.num_row_groups):
-            n = pf.metadata.row_group(rg).num_rows
-            if offset <= row_index < offset + n:
+    side = _side_source(ref)
+    if side is None:
+        return None
+    row = read_row(ref, row_index)
+    key = row.get("key") if row else None
+    return side.read([key]).get(key) if key else None
+
+
+def iter_images(ref: ShardRef, chunk: int = 256) -> Iterator[tuple[int, bytes]]:
+    """(row_index, image bytes) for every row that carries an image."""
+    col = _parquet_image_column(ref)
+    if col is not None:
+        with _open(ref) as f:
+            pf = pq.ParquetFile(f)
+            offset = 0
+            for rg in range(pf.metadata.num_row_groups):
                 table = pf.read_row_group(rg, columns=[col])
-                return _as_bytes(table.column(col)[row_index - offset].as_py())
-            offset += n
-    return None
-
-
-def iter_images(ref: ShardRef) -> Iterator[tuple[int, bytes]]:
-    """(row_index, image bytes) for every row of a parquet shard that carries an image."""
-    if ref.format != "parquet":
+                for i, v in enumerate(table.column(col).to_pylist()):
+                    b = _as_bytes(v)
+                    if b is not None:
+                        yield offset + i, b
+                offset += table.num_rows
         return
-    with _open(ref) as f:
-        pf = pq.ParquetFile(f)
-        col = _image_column(pf.schema_arrow)
-        if col is None:
+    side = _side_source(ref)
+    if side is None:
+        return
+    for batch in iter_rows(ref):
+        if "key" not in batch.column_names:
             return
-        offset = 0
-        for rg in range(pf.metadata.num_row_groups):
-            table = pf.read_row_group(rg, columns=[col])
-            for i, v in enumerate(table.column(col).to_pylist()):
-                b = _as_bytes(v)
-                if b is not None:
-                    yield offset + i, b
-            offset += table.num_rows
+        pairs = [
+            (ri, k)
+            for ri, k in zip(
+                batch.column("row_index").to_pylist(), batch.column("key").to_pylist(), strict=True
+            )
+            if k
+        ]
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start : start + chunk]
+            found = side.read([k for _, k in part])
+            for ri, k in part:
+                if k in found:
+                    yield ri, found[k]

@@ -136,10 +136,14 @@ def photo_hash(data: bytes | None) -> str | None:
     if not data:
         return None
     try:
-        return pdq_hex_from_bytes(data)
+        from childguard.images.hashing import ImageError
     except ImportError:
         return None  # no image extra: the request still goes to reviewers by its other fields
-    except Exception:
+    try:
+        return pdq_hex_from_bytes(data)
+    except ImportError:
+        return None
+    except ImageError:
         raise IntakeError("the reference photo is not an image we can read") from None
 
 
