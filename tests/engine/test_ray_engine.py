@@ -151,14 +151,24 @@ def test_same_findings_as_local_with_a_worker_killed(ray_cluster, dataset, tmp_p
     _assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 
 
-DRIVER = """
-import json, sys
-sys.path.insert(0, {here!r})
-import cg_ray_probe
-from childguard.config import ScanConfig
-from childguard.engine.ray import run_scan
-cfg = ScanConfig.model_validate(json.loads(sys.argv[1]))
-run_scan(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+CONFIG = """
+[scan]
+plugins = ["cg_ray_probe"]
+detectors = ["ray_probe"]
+[scan.detector_options.ray_probe]
+delay = 0.15
+log_dir = {log!r}
+
+[policy]
+detectors = ["ray_probe"]
+[[policy.rules]]
+name = "kid_with_number"
+risk = "identifiable_child"
+when = "ray_probe >= 0.9"
+[[policy.rules]]
+name = "kid"
+risk = "child"
+when = "ray_probe"
 """
 
 
@@ -176,14 +186,16 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
 
     _local(dataset, tmp_path / "local", "ray_probe")
     log = tmp_path / "log"
-    cfg = _config(dataset, tmp_path / "ray", "ray_probe", "ray", delay=0.15, log_dir=str(log))
-    cfg.ray_address = ray_cluster  # the driver joins the running cluster, like a real job
-    script = tmp_path / "driver.py"
-    script.write_text(DRIVER.format(here=str(HERE)))
+    conf = tmp_path / "scan.toml"
+    conf.write_text(CONFIG.format(log=str(log)))
+    # the driver: `childguard scan --engine ray --ray-address ...` joining the running
+    # cluster, as a job on a real cluster does
+    cmd = [str(Path(sys.executable).with_name("childguard")), "scan", str(dataset)]
+    cmd += ["--out", str(tmp_path / "ray"), "--engine", "ray", "--ray-address", ray_cluster]
+    cmd += ["--config", str(conf), "--workers", "2", "--batch-rows", str(BATCH_ROWS)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
     proc = subprocess.Popen(
-        [sys.executable, str(script), cfg.model_dump_json()],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*cmd, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     try:
         deadline = time.monotonic() + 60
@@ -199,7 +211,8 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
     done_before = _done_tasks(tmp_path / "ray")
     seen_before = set(os.listdir(log))
 
-    cfg.ray_address = None  # this process already holds the connection
+    # the same scan again, in this process (already connected to the cluster)
+    cfg = _config(dataset, tmp_path / "ray", "ray_probe", "ray", delay=0.15, log_dir=str(log))
     res = run_scan(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
     assert res.ok is False and [f["shard_id"][:3] for f in res.failed] == ["bad"]
     _assert_same_outputs(tmp_path / "local", tmp_path / "ray")
@@ -210,6 +223,45 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
         (s, 0 if s.startswith(("extra", "coyo")) else int(r) // 500 * 500) for s, r in redone
     }
     assert redone and not (redone_tasks & done_before)
+
+
+@pytest.mark.ray
+def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
+    """A worker that dies after writing its marker: the retry reports the marker's counts."""
+    pytest.importorskip("ray")
+    from childguard.engine.ray import _run_one
+    from childguard.engine.tasks import ScanContext, build_detectors, plan_shard
+    from childguard.io.paths import expand_inputs
+
+    ctx = ScanContext(
+        out=str(tmp_path),
+        policy=cg_ray_probe.policy_for("ray_probe"),
+        detector_names=["ray_probe"],
+        detector_options={},
+        batch_rows=BATCH_ROWS,
+        plugins=["cg_ray_probe"],
+    )
+    shard = next(s for s in expand_inputs([str(dataset)]) if "part-00001" in s.path)
+    plan = plan_shard(shard, ctx)
+    assert plan.info is not None
+    task, dets = plan.pending[1], build_detectors(ctx)
+    first = _run_one(plan.info, task, ctx, dets)
+    part = ctx.layout.part(shard.shard_id, task.index)
+    written = part.stat().st_mtime_ns
+    again = _run_one(plan.info, task, ctx, dets)
+    assert not first.skipped and again.skipped
+    assert (
+        (again.rows, again.risk_counts)
+        == (first.rows, first.risk_counts)
+        == (
+            500,
+            {
+                **first.risk_counts,
+                "clean": 500 - sum(v for k, v in first.risk_counts.items() if k != "clean"),
+            },
+        )
+    )
+    assert part.stat().st_mtime_ns == written
 
 
 def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
