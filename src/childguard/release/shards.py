@@ -172,23 +172,54 @@ def _open_out(dest: Path, compression: str | None) -> Iterator[IO[bytes]]:
         raise ValueError(f"unsupported compression {compression!r}")
 
 
+_QUOTE, _CR, _LF = 0x22, 0x0D, 0x0A
+
+
+def _in_quotes_after(line: bytes, in_q: bool, delim: int) -> bool:
+    """CSV quote state at the end of `line`, given the state at its start.
+
+    As pyarrow's and Python's CSV parsers do: a quote opens a quoted field only at the start
+    of a field; inside one, `""` is a literal quote and a lone `"` closes it."""
+    at_start = not in_q
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if in_q:
+            if c == _QUOTE:
+                if i + 1 < n and line[i + 1] == _QUOTE:
+                    i += 1
+                else:
+                    in_q = False
+        elif c == _QUOTE and at_start:
+            in_q = True
+            at_start = False
+        elif c == delim:
+            at_start = True
+        elif c not in (_CR, _LF):
+            at_start = False
+        i += 1
+    return in_q
+
+
 def iter_records(info: ShardInfo, f: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
     """Raw records of a text shard: (bytes incl. line ending, is_data_row).
 
     Counts rows the way the reader does: blank lines are not rows; the CSV header is not a
-    row; a quoted CSV field may span lines (RFC 4180); TSV is one row per line, unquoted."""
+    row; a quoted CSV field may span lines (RFC 4180); TSV is one row per line, unquoted.
+    Only lines holding a quote character go through the (Python) quote scanner."""
     quoted = info.shard.format == "csv" and info.delimiter != "\t"
+    delim = ord(info.delimiter or ",")
     header_pending = info.shard.format in ("csv", "tsv") and info.header
     pending: list[bytes] = []
-    quotes = 0
+    in_q = False
     for line in f:
-        if quoted:
+        if quoted and (in_q or b'"' in line):
             pending.append(line)
-            quotes += line.count(b'"')
-            if quotes % 2:
+            in_q = _in_quotes_after(line, in_q, delim)
+            if in_q:
                 continue  # inside a quoted field that spans lines
             rec = pending[0] if len(pending) == 1 else b"".join(pending)
-            pending, quotes = [], 0
+            pending = []
         else:
             rec = line
         if not rec.strip():
