@@ -250,17 +250,8 @@ def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
     written = part.stat().st_mtime_ns
     again = _run_one(plan.info, task, ctx, dets)
     assert not first.skipped and again.skipped
-    assert (
-        (again.rows, again.risk_counts)
-        == (first.rows, first.risk_counts)
-        == (
-            500,
-            {
-                **first.risk_counts,
-                "clean": 500 - sum(v for k, v in first.risk_counts.items() if k != "clean"),
-            },
-        )
-    )
+    assert again.rows == first.rows == sum(first.risk_counts.values()) == 500
+    assert again.risk_counts == first.risk_counts and first.risk_counts["clean"] < 500
     assert part.stat().st_mtime_ns == written
 
 
