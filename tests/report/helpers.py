@@ -50,7 +50,11 @@ if "report_probe" not in REGISTRY._classes:
 
         @staticmethod
         def examples() -> list[Example]:
-            return [Example("a girl", fires=True), Example("a dog", fires=False)]
+            return [
+                Example("a girl", fires=True, label="child_term"),
+                Example("at school", fires=True, label="name+school"),
+                Example("a dog", fires=False),
+            ]
 
 
 POLICY = Policy.model_validate(

@@ -352,3 +352,10 @@ def test_same_audit_same_bytes(audit, tmp_path: Path, monkeypatch: pytest.Monkey
     assert a.data["generated_at"] == "2026-01-01T00:00:00+00:00"
     assert a.html.read_bytes() == b.html.read_bytes()
     assert a.json.read_bytes() == b.json.read_bytes()
+
+
+def test_without_plots_the_tables_remain(audit, tmp_path: Path) -> None:
+    res = build_report(audit[0], tmp_path / "r.html", plots=False)
+    html = res.html.read_text()
+    assert "data:image" not in html
+    assert "What was found" in html and "probe_school" in html
