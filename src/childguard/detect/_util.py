@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import polars as pl
 import pyarrow as pa
 
-from childguard.detect.textnorm import _FOLD
+from childguard.detect.textnorm import fold_word
 
 
 def result(
@@ -30,19 +28,30 @@ def result(
     return pa.table(cols)
 
 
-def scatter_strings(n: int, idx: pl.Series, values: list[str | None]) -> pl.Series:
+def scatter_strings(n: int, idx: pl.Series | list[int], values: list[str | None]) -> pl.Series:
     """A length-n string series, null except `values` at positions `idx`."""
-    out = pl.Series([None] * n, dtype=pl.String)
+    out = pl.repeat(None, n, dtype=pl.String, eager=True)
     if len(idx):
         out = out.scatter(idx, pl.Series(values, dtype=pl.String))
     return out
 
 
+def scatter_floats(n: int, idx: pl.Series | list[int], value: float = 1.0) -> pl.Series:
+    """A length-n float series, 0 except `value` at positions `idx` (no per-row lists)."""
+    out = pl.repeat(0.0, n, dtype=pl.Float64, eager=True)
+    if len(idx):
+        out = out.scatter(idx, value)
+    return out
+
+
+def take_list(batch: pa.Table, column: str, idx: pl.Series) -> list:
+    """Python values of a few rows of one column (no conversion of the whole column)."""
+    return batch.column(column).take(idx.cast(pl.UInt32).to_arrow()).to_pylist()
+
+
 def fold(word: str) -> str:
     """One word folded like `textnorm` (for the few rows that reach per-row Python)."""
-    w = unicodedata.normalize("NFKD", word.lower())
-    w = "".join(c for c in w if not unicodedata.combining(c))
-    return "".join(_FOLD.get(c, c) for c in w)
+    return fold_word(word)
 
 
 def extract_first(values: list[str], regex: str) -> list[str | None]:

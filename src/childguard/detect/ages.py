@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import extract_first, result, scatter_strings
+from childguard.detect._util import extract_first, result, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 
 
@@ -27,7 +27,7 @@ class Ages(Detector):
         idx = hit.arg_true()
         ev: list[str | None] = []
         if len(idx):
-            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            both = take_list(batch, "both_norm", idx)
             found = extract_first(both, signals.patterns().age_child)
             ev = [f"age:{f}" if f else "age" for f in found]
         return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "age")

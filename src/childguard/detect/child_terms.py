@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import result, scatter_strings
+from childguard.detect._util import result, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import first_match, load_lexicon
 
@@ -37,7 +37,7 @@ class ChildTerms(Detector):
         idx = hit.arg_true()
         ev: list[str | None] = []
         if len(idx):
-            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            both = take_list(batch, "both_norm", idx)
             terms = first_match(both, self._terms)
             cls = s["class_des"].gather(idx).to_list()
             youth = s["youth"].gather(idx).to_list()

@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import extract_first, result, scatter_strings
+from childguard.detect._util import extract_first, result, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 
 
@@ -26,7 +26,7 @@ class Dates(Detector):
         idx = hit.arg_true()
         ev: list[str | None] = []
         if len(idx):
-            both = pl.from_arrow(batch.column("both_norm")).gather(idx).to_list()  # type: ignore[union-attr]
+            both = take_list(batch, "both_norm", idx)
             ev = [
                 f"date:{d}" if d else "date" for d in extract_first(both, signals.patterns().date)
             ]

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import fold, result, scatter_strings
+from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 from childguard.redact import initials
 
@@ -41,7 +40,7 @@ class Handles(Detector):
         hits: list[int] = []
         ev: list[str | None] = []
         if len(cand):
-            texts = pl.from_arrow(batch.column("text")).gather(cand).to_list()  # type: ignore[union-attr]
+            texts = take_list(batch, "text", cand)
             for i, t in zip(cand.to_list(), texts, strict=True):
                 handles = HANDLE.findall(t or "")
                 childish = [h for h in handles if any(w in fold(h) for w in CHILD_HANDLE_WORDS)]
@@ -49,11 +48,8 @@ class Handles(Detector):
                     hits.append(i)
                     h = (childish or handles)[0]
                     ev.append("handle:" + initials("@" + h.split(".")[0].split("_")[0]))
-        score = pl.Series([0.0] * n)
-        idx = pl.Series(hits, dtype=pl.UInt32)
-        if hits:
-            score = score.scatter(idx, 1.0)
-        return result(self.name, n, score, scatter_strings(n, idx, ev), "handle")
+        score = scatter_floats(n, hits)
+        return result(self.name, n, score, scatter_strings(n, hits, ev), "handle")
 
     @staticmethod
     def examples() -> list[Example]:

@@ -83,12 +83,16 @@ class Institutions(Detector):
         strong = s["class_des"] | s["youth"] | s["class_num"]
         generic = s["school"] | s["hospital"] | s["youth_sport"] | s["host_school"]
         check = (generic & ~strong).arg_true()
-        specific = [False] * n
+        named: list[int] = []
         if len(check):
-            texts = pl.from_arrow(batch.column("text")).gather(check).to_list()  # type: ignore[union-attr]
-            for i, t in zip(check.to_list(), texts, strict=True):
-                specific[i] = bool(t) and self._specific(t)
-        spec = pl.Series(specific, dtype=pl.Boolean) | strong
+            texts = batch.column("text").take(check.to_arrow()).to_pylist()
+            named = [
+                i for i, t in zip(check.to_list(), texts, strict=True) if t and self._specific(t)
+            ]
+        spec = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+        if named:
+            spec = spec.scatter(named, True)
+        spec = spec | strong
         df = pl.DataFrame({"s": spec, "g": generic})
         score = df.select(pl.when("s").then(1.0).when("g").then(0.5).otherwise(0.0).alias("x"))["x"]
         idx = (score > 0).arg_true()

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import fold, result, scatter_strings
+from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import CATEGORIES, load_lexicon, load_name_list, word_patterns
 from childguard.redact import initials
@@ -39,6 +38,7 @@ JA_AGE = re.compile(rf"({_H}{{1,3}})[、, ]?(?:[0-9]|1[0-7])(?:歳|さい|才)")
 JA_SAN_AGE = re.compile(rf"({_H}{{2,5}})さん[\(（](?:[0-9]|1[0-7])[\)）]")
 JA_NOT_NAME = {"赤", "お姉", "姉", "兄", "弟", "妹", "孫", "甥", "姪", "息子", "娘", "子"}
 JA_ANY = "[\u3040-\u30ff\u3400-\u9fff]"
+_CJK_CHAR = re.compile("[\u3400-\u9fff]")
 
 # "Lorena, Davi e Enzo", "Freddie, Isla and Arlo", "Варя, Миша и Ксюша"
 _CAPW = r"[^\W\d_][^\W\d_]+"
@@ -85,7 +85,9 @@ class Names(Detector):
         # school words are not anchors: schools are named after people ("Escola Coronel X")
         ctx = ("birthday", "event", "age_years", "age_months", "age_days")
         self._context = single(ctx) | self._near
-        self._context_phrases = phrases(ctx) + self._near_phrases
+        self._context_phrases: dict[str, list[list[str]]] = {}
+        for ph in phrases(ctx) + self._near_phrases:
+            self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
         # for names that are ordinary words: the word right before must be kinship, or the
         # end of an event/birthday phrase ("prima comunione Vittoria", "festa 5 anos")
@@ -107,12 +109,12 @@ class Names(Detector):
         assert set(CATEGORIES) >= set(lex.terms)
 
     # per-row -------------------------------------------------------------------------------
-    def _has_phrase(self, toks: list[str], lo: int, hi: int, phrases: list[list[str]]) -> bool:
+    def _has_phrase(self, toks: list[str], lo: int, hi: int) -> bool:
+        """A context phrase (several words) within toks[lo:hi]."""
         seg = toks[max(lo, 0) : hi]
-        for ph in phrases:
-            k = len(ph)
-            for j in range(len(seg) - k + 1):
-                if seg[j : j + k] == ph:
+        for j, w in enumerate(seg):
+            for ph in self._context_phrases.get(w, ()):
+                if seg[j : j + len(ph)] == ph:
                     return True
         return False
 
@@ -144,7 +146,7 @@ class Names(Detector):
                 other = toks[j + 1] if j + 1 < len(toks) else ""
                 if not other.isdigit():
                     return f"age {t}"
-        if self._has_phrase(toks, i - WINDOW - 1, i + WINDOW + 2, self._context_phrases):
+        if self._has_phrase(toks, i - WINDOW - 1, i + WINDOW + 2):
             return "phrase"
         return None
 
@@ -217,36 +219,26 @@ class Names(Detector):
         )
         group_ctx = group | s["event"] | minor
         idx = ctx.arg_true()
-        scores = [0.0] * n
-        ev_idx: list[int] = []
+        hits: list[int] = []
         ev: list[str | None] = []
         if len(idx):
-            sub = pl.from_arrow(batch.select(["text", "text_norm", "url_words", "both_norm"]))
-            assert isinstance(sub, pl.DataFrame)
-            sub = sub[idx].with_columns(
-                pl.col("both_norm").str.contains_any(self._patterns).alias("hit"),
-                pl.col("text").fill_null("").str.contains(f"[{_HAN}]").alias("cjk"),
-            )
-            keep = (sub["hit"] | sub["cjk"]).arg_true()
-            rows = sub[keep]
-            where = idx.gather(keep).to_list()
-            for i, (raw, tn, uw, cjk) in zip(
-                where,
-                rows.select(
-                    pl.col("text").fill_null(""), "text_norm", "url_words", "cjk"
-                ).iter_rows(),
-                strict=True,
-            ):
-                got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), bool(cjk))
+            cols = {c: take_list(batch, c, idx) for c in ("text", "text_norm", "url_words")}
+            names = self._names
+            for k, i in enumerate(idx.to_list()):
+                raw = cols["text"][k] or ""
+                tn, uw = cols["text_norm"][k], cols["url_words"][k]
+                cjk = _CJK_CHAR.search(raw) is not None
+                if not cjk and names.isdisjoint(tn.split()) and names.isdisjoint(uw.split()):
+                    continue
+                got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk)
                 if got is None:
                     continue
-                names, anchor = got
-                scores[i] = 1.0
-                ev_idx.append(i)
-                shown = " ".join(dict.fromkeys(initials(x) for x in names[:3]))
+                found, anchor = got
+                hits.append(i)
+                shown = " ".join(dict.fromkeys(initials(x) for x in found[:3]))
                 ev.append(f"name:{shown} context:{anchor}")
-        score = pl.Series(scores, dtype=pl.Float64)
-        evidence = scatter_strings(n, pl.Series(ev_idx, dtype=pl.UInt32), ev)
+        score = scatter_floats(n, hits)
+        evidence = scatter_strings(n, hits, ev)
         return result(self.name, n, score, evidence, "child name")
 
     @staticmethod

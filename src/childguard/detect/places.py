@@ -8,13 +8,12 @@ from __future__ import annotations
 import gzip
 import re
 
-import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import fold, result, scatter_strings
+from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
-from childguard.detect.lexicon import DATA_DIR, first_match, load_lexicon, load_name_list
+from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
 
 _CAP = re.compile(r"\b[^\W\d_][\w-]*", re.UNICODE)
 
@@ -34,7 +33,8 @@ class Places(Detector):
         common = {t for ts in lex.terms.values() for t in ts}  # stopwords included
         names = load_name_list()
         # a place that is also a given name or a lexicon word says nothing on its own
-        self._places = [p for p in load_places() if p not in common and p not in names]
+        self._places = {p for p in load_places() if p not in common and p not in names}
+        self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
 
     def score(self, batch: pa.Table) -> pa.Table:
         self.ensure_setup()
@@ -42,25 +42,28 @@ class Places(Detector):
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
         idx = minor.arg_true()
-        hits = [False] * n
-        ev_idx: list[int] = []
+        hits: list[int] = []
         ev: list[str | None] = []
         if len(idx):
-            text = pl.from_arrow(batch.column("text_norm")).gather(idx).to_list()  # type: ignore[union-attr]
-            raw = pl.from_arrow(batch.column("text")).gather(idx).to_list()  # type: ignore[union-attr]
-            found = first_match(text, self._places)
-            for i, f, r in zip(idx.to_list(), found, raw, strict=True):
+            texts = take_list(batch, "text_norm", idx)
+            raws = take_list(batch, "text", idx)
+            for i, tn, raw in zip(idx.to_list(), texts, raws, strict=True):
+                f = self._find(tn.split())
                 # a place is a proper noun: its first word is capitalised in the caption
                 if f and any(
-                    w[0].isupper() and fold(w) == f.split(" ")[0] for w in _CAP.findall(r or "")
+                    w[0].isupper() and fold(w) == f.split(" ")[0] for w in _CAP.findall(raw or "")
                 ):
-                    hits[i] = True
-                    ev_idx.append(i)
+                    hits.append(i)
                     ev.append(f"place:{f}")
-        score = pl.Series(hits, dtype=pl.Boolean).cast(pl.Float64)
-        return result(
-            self.name, n, score, scatter_strings(n, pl.Series(ev_idx, dtype=pl.UInt32), ev), "place"
-        )
+        return result(self.name, n, scatter_floats(n, hits), scatter_strings(n, hits, ev), "place")
+
+    def _find(self, toks: list[str]) -> str | None:
+        for k in range(self._longest, 0, -1):
+            for j in range(len(toks) - k + 1):
+                cand = " ".join(toks[j : j + k])
+                if cand in self._places:
+                    return cand
+        return None
 
     @staticmethod
     def examples() -> list[Example]:

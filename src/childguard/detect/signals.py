@@ -54,6 +54,8 @@ HOST_SCHOOL = [
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
 PAREN_AGE = r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:[0-9]|1[0-7]),"
 
+AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
+
 _CHILD_N = r"(?:[0-9]|1[0-7])"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
 _CJK_AGE_Y = "(?:歳|さい|才)"
@@ -182,20 +184,21 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     df = pl.from_arrow(batch.select(["text", "both_norm", "text_norm", "url_words", "url_host"]))
     assert isinstance(df, pl.DataFrame)
     both = pl.col("both_norm")
+    # pass 1, every row: one automaton, one regex over the normalised text, one over the raw
+    text_raw = pl.col("text").fill_null("")
     first = df.select(
         _any(both, p.context_terms).alias("ctx"),
-        both.str.contains(p.age_child).alias("age_child"),
-        pl.col("text").fill_null("").str.contains(r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}").alias("at"),
+        both.str.contains(f"{p.age_child}|{p.class_des}|{p.youth}").alias("shape"),
+        text_raw.str.contains(f"{AT_HANDLE}|{PAREN_AGE}").alias("raw"),
         pl.col("url_host").str.contains_any(HOST_SCHOOL).alias("host_school"),
-        both.str.contains(p.class_des).alias("class_des"),
-        both.str.contains(p.youth).alias("youth"),
-        pl.col("text").fill_null("").str.contains(PAREN_AGE).alias("paren_age"),
     )
-    cand = first["ctx"] | first["age_child"] | first["at"] | first["class_des"] | first["youth"]
-    cand = cand | first["paren_age"]
+    cand = first["ctx"] | first["shape"] | first["raw"]
     n = df.height
-    out = first.with_columns(pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE))
+    out = first.select("ctx", "host_school").with_columns(
+        pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE)
+    )
     extra = (
+        "age_child", "class_des", "youth", "at", "paren_age",
         "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
         "possessive",
     )  # fmt: skip
@@ -203,9 +206,13 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     if cand.any():
         idx = cand.arg_true()
         sub = df[idx]
-        text_raw = pl.col("text").fill_null("")
         detail = sub.select(
             *[_any(both, p.terms[c]).alias(c) for c in POSITIVE + NEGATIVE],
+            both.str.contains(p.age_child).alias("age_child"),
+            both.str.contains(p.class_des).alias("class_des"),
+            both.str.contains(p.youth).alias("youth"),
+            text_raw.str.contains(AT_HANDLE).alias("at"),
+            text_raw.str.contains(PAREN_AGE).alias("paren_age"),
             text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
             both.str.contains(p.age_adult).alias("age_adult"),
             both.str.contains(p.date).alias("date"),
@@ -218,7 +225,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         )
         cols = {}
         for c in detail.columns:
-            full = pl.Series(c, [False] * n, dtype=pl.Boolean)
+            full = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
             cols[c] = full.scatter(idx, detail[c])
         out = out.with_columns(**cols)
     out = out.with_columns(cand.alias("candidate"))

@@ -22,6 +22,7 @@ matches whole words with a plain substring automaton):
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import unquote
 
 import polars as pl
@@ -29,55 +30,107 @@ import pyarrow as pa
 
 NORM_COLUMNS = ("text_norm", "url_words", "url_host", "both_norm")
 
+
+def _build_fold_table() -> dict[str, str]:
+    """Accented and compatibility characters -> their base letters (`é`->`e`, `ł`->`l`,
+    `й`->`и`, `ª`->`a`, full-width `Ａ`->`a`). Kana keep their voicing marks: ベッド (bed) is
+    not ペット (pet)."""
+    table: dict[str, str] = {}
+    ranges = [
+        (0x00A0, 0x024F),  # Latin-1 supplement, Latin extended A/B
+        (0x0370, 0x03FF),  # Greek
+        (0x0400, 0x04FF),  # Cyrillic (й, ё, ї ...)
+        (0x1E00, 0x1EFF),  # Latin extended additional (Vietnamese)
+        (0x2070, 0x209F),  # super/subscripts
+        (0xFB00, 0xFB06),  # ligatures
+        (0xFF01, 0xFF5E),  # full-width ASCII
+        (0xFF61, 0xFF9F),  # half-width katakana
+    ]
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            ch = chr(cp)
+            if 0xFF61 <= cp <= 0xFF9F:
+                base = unicodedata.normalize("NFKC", ch)
+            else:
+                dec = unicodedata.normalize("NFKD", ch)
+                base = "".join(c for c in dec if not unicodedata.combining(c))
+            base = base.lower()
+            if base and base != ch:
+                table[ch] = base
+    table.update(_FOLD)
+    return table
+
+
 # Letters NFKD does not decompose into a base letter plus a mark.
 _FOLD = {
     "ł": "l",
+    "Ł": "l",
     "ß": "ss",
     "ı": "i",
     "ø": "o",
+    "Ø": "o",
     "æ": "ae",
+    "Æ": "ae",
     "œ": "oe",
+    "Œ": "oe",
     "đ": "d",
+    "Đ": "d",
     "ð": "d",
     "þ": "th",
     "ħ": "h",
     "ŀ": "l",
 }
-_FOLD_FROM = list(_FOLD)
-_FOLD_TO = list(_FOLD.values())
+FOLD_TABLE = _build_fold_table()
+_FOLD_FROM = list(FOLD_TABLE)
+_FOLD_TO = list(FOLD_TABLE.values())
+_TRANSLATE = str.maketrans(FOLD_TABLE)
 
-_URL_SPLIT = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?(?://)?([^/?#]*)([^?#]*)"
 _IMG_EXT = r"(?i)\.(?:jpe?g|png|gif|webp|bmp|tiff?|svg|avif|heic|jfif)(?:$|[/._-])"
+_URL_SEP = r"[^A-Za-z0-9\x80-\x{10FFFF}]+"  # every ASCII non-word character
 # Path tokens that are IDs, not words: digit-letter-digit runs (hex hashes, CDN keys such as
-# `AVvXsEhQ8mZ2kLp4`) and dense mixed case (`AbCdEfGhIjKlMnOp`); split, they read as words.
-_ID_TOKEN = r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]+[0-9]|[a-z][A-Z].*[0-9]|[0-9].*[a-z][A-Z]"
-_SIZE = r"(?i)(?:^|[-_./ ])\d{2,5}x\d{2,5}(?:nw)?(?:$|[-_./ ])"
+# `AVvXsEhQ8mZ2kLp4`), camelCase with digits, dense mixed case (`AbCdEfGhIjKlMnOp`); split,
+# they would read as words.
+_ID_TOKEN = (
+    r"(?:^| )[^ ]*(?:[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]+[0-9]|[a-z][A-Z][^ ]*[0-9]"
+    r"|[0-9][^ ]*[a-z][A-Z]|[a-z][A-Z][a-z]?[A-Z])[^ ]*"
+)
 
 
-def _fold(expr: pl.Expr) -> pl.Expr:
-    """Lower-case, fold accents, split letters from digits, non-word characters to spaces."""
-    return (
-        expr.str.to_lowercase()
-        .str.normalize("NFKD")
-        # strip Latin/Cyrillic diacritics only; kana voicing marks are letters' identity
-        # (ベッド bed vs ペット pet), so recompose those with NFC
-        .str.replace_all(r"[\x{0300}-\x{036F}]+", "")
-        .str.normalize("NFC")
-        .str.replace_many(_FOLD_FROM, _FOLD_TO)
-        # ideographic iteration mark etc. are letters; CJK punctuation is not
-        .str.replace_all(r"(\p{N})(\p{L})", "$1 $2")
-        .str.replace_all(r"(\p{L})(\p{N})", "$1 $2")
-        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+def fold_series(s: pl.Series, ascii_clean: bool = False) -> pl.Series:
+    """Lower-case, fold accents, letters split from digits, every other character a space.
+
+    ASCII rows (most of web data) take a fast path; only rows with other characters pay for
+    the fold table and the Unicode word classes. `ascii_clean`: the caller already turned
+    ASCII non-word characters into spaces."""
+    s = s.fill_null("").str.to_lowercase()
+    nonascii = s.str.len_bytes() != s.str.len_chars()
+    if nonascii.any():
+        idx = nonascii.arg_true()
+        sub = (
+            s.gather(idx)
+            .str.replace_many(_FOLD_FROM, _FOLD_TO)
+            .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        )
+        s = s.scatter(idx, sub)
+    if not ascii_clean:
+        s = s.str.replace_all(r"[^a-z0-9\x80-\x{10FFFF}]+", " ")
+    return s.str.replace_all(r"([0-9])([^0-9 ])", "$1 $2").str.replace_all(
+        r"([^0-9 ])([0-9])", "$1 $2"
     )
 
 
-def _pad(expr: pl.Expr) -> pl.Expr:
-    return pl.concat_str([pl.lit(" "), expr.str.strip_chars(" "), pl.lit(" ")]).alias("s")
+def _pad(s: pl.Series) -> pl.Series:
+    return (" " + s + " ").alias("s")
 
 
 def normalize_series(s: pl.Series) -> pl.Series:
     """Normalise captions (or terms) exactly as `text_norm` does, padding included."""
-    return pl.DataFrame({"s": s}).select(_pad(_fold(pl.col("s").fill_null(""))))["s"]
+    return _pad(fold_series(s.cast(pl.String)))
+
+
+def fold_word(word: str) -> str:
+    """One word folded like `fold_series` (for the few rows that reach per-row Python)."""
+    return word.lower().translate(_TRANSLATE)
 
 
 def normalize_terms(terms: list[str]) -> list[str]:
@@ -100,45 +153,38 @@ def _decode_percent(path: pl.Series) -> pl.Series:
 
 def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(host words, path words) of a URL column, both normalised and padded."""
+    u = url.fill_null("")
     # data: URIs carry base64 bytes, not words
-    df = pl.DataFrame({"u": url.fill_null("")}).with_columns(
-        pl.when(pl.col("u").str.contains(";base64,", literal=True))
-        .then(pl.lit(""))
-        .otherwise(pl.col("u"))
+    b64 = u.str.contains(";base64,", literal=True)
+    if b64.any():
+        u = u.scatter(b64.arg_true(), "")
+    u = u.str.strip_prefix("https://").str.strip_prefix("http://")
+    other = u.str.contains("://", literal=True)
+    if other.any():
+        idx = other.arg_true()
+        u = u.scatter(idx, u.gather(idx).str.replace(r"^[^/]*://", ""))
+    df = pl.DataFrame({"u": u}).with_columns(
+        pl.col("u").str.find("/", literal=True).fill_null(pl.col("u").str.len_bytes()).alias("p")
     )
-    parts = df.select(
-        pl.col("u").str.extract(_URL_SPLIT, 1).fill_null("").alias("host"),
-        pl.col("u").str.extract(_URL_SPLIT, 2).fill_null("").alias("path"),
+    host = df.select(pl.col("u").str.head(pl.col("p")).str.replace(r":\d+$", ""))["u"]
+    rest = df.select(pl.col("u").str.slice(pl.col("p")))["u"]
+    q = rest.str.find(r"[?#]")
+    path = pl.DataFrame({"r": rest, "q": q}).select(
+        pl.when(pl.col("q").is_null())
+        .then(pl.col("r"))
+        .otherwise(pl.col("r").str.head(pl.col("q")))
+    )["r"]
+    path = _decode_percent(path)
+    # size tokens (`300x200`) are dropped with the IDs: digit, letters, digit
+    path = (
+        path.str.replace_all(_IMG_EXT, " ")
+        .str.replace_all(_URL_SEP, " ")
+        .str.replace_all(_ID_TOKEN, " ")
+        .str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
     )
-    path = _decode_percent(parts["path"])
-    out = pl.DataFrame({"host": parts["host"], "path": path}).select(
-        _pad(_fold(pl.col("host").str.replace(r":\d+$", ""))).alias("host"),
-        _pad(
-            _fold(
-                pl.col("path")
-                .str.replace_all(_IMG_EXT, " ")
-                .str.replace_all(_SIZE, " ")
-                .str.replace_all(_SIZE, " ")  # overlapping neighbours: `-300x200-150x150`
-                .str.replace_all(r"[/_.,;:=+~!()\[\]-]+", " ")
-                .str.split(" ")
-                .list.eval(
-                    pl.element().filter(
-                        ~pl.element().str.contains(_ID_TOKEN)
-                        & ~(
-                            (pl.element().str.count_matches("[A-Z]") >= 4)
-                            & (
-                                pl.element().str.len_chars()
-                                <= 2.5 * pl.element().str.count_matches("[A-Z]")
-                            )
-                        )
-                    )
-                )
-                .list.join(" ")
-                .str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
-            )
-        ).alias("path"),
-    )
-    return out["host"], out["path"]
+    # hosts are matched by substring (`crechecantinhofeliz`), so lower-case words suffice
+    host = host.str.to_lowercase().str.replace_all(r"[.-]+", " ")
+    return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
 def prepare(batch: pa.Table) -> pa.Table:
