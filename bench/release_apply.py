@@ -7,6 +7,8 @@ the URLs, then times, each in a fresh subprocess (so peak RSS is its own):
   copy     shutil.copyfile of the same files: the floor
   apply    `apply_manifest(..., out=DIR)`: rows/s for parquet, MB/s for tars
 
+Wall and CPU time are both reported: on a shared machine the CPU rate is the steadier one.
+
     python bench/release_apply.py --rows 1000000 --tar-mb 200
 """
 
@@ -106,11 +108,11 @@ def write_manifest(path: Path, urls: list[str]) -> None:
 
 
 CHILD = """
-import shutil, sys, time, json, resource
+import shutil, sys, time, json
 from pathlib import Path
 mode, src, dst, man = sys.argv[1:5]
 from childguard.release.apply import apply_manifest
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if mode == "copy":
     for p in sorted(Path(src).rglob("*")):
         if p.is_file():
@@ -119,8 +121,10 @@ if mode == "copy":
             shutil.copyfile(p, q)
 else:
     apply_manifest(man, [src], out=dst)
-dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (big) parent
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
+print(json.dumps({"seconds": dt, "cpu": cpu, "rss_mb": int(hwm) / 1024}))
 """
 
 
@@ -158,15 +162,33 @@ def main() -> None:
         mb = sum(p.stat().st_size for p in src.rglob("*") if p.is_file()) / 2**20
         for mode in ("copy", "apply"):
             r = timed(mode, src, root / f"out-{name}-{mode}", root / "rel")
-            rate = (
-                f"{unit_count / r['seconds'] / 1e6:.2f} M rows/s"
-                if unit_count
-                else f"{mb / r['seconds']:.0f} MB/s"
+
+            def rate(sec: float, mb=mb, unit_count=unit_count) -> str:
+                if unit_count:
+                    return f"{unit_count / sec / 1e6:.2f} M rows/s"
+                return f"{mb / sec:.0f} MB/s"
+
+            results.append(
+                (
+                    name,
+                    mode,
+                    mb,
+                    r["seconds"],
+                    rate(r["seconds"]),
+                    r["cpu"],
+                    rate(r["cpu"]),
+                    r["rss_mb"],
+                )
             )
-            results.append((name, mode, mb, r["seconds"], rate, r["rss_mb"]))
-    print(f"{'input':8} {'mode':6} {'MB':>8} {'seconds':>8}  {'throughput':>16}  {'peak RSS':>9}")
-    for name, mode, mb, s, rate, rss in results:
-        print(f"{name:8} {mode:6} {mb:8.1f} {s:8.2f}  {rate:>16}  {rss:7.0f} MB")
+    print(
+        f"{'input':8} {'mode':6} {'MB':>7} {'wall s':>7} {'wall rate':>15} {'CPU s':>7} "
+        f"{'CPU rate':>15} {'peak RSS':>9}"
+    )
+    for name, mode, mb, s, rate_w, cpu, rate_c, rss in results:
+        print(
+            f"{name:8} {mode:6} {mb:7.1f} {s:7.2f} {rate_w:>15} {cpu:7.2f} {rate_c:>15} "
+            f"{rss:6.0f} MB"
+        )
 
 
 if __name__ == "__main__":
