@@ -237,3 +237,23 @@ def test_security_headers(client: TestClient) -> None:
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_escalated_rows_are_decided_by_an_admin(client: TestClient) -> None:
+    csrf = login(client, "rita")
+    client.post("/review/tasks/1/decide", data={"decision": "escalate", "csrf_token": csrf})
+    assert 'id="escalated-note"' in client.get("/review/tasks/1").text
+    r = client.post("/review/tasks/1/decide", data={"decision": "remove", "csrf_token": csrf})
+    assert r.status_code == 403
+    client.cookies.clear()
+    csrf = login(client, "ada")
+    r = client.post("/review/tasks/1/decide", data={"decision": "remove", "csrf_token": csrf})
+    assert r.status_code == 303
+
+
+def test_oversized_bodies_are_refused_before_parsing(client: TestClient) -> None:
+    big = b"x" * (client.app.state.settings.max_photo_bytes * 2)  # type: ignore[attr-defined]
+    r = client.post("/status", content=big, headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 413
+    r = client.post("/login", files={"f": ("a.bin", big)})
+    assert r.status_code == 413

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from childguard.registry.db import session_factory, upgrade
 from childguard.registry.queue import sync_findings
 from childguard.web import auth, public, reviewer
+from childguard.web.bodylimit import BodyLimitMiddleware
 from childguard.web.deps import LoginRequired
 from childguard.web.matcher import Matcher
 from childguard.web.ratelimit import RateLimiter
@@ -122,6 +123,10 @@ def create_app(settings: Settings) -> FastAPI:
             return resp
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
+    # Base64 makes a JSON photo 4/3 of its size; nothing else comes near this cap.
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_photo_bytes * 4 // 3 + 512 * 1024
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(public.router)
     app.include_router(auth.router)

@@ -46,6 +46,12 @@ router = APIRouter(prefix="/review", dependencies=[Depends(require_reviewer)])
 OPEN_STATUSES = ("open", "escalated")
 
 
+def _may_decide(reviewer: Reviewer, task: ReviewTask) -> None:
+    """An escalated row goes to an admin: a reviewer escalates to get a second pair of eyes."""
+    if task.status == "escalated" and reviewer.user.role != "admin":
+        raise HTTPException(status_code=403, detail="escalated rows are decided by an admin")
+
+
 def _task_or_404(db: DbDep, task_id: int) -> ReviewTask:
     task = db.get(ReviewTask, task_id)
     if task is None:
@@ -218,6 +224,7 @@ def task_decide(
     note: str = Form(""),
 ) -> Response:
     task = _task_or_404(db, task_id)
+    _may_decide(reviewer, task)
     try:
         decide(db, task, reviewer.user, decision, note)
     except ReviewError as e:
@@ -341,6 +348,7 @@ def api_tasks(
 )
 def api_decide(task_id: int, body: DecisionIn, reviewer: ReviewerDep, db: DbDep) -> dict[str, Any]:
     task = _task_or_404(db, task_id)
+    _may_decide(reviewer, task)
     d = decide(db, task, reviewer.user, body.decision, body.note)
     db.commit()
     return {"task_id": task.id, "decision": d.decision, "decision_id": d.id}
