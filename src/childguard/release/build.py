@@ -305,6 +305,75 @@ def _fsync_tree(root: Path) -> None:
                 os.close(fd)
 
 
+def release_shard(
+    info: ShardInfo,
+    name: str,
+    scan_rows: int | None,
+    rows_decided: pl.DataFrame,
+    matcher: Matcher,
+    tmp: Path,
+) -> dict:
+    """Write one shard of the release to `tmp/data/<name>`; return its manifest record.
+
+    Self-contained, so an executor can run it on any node that sees the inputs and `tmp`
+    (`childguard release --engine ray` maps it over shards)."""
+    sid = info.shard.shard_id
+    need = rows_decided["row_index"].to_numpy().astype(np.int64)
+    # rows without a URL cannot be matched by hash: remove them by position
+    no_key = rows_decided.filter(pl.col("url_sha256").is_null())["row_index"]
+    try:
+        rem = find_removals(info, matcher, no_key.to_numpy().astype(np.int64))
+    except ConservationError as e:
+        raise ReleaseError(str(e)) from None
+    if rem.rows_in != scan_rows:
+        raise ReleaseError(
+            f"{info.shard.path}: read {rem.rows_in} rows, the scan counted "
+            f"{scan_rows}; the shard changed since the scan"
+        )
+    missing = np.setdiff1d(need, rem.removed)
+    if len(missing):
+        raise ReleaseError(
+            f"{info.shard.path}: row {int(missing[0])} is decided out but its "
+            "hashes do not match the shard's row; findings are stale, scan again"
+        )
+    dest = tmp / "data" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if len(rem.removed):
+        try:
+            rows_out = write_without(info, rem.removed, dest)
+        except ConservationError as e:
+            raise ReleaseError(str(e)) from None
+    else:
+        copy_raw(info, dest)
+        rows_out = rem.rows_in
+    removed = len(rem.removed)
+    if rows_out + removed != rem.rows_in:
+        raise ReleaseError(
+            f"{info.shard.path}: conservation failed: {rem.rows_in} rows in != "
+            f"{rows_out} kept + {removed} removed"
+        )
+    rec = {
+        "shard_id": sid,
+        "name": f"data/{name}",
+        "format": info.shard.format,
+        "compression": info.shard.compression,
+        "rows_in": rem.rows_in,
+        "rows_out": rows_out,
+        "rows_removed": removed,
+        "rows_decided_out": len(need),
+        "size": dest.stat().st_size,
+        "sha256": sha256_file(dest),
+    }
+    if info.shard.format in ("csv", "tsv"):
+        rec.update(header=info.header, delimiter=info.delimiter)
+    return rec
+
+
+def _say_shard(say, rec: dict) -> None:
+    name = rec["name"].removeprefix("data/")
+    say(f"{name}: {rec['rows_in']} rows, {rec['rows_removed']} removed, {rec['rows_out']} kept")
+
+
 def build_release(
     audit_dir: str | Path,
     out: str | Path,
@@ -316,7 +385,10 @@ def build_release(
     release_id: str | None = None,
     review_default: ReviewDefault = "hold",
     log=None,
+    map_shards=None,
 ) -> ReleaseResult:
+    """`map_shards(release_shard, jobs, matcher, tmp) -> records in job order`, when given,
+    runs the per-shard writes on another executor (see childguard.engine.ray_release)."""
     audit_dir, out = Path(audit_dir), Path(out)
     say = log or (lambda msg: None)
     if out.exists():
@@ -383,61 +455,20 @@ def build_release(
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     tmp.mkdir()
     try:
-        shard_recs = []
-        for info, name, st in zip(infos, names, stats, strict=True):
-            sid = info.shard.shard_id
-            rows_decided = decided[sid]
-            need = rows_decided["row_index"].to_numpy().astype(np.int64)
-            # rows without a URL cannot be matched by hash: remove them by position
-            no_key = rows_decided.filter(pl.col("url_sha256").is_null())["row_index"]
-            try:
-                rem = find_removals(info, matcher, no_key.to_numpy().astype(np.int64))
-            except ConservationError as e:
-                raise ReleaseError(str(e)) from None
-            if rem.rows_in != st.get("rows"):
-                raise ReleaseError(
-                    f"{info.shard.path}: read {rem.rows_in} rows, the scan counted "
-                    f"{st.get('rows')}; the shard changed since the scan"
-                )
-            missing = np.setdiff1d(need, rem.removed)
-            if len(missing):
-                raise ReleaseError(
-                    f"{info.shard.path}: row {int(missing[0])} is decided out but its "
-                    "hashes do not match the shard's row; findings are stale, scan again"
-                )
-            dest = tmp / "data" / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if len(rem.removed):
-                try:
-                    rows_out = write_without(info, rem.removed, dest)
-                except ConservationError as e:
-                    raise ReleaseError(str(e)) from None
-            else:
-                copy_raw(info, dest)
-                rows_out = rem.rows_in
-            removed = len(rem.removed)
-            if rows_out + removed != rem.rows_in:
-                raise ReleaseError(
-                    f"{info.shard.path}: conservation failed: {rem.rows_in} rows in != "
-                    f"{rows_out} kept + {removed} removed"
-                )
-            rec = {
-                "shard_id": sid,
-                "name": f"data/{name}",
-                "format": info.shard.format,
-                "compression": info.shard.compression,
-                "rows_in": rem.rows_in,
-                "rows_out": rows_out,
-                "rows_removed": removed,
-                "rows_decided_out": len(need),
-                "size": dest.stat().st_size,
-                "sha256": sha256_file(dest),
-            }
-            if info.shard.format in ("csv", "tsv"):
-                rec.update(header=info.header, delimiter=info.delimiter)
-            shard_recs.append(rec)
-            say(f"{name}: {rem.rows_in} rows, {removed} removed, {rows_out} kept")
-            checkpoint("release:shard")
+        jobs = [
+            (info, name, st.get("rows"), decided[info.shard.shard_id])
+            for info, name, st in zip(infos, names, stats, strict=True)
+        ]
+        shard_recs: list[dict] = []
+        if map_shards is None:
+            for job in jobs:
+                shard_recs.append(release_shard(*job, matcher, tmp))
+                _say_shard(say, shard_recs[-1])
+                checkpoint("release:shard")
+        else:  # another executor (the Ray engine): same function, results in job order
+            shard_recs = map_shards(release_shard, jobs, matcher, tmp)
+            for rec in shard_recs:
+                _say_shard(say, rec)
 
         files = {}
         for fname, df, schema in (
