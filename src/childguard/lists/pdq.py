@@ -7,8 +7,8 @@ each candidate is then verified with the full Hamming distance, so results are e
 r = 31 that is 16 x 17 bucket probes per query, ~4,000 candidates against 1 M random hashes
 instead of 1 M distances.
 
-The per-candidate loop is compiled with numba when it is installed (8-11k queries/s on one core
-against 1 M hashes); otherwise a vectorised numpy version of the same algorithm runs (~2k/s).
+The per-candidate loop is compiled with numba when it is installed (~14k queries/s on one core
+against 1 M random hashes); otherwise a vectorised numpy version of the same algorithm runs (~2k/s).
 `brute_force_search` is the reference every index result is tested against.
 """
 
@@ -130,9 +130,13 @@ class PDQIndex:
         max_distance: int = DEFAULT_MAX_DISTANCE,
         *,
         engine: str = "auto",
-        block: int = 4096,
+        block: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query row, entry id, distance) for every pair within max_distance, sorted."""
+        """(query row, entry id, distance) for every pair within max_distance, sorted.
+
+        `block` queries are searched at a time; the numpy engine materialises every candidate
+        of a block (~130 bytes each, ~4,000 per query against 1 M random hashes), so its
+        default block is small."""
         queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
         if len(self) == 0 or len(queries) == 0 or max_distance < 0:
             return _empty()
@@ -140,6 +144,8 @@ class PDQIndex:
         use_numba = engine == "numba" or (engine == "auto" and _numba is not None)
         if use_numba and _numba is None:
             raise RuntimeError("engine='numba' needs the numba package")
+        if block is None:
+            block = 4096 if use_numba else 128
         parts = []
         for s in range(0, len(queries), block):
             qb = queries[s : s + block]
@@ -167,9 +173,7 @@ class PDQIndex:
             oq = np.empty(cap, np.int64)
             oe = np.empty(cap, np.int64)
             od = np.empty(cap, np.int32)
-            n = kernel(
-                qh, qk, hk, np.asarray(self.hashes), self.order, self.offsets, masks, r, oq, oe, od
-            )
+            n = kernel(qh, qk, hk, self.order, self.offsets, masks, r, oq, oe, od)
             if n <= cap:
                 return oq[:n], oe[:n], od[:n]
             cap = n
@@ -221,51 +225,64 @@ def _numba_kernel():
         x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
         return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
-    @nb.njit(cache=True, inline="always")
-    def popcount16(x):
-        c = 0
-        while x:
-            x &= x - 1
-            c += 1
-        return c
-
     @nb.njit(cache=True)
-    def kernel(qh, qk, hk, hb, order, offsets, masks, r, oq, oe, od):
-        t = r // 16
+    def kernel(qh, qk, hk, order, offsets, masks, r, oq, oe, od):
+        # Three phases per query (bucket bounds, candidate ids, verification), so the memory
+        # loads within each phase are independent and overlap: ~2x a single nested loop.
+        nm = masks.shape[0]
+        starts = np.empty(16 * nm, np.int64)
+        ends = np.empty(16 * nm, np.int64)
+        cand = np.empty(1 << 14, np.int32)
         n = 0
         for qi in range(qh.shape[0]):
             a0 = qh[qi, 0]
             a1 = qh[qi, 1]
             a2 = qh[qi, 2]
             a3 = qh[qi, 3]
+            t = 0
+            total = 0
             for c in range(16):
                 key = qk[qi, c]
-                for m in range(masks.shape[0]):
+                for m in range(nm):
                     p = key ^ masks[m]
-                    for j in range(offsets[c, p], offsets[c, p + 1]):
-                        i = order[c, j]
-                        d = (
-                            popcount64(hk[i, 0] ^ a0)
-                            + popcount64(hk[i, 1] ^ a1)
-                            + popcount64(hk[i, 2] ^ a2)
-                            + popcount64(hk[i, 3] ^ a3)
-                        )
-                        if d > r:
-                            continue
-                        # Report each pair once: from the first chunk within t bits.
-                        dup = False
-                        for c2 in range(c):
-                            ek = (np.int64(hb[i, 2 * c2]) << 8) | np.int64(hb[i, 2 * c2 + 1])
-                            if popcount16(ek ^ qk[qi, c2]) <= t:
-                                dup = True
-                                break
-                        if dup:
-                            continue
-                        if n < oq.shape[0]:
-                            oq[n] = qi
-                            oe[n] = i
-                            od[n] = d
-                        n += 1
+                    starts[t] = offsets[c, p]
+                    ends[t] = offsets[c, p + 1]
+                    total += ends[t] - starts[t]
+                    t += 1
+            if total > cand.shape[0]:
+                cand = np.empty(total, np.int32)
+            k = 0
+            t = 0
+            for c in range(16):
+                for _m in range(nm):
+                    for j in range(starts[t], ends[t]):
+                        cand[k] = order[c, j]
+                        k += 1
+                    t += 1
+            first = n
+            for x in range(k):
+                i = cand[x]
+                d = (
+                    popcount64(hk[i, 0] ^ a0)
+                    + popcount64(hk[i, 1] ^ a1)
+                    + popcount64(hk[i, 2] ^ a2)
+                    + popcount64(hk[i, 3] ^ a3)
+                )
+                if d > r:
+                    continue
+                # A match sits in up to 16 buckets: report it once per query.
+                dup = False
+                for y in range(first, min(n, oq.shape[0])):
+                    if oe[y] == i:
+                        dup = True
+                        break
+                if dup:
+                    continue
+                if n < oq.shape[0]:
+                    oq[n] = qi
+                    oe[n] = i
+                    od[n] = d
+                n += 1
         return n
 
     _KERNEL = kernel
