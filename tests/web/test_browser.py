@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from childguard.registry.db import default_db_url, make_engine
 from childguard.registry.decisions import load_decisions
 
 from .conftest import PASSWORD, make_client
-from .fixtures import make_audit
+from .fixtures import make_audit, synthetic_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -102,10 +104,18 @@ def test_request_form_then_status(page: Any, live: tuple[str, Path]) -> None:
     page.fill("#urls", "https://example.org/img/maria-clara-1.jpg")
     page.fill("#contact", "guardian@example.org")
     page.select_option("#relationship", "legal_guardian")
+    page.set_input_files(
+        "#photo", {"name": "ref.png", "mimeType": "image/png", "buffer": synthetic_image(3)}
+    )
     page.check("#declaration")
     page.click("#submit")
     token = page.text_content("#token").strip()
     assert len(token) >= 24
+    engine = make_engine(default_db_url(live[1]))
+    with engine.connect() as conn:  # the browser's multipart upload was hashed, not stored
+        kinds = conn.execute(text("select kind from request_targets")).scalars().all()
+    engine.dispose()
+    assert "pdq" in kinds and "url" in kinds
     page.goto(f"{base}/status")
     page.fill("#token", token)
     page.click("button[type=submit]")
