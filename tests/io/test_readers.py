@@ -238,3 +238,13 @@ def test_fsspec_url_inputs(tmp_path: Path) -> None:
     infos = [open_shard(s) for s in shards]
     assert [pa.concat_tables(list(iter_batches(i))).num_rows for i in infos] == [3, 1]
     assert expand_inputs(["memory://bucket/laion/*.parquet"])[0].shard_id == shards[0].shard_id
+
+
+def test_csv_parse_error_names_row_without_quoting_it(tmp_path: Path) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text('url,text\nhttps://a/1.jpg,ok\nhttps://a/2.jpg,"Festa da Valentina",x,y\n')
+    with pytest.raises(ShardError) as e:
+        read_all(p)
+    msg = str(e.value)
+    assert "row 1" in msg and "Expected 2 columns, got 4" in msg and str(p) in msg
+    assert "Valentina" not in msg and "https://a/2.jpg" not in msg

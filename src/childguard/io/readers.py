@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -267,6 +268,21 @@ def _csv_pass(info: ShardInfo, repair: bool) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([rb])
 
 
+_CSV_ROW = re.compile(r"Row #(\d+): (Expected \d+ columns?, got \d+)")
+
+
+def _csv_error(e: Exception, info: ShardInfo, done: int) -> ShardError:
+    """Arrow quotes the offending row (caption, URL) in its message: keep only the shape."""
+    msg = str(e)
+    m = _CSV_ROW.search(msg)
+    if m:
+        line = int(m.group(1))
+        row = line - 2 if info.header else line - 1  # Arrow counts lines from 1, header included
+        return ShardError(info.shard.path, f"CSV parse error: {m.group(2)}", row=max(row, 0))
+    first = msg.split(":", 1)[0][:120]
+    return ShardError(info.shard.path, f"CSV parse error ({first})", row=done)
+
+
 def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
     """Strict UTF-8 first; on invalid UTF-8, re-read with U+FFFD repair and go on where we were."""
     done = 0
@@ -277,7 +293,7 @@ def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
         return
     except pa.ArrowInvalid as e:
         if "utf8" not in str(e).lower().replace("-", ""):
-            raise ShardError(info.shard.path, f"CSV parse error: {e}", row=done) from None
+            raise _csv_error(e, info, done) from None
     skip = done
     try:
         for t in _csv_pass(info, repair=True):
@@ -288,7 +304,7 @@ def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
             done += t.num_rows
             yield from _split(t, batch_rows)
     except pa.ArrowInvalid as e:
-        raise ShardError(info.shard.path, f"CSV parse error: {e}", row=done) from None
+        raise _csv_error(e, info, done) from None
 
 
 def _split(t: pa.Table, n: int) -> Iterator[pa.Table]:
