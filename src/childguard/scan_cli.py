@@ -149,6 +149,8 @@ def demo(
         out_console = Console()
         out_console.print(
             f"\nSample data: {out / 'data'}\nAudit: {out / 'audit'} "
-            "(findings/*.parquet hold redacted evidence only)"
+            "(findings/*.parquet hold redacted evidence only)\n"
+            f"Next: childguard report {out / 'audit'}   |   "
+            f"childguard release {out / 'audit'} --out {out / 'release'}"
         )
     raise typer.Exit(code)
