@@ -237,3 +237,19 @@ def test_flat_or_broken_photo(client: TestClient) -> None:
         "/api/requests", json={**BASE, "photo_base64": base64.b64encode(b"not an image").decode()}
     )
     assert bad.status_code == 422 and "not an image" in bad.text
+
+
+def test_huge_matches_are_capped_and_counted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from childguard.registry import matching
+    from childguard.registry.models import AuditEvent
+
+    monkeypatch.setattr(matching, "MAX_TASKS_PER_REQUEST", 1)
+    client.post("/api/requests", json={**BASE, "domains": ["example.org"]})
+    assert len(_tasks(client)) == 1
+    with Session(client.app.state.engine) as s:  # type: ignore[attr-defined]
+        req = s.scalar(select(RemovalRequest))
+        assert req is not None and req.matched == 2 and req.matching_done
+        capped = s.scalars(select(AuditEvent).where(AuditEvent.action == "match_capped")).all()
+        assert [e.detail for e in capped] == [{"matched": 2, "queued": 1}]

@@ -22,10 +22,11 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from childguard.detect.textnorm import normalize_series, normalize_terms, prepare
+from childguard.detect.textnorm import normalize_terms, prepare
+from childguard.registry.audit import record
 from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
 from childguard.registry.queue import request_task_key
 from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
@@ -33,6 +34,9 @@ from childguard.urls import normalize_url, normalize_url_column, url_sha256_colu
 
 log = logging.getLogger(__name__)
 PDQ_MAX_DISTANCE = 31
+# A request naming a whole photo-hosting domain could match millions of rows: queue this many
+# and count the rest, so reviewers see the size and can ask the requester to narrow it.
+MAX_TASKS_PER_REQUEST = 2000
 
 
 @dataclass
@@ -44,12 +48,6 @@ class Targets:
 
     def empty(self) -> bool:
         return not (self.urls or self.domains or self.names or self.pdq)
-
-
-def normalize_words(s: pl.Series) -> pl.Series:
-    """The detectors' caption normalisation (`textnorm`): lower case, accents folded, letters
-    and digits split, every other character a space, padded with one space each side."""
-    return normalize_series(s.fill_null("").cast(pl.String))
 
 
 def normalize_name(name: str) -> str:
@@ -173,7 +171,12 @@ def match_request(
     timing depends on what matched.
     """
     refs = load_inputs(audit_dir)
-    total = 0
+    seen = 0
+    with sessions() as session:  # a re-match counts what earlier runs queued
+        already = session.scalar(
+            select(func.count()).select_from(ReviewTask).where(ReviewTask.request_id == request_id)
+        )
+    queued = start = int(already or 0)
     for ref in refs.values():
         try:
             found = match_rows(ref, targets)
@@ -193,6 +196,9 @@ def match_request(
             )
             for ri, (kind, sha) in sorted(found.items()):
                 if ri in have:
+                    continue
+                seen += 1
+                if queued >= MAX_TASKS_PER_REQUEST:
                     continue
                 f = flagged.get(ri) or {}
                 risk = f.get("risk") or "request"
@@ -214,14 +220,22 @@ def match_request(
                         status="open",
                     )
                 )
-                total += 1
+                queued += 1
     with sessions() as session, session.begin():
         req = session.get(RemovalRequest, request_id)
         if req is not None:
-            req.matched = (req.matched or 0) + total
+            req.matched = (req.matched or 0) + seen
             req.matching_done = True
+            if seen > queued - start:
+                record(
+                    session,
+                    "system",
+                    "match_capped",
+                    f"request:{request_id}",
+                    {"matched": seen, "queued": queued - start},
+                )
             # updated_at is what the requester sees: matching must not move it
-    return total
+    return queued - start
 
 
 def _plain_reasons(value: Any) -> list[dict[str, Any]] | None:
