@@ -15,7 +15,7 @@ def result(
     cols: dict[str, pa.Array] = {
         f"{name}__score": score.cast(pl.Float64).fill_null(0.0).to_arrow(),
         f"{name}__evidence": (
-            evidence.cast(pl.String).to_arrow()
+            evidence.cast(pl.String).to_arrow().cast(pa.string())
             if evidence is not None
             else pa.nulls(n, pa.string())
         ),
@@ -24,7 +24,7 @@ def result(
         lab = pl.DataFrame({"s": score}).select(
             pl.when(pl.col("s") > 0).then(pl.lit(label)).otherwise(pl.lit(None)).alias("l")
         )["l"]
-        cols[f"{name}__label"] = lab.cast(pl.String).to_arrow()
+        cols[f"{name}__label"] = lab.cast(pl.String).to_arrow().cast(pa.string())
     return pa.table(cols)
 
 

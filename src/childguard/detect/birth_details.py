@@ -23,7 +23,7 @@ class BirthDetails(Detector):
         s = signals.compute(batch)
         birth = (s["birth"] | s["hospital"]) & ~signals.negated(s) & ~s["neg_product"]
         record = (birth & (s["weight"] | s["time"] | (s["date"] & s["length"]))) | (
-            s["weight"] & s["length"] & ~s["neg_product"]
+            s["weight"] & s["length"] & ~s["neg_product"] & ~signals.negated(s)
         )
         weak = birth & s["date"] & ~record
         score = pl.DataFrame({"r": record, "w": weak}).select(

@@ -52,7 +52,7 @@ class Institutions(Detector):
         toks = [(m.group(0), m.start()) for m in _TOKEN.finditer(text)]
         folded = [fold(t) for t, _ in toks]
         alpha = [t for t, _ in toks if t[:1].isalpha()]
-        if len(alpha) >= 4 and sum(t[0].isupper() for t in alpha) / len(alpha) > 0.7:
+        if len(alpha) >= 4 and sum(t[0].isupper() for t in alpha) / len(alpha) >= 0.9:
             return False  # Title Case Caption: capitals say nothing
         for i, f in enumerate(folded):
             if f not in self._words:

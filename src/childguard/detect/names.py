@@ -71,6 +71,10 @@ class Names(Detector):
             and (n not in lexical or n in extra)
         }
         self._strict |= stop & extra  # "Mia", "Ben": names, and words in some language
+        # single-word Brazilian places that are also names ("Vitória", "Natal", "Uberlândia")
+        from childguard.detect.places import load_places
+
+        self._strict |= {p for p in load_places(kinds=("br_city", "br_state")) if " " not in p}
         self._names = names
         self._patterns = word_patterns(sorted(n for n in names if not re.search(JA_ANY, n)))
         single = lambda cats: {  # noqa: E731
@@ -117,6 +121,10 @@ class Names(Detector):
                 if seg[j : j + len(ph)] == ph:
                     return True
         return False
+
+    def _any_name(self, norm: str) -> bool:
+        names = self._names
+        return any(t in names or (t[-1:] == "s" and t[:-1] in names) for t in norm.split())
 
     def _starts_phrase(self, toks: list[str], i: int) -> bool:
         return any(toks[i : i + len(ph)] == ph for ph in self._phrase_starts.get(toks[i], ()))
@@ -174,9 +182,15 @@ class Names(Detector):
                     anchor = "names in a group"
         for seg, is_text in ((text_toks, True), (url_words.split(), False)):
             for i, tok in enumerate(seg):
-                if tok not in self._names or self._starts_phrase(seg, i):
+                if tok not in self._names:
+                    # possessive glued in slugs and German genitive: "emmas", "Maximilians"
+                    if len(tok) > 4 and tok[-1] == "s" and tok[:-1] in self._names:
+                        tok = tok[:-1]
+                    else:
+                        continue
+                if self._starts_phrase(seg, i):
                     continue
-                if is_text and not lower and tok not in caps:
+                if is_text and not lower and tok not in caps and tok + "s" not in caps:
                     continue
                 if not is_text and tok in text_set and tok not in caps:
                     continue  # the slug repeats the caption's ordinary word
@@ -223,12 +237,11 @@ class Names(Detector):
         ev: list[str | None] = []
         if len(idx):
             cols = {c: take_list(batch, c, idx) for c in ("text", "text_norm", "url_words")}
-            names = self._names
             for k, i in enumerate(idx.to_list()):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                if not cjk and names.isdisjoint(tn.split()) and names.isdisjoint(uw.split()):
+                if not cjk and not self._any_name(tn) and not self._any_name(uw):
                     continue
                 got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk)
                 if got is None:

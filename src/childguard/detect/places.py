@@ -15,12 +15,19 @@ from childguard.detect._util import fold, result, scatter_floats, scatter_string
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
 
+# words before a place name ("em", "in", "à", "w", "в", "di", "ke", ...), folded
+LOCATIVE = {
+    "em", "no", "na", "in", "at", "en", "a", "au", "aux", "dans", "im", "bei", "nach", "w",
+    "we", "v", "в", "во", "di", "ke", "to", "from", "de", "da", "do", "uit", "naar", "z",
+}  # fmt: skip
 _CAP = re.compile(r"\b[^\W\d_][\w-]*", re.UNICODE)
 
 
-def load_places() -> list[str]:
+def load_places(kinds: tuple[str, ...] | None = None) -> list[str]:
+    """Packaged place names (normalised), optionally only some kinds (br_city, br_state, city)."""
     blob = gzip.decompress((DATA_DIR / "places.tsv.gz").read_bytes()).decode("utf-8")
-    return [ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")]
+    rows = [ln.split("\t") for ln in blob.splitlines() if ln and not ln.startswith("#")]
+    return [r[0] for r in rows if kinds is None or (len(r) > 1 and r[1] in kinds)]
 
 
 @register
@@ -33,7 +40,10 @@ class Places(Detector):
         common = {t for ts in lex.terms.values() for t in ts}  # stopwords included
         names = load_name_list()
         # a place that is also a given name or a lexicon word says nothing on its own
-        self._places = {p for p in load_places() if p not in common and p not in names}
+        self._places = {p for p in load_places() if p not in common}
+        # "Vitória", "Natal", "Uberlândia" are also given names: as places they need a
+        # locative word right before ("em Vitória", "in Natal")
+        self._ambiguous = {p for p in self._places if p in names}
         self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
 
     def score(self, batch: pa.Table) -> pa.Table:
@@ -61,7 +71,9 @@ class Places(Detector):
         for k in range(self._longest, 0, -1):
             for j in range(len(toks) - k + 1):
                 cand = " ".join(toks[j : j + k])
-                if cand in self._places:
+                if cand in self._places and (
+                    cand not in self._ambiguous or (j > 0 and toks[j - 1] in LOCATIVE)
+                ):
                     return cand
         return None
 

@@ -165,12 +165,16 @@ def _any(col: pl.Expr, pats: list[str]) -> pl.Expr:
     return col.str.contains_any(pats) if pats else pl.lit(False)
 
 
-_CACHE: dict[tuple, pl.DataFrame] = {}
+# Signals of the last few batches, keyed by the memory of their `both_norm` column. Each entry
+# keeps that column alive, so its memory cannot be reused by another batch while cached.
+_CACHE: dict[tuple, tuple[pa.ChunkedArray, pl.DataFrame]] = {}
 
 
 def _key(batch: pa.Table) -> tuple:
     col = batch.column("both_norm")
-    chunks = tuple(c.buffers()[-1].address if c.buffers()[-1] else 0 for c in col.chunks)
+    chunks = tuple(
+        tuple(b.address if b is not None else 0 for b in c.buffers()) for c in col.chunks
+    )
     return (batch.num_rows, chunks)
 
 
@@ -179,7 +183,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     key = (*_key(batch), lex_dir)
     hit = _CACHE.get(key)
     if hit is not None:
-        return hit
+        return hit[1]
     p = patterns(lex_dir)
     df = pl.from_arrow(batch.select(["text", "both_norm", "text_norm", "url_words", "url_host"]))
     assert isinstance(df, pl.DataFrame)
@@ -229,9 +233,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             cols[c] = full.scatter(idx, detail[c])
         out = out.with_columns(**cols)
     out = out.with_columns(cand.alias("candidate"))
-    if len(_CACHE) > 4:
+    if len(_CACHE) >= 4:
         _CACHE.clear()
-    _CACHE[key] = out
+    _CACHE[key] = (batch.column("both_norm"), out)
     return out
 
 

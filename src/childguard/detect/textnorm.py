@@ -58,6 +58,8 @@ def _build_fold_table() -> dict[str, str]:
             if base and base != ch:
                 table[ch] = base
     table.update(_FOLD)
+    # combining marks of already-decomposed text (`İ`.lower() is `i` + U+0307)
+    table.update({chr(cp): "" for cp in range(0x0300, 0x0370)})
     return table
 
 
@@ -120,7 +122,7 @@ def fold_series(s: pl.Series, ascii_clean: bool = False) -> pl.Series:
 
 
 def _pad(s: pl.Series) -> pl.Series:
-    return (" " + s + " ").alias("s")
+    return (" " + s.str.strip_chars(" ") + " ").alias("s")
 
 
 def normalize_series(s: pl.Series) -> pl.Series:
@@ -179,7 +181,7 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     path = (
         path.str.replace_all(_IMG_EXT, " ")
         .str.replace_all(_URL_SEP, " ")
-        .str.replace_all(_ID_TOKEN, " ")
+        .str.replace_all(_ID_TOKEN, "")
         .str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
     )
     # hosts are matched by substring (`crechecantinhofeliz`), so lower-case words suffice

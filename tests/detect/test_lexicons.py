@@ -1,0 +1,79 @@
+"""Lexicons are data: every language file parses, and a new language needs no Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from childguard.detect.lexicon import (
+    CATEGORIES,
+    LEXICON_DIR,
+    LexiconError,
+    load_file,
+    load_lexicon,
+    load_name_list,
+)
+
+LANGS = ["de", "en", "es", "fr", "id", "it", "ja", "nl", "pl", "pt", "ru", "tr"]
+
+
+def test_twelve_languages_ship() -> None:
+    assert sorted(p.stem for p in LEXICON_DIR.glob("*.toml")) == LANGS
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_language_file(lang: str) -> None:
+    terms = load_file(LEXICON_DIR / f"{lang}.toml")
+    assert set(terms) <= set(CATEGORIES)
+    for cat in ("child", "relation", "school", "age_years", "neg_product", "neg_pet"):
+        assert terms.get(cat), f"{lang}: {cat} is empty"
+
+
+def test_unknown_category_names_file(tmp_path: Path) -> None:
+    bad = tmp_path / "xx.toml"
+    bad.write_text('language = "xx"\n[terms]\nkids = ["a"]\n', encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"xx\.toml.*unknown category 'kids'"):
+        load_file(bad)
+
+
+def test_new_language_without_python(tmp_path: Path) -> None:
+    """A Swedish file dropped into a lexicon folder makes Swedish child words match."""
+    import polars as pl
+
+    from childguard.detect import signals
+    from childguard.detect.textnorm import prepare
+
+    for f in LEXICON_DIR.glob("*.toml"):
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "sv.toml").write_text(
+        'language = "sv"\n[terms]\nchild = ["småbarn", "förskolebarn"]\nage_years = ["år"]\n',
+        encoding="utf-8",
+    )
+    lex = load_lexicon(str(tmp_path))
+    assert "smabarn" in lex.get("child") and "sv" in lex.languages
+    import pyarrow as pa
+
+    t = prepare(
+        pa.table(
+            {
+                "row_index": pa.array([0, 1], pa.int64()),
+                "url": pa.array([None, None], pa.string()),
+                "text": ["Småbarn leker i parken, 3 år", "Sunset"],
+            }
+        )
+    )
+    s = signals.compute(t, lex_dir=str(tmp_path))
+    assert s["child"].to_list() == [True, False]
+    assert s["age_child"].to_list() == [True, False]
+    assert isinstance(s, pl.DataFrame)
+
+
+def test_name_list_is_packaged() -> None:
+    names = load_name_list()
+    assert len(names) > 10_000
+    assert {"maria", "lucas", "helena", "yusuf", "sofia"} <= set(names)
+    # nothing at runtime reads the shared development data
+    import childguard.detect.lexicon as lexmod
+
+    assert "shared" not in Path(lexmod.__file__).read_text(encoding="utf-8")
