@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from childguard.release.img2dataset import (
 )
 from childguard.release.manifest import PL_MANIFEST
 from childguard.release.matcher import Matcher
+from childguard.release.pool import ordered_map
 from childguard.release.shards import find_removals, write_without
 
 STATE_FILE = ".childguard-apply.json"
@@ -398,16 +399,15 @@ class _Run:
         return []
 
     def run_item(self, item: Item) -> list[FileReport]:
-        if self.done_before(item):
-            prev = self.state["done"][str(item.path)]
-            return [FileReport(**{**prev, "status": "done-before"})]
+        """The work on one item. Touches no shared state (the --out state file is kept by
+        the caller), so it may run in a worker process or on another executor."""
         if item.kind == "table":
-            reps = [self.table(item)]
-        else:
-            reps = getattr(self, item.kind)(item)
-        if reps:
-            self.mark_done(item, reps[0])
-        return reps
+            return [self.table(item)]
+        return getattr(self, item.kind)(item)
+
+
+def _process(run: _Run, item: Item) -> list[FileReport]:
+    return run.run_item(item)
 
 
 def apply_manifest(
@@ -419,7 +419,11 @@ def apply_manifest(
     keep_backup: bool = False,
     url_column: str | None = None,
     on_report: Callable[[FileReport], None] | None = None,
+    map_items: Callable[[_Run, list[Item]], Iterator[list[FileReport]]] | None = None,
+    workers: int = 1,
 ) -> list[FileReport]:
+    """`map_items(run, items)`, when given, processes the items on another executor and yields
+    each item's reports in item order (see childguard.engine.ray_release)."""
     if out is not None and in_place:
         raise ApplyError("choose --out DIR or --in-place, not both")
     if keep_backup and not in_place:
@@ -439,10 +443,27 @@ def apply_manifest(
     if out_p is not None:
         clean_stale_temps(out_p)
     reports: list[FileReport] = []
-    for t in paths:
-        for item in discover(t):
-            for rep in run.run_item(item):
-                reports.append(rep)
-                if on_report:
-                    on_report(rep)
+
+    def emit(reps: list[FileReport]) -> None:
+        for rep in reps:
+            reports.append(rep)
+            if on_report:
+                on_report(rep)
+
+    todo: list[Item] = []
+    for item in (item for t in paths for item in discover(t)):
+        if run.done_before(item):  # --out re-run: finished by an earlier (killed) run
+            prev = run.state["done"][str(item.path)]
+            emit([FileReport(**{**prev, "status": "done-before"})])
+        else:
+            todo.append(item)
+    per_item = (
+        map_items(run, todo)
+        if map_items
+        else ordered_map(_process, [(i,) for i in todo], run, workers)
+    )
+    for item, reps in zip(todo, per_item, strict=True):
+        if reps:
+            run.mark_done(item, reps[0])
+        emit(reps)
     return reports

@@ -45,6 +45,7 @@ from childguard.release.manifest import (
     to_arrow,
 )
 from childguard.release.matcher import Matcher
+from childguard.release.pool import ordered_map
 from childguard.release.shards import ConservationError, copy_raw, find_removals, write_without
 
 FORMAT = "childguard-release/1"
@@ -369,6 +370,12 @@ def release_shard(
     return rec
 
 
+def _pool_shard(
+    matcher: Matcher, info: ShardInfo, name: str, rows: int | None, dec: pl.DataFrame, tmp: Path
+) -> dict:
+    return release_shard(info, name, rows, dec, matcher, tmp)
+
+
 def _say_shard(say, rec: dict) -> None:
     name = rec["name"].removeprefix("data/")
     say(f"{name}: {rec['rows_in']} rows, {rec['rows_removed']} removed, {rec['rows_out']} kept")
@@ -386,6 +393,7 @@ def build_release(
     review_default: ReviewDefault = "hold",
     log=None,
     map_shards=None,
+    workers: int = 1,
 ) -> ReleaseResult:
     """`map_shards(release_shard, jobs, matcher, tmp) -> records in job order`, when given,
     runs the per-shard writes on another executor (see childguard.engine.ray_release)."""
@@ -460,10 +468,10 @@ def build_release(
             for info, name, st in zip(infos, names, stats, strict=True)
         ]
         shard_recs: list[dict] = []
-        if map_shards is None:
-            for job in jobs:
-                shard_recs.append(release_shard(*job, matcher, tmp))
-                _say_shard(say, shard_recs[-1])
+        if map_shards is None:  # this machine: in process, or a local process pool
+            for rec in ordered_map(_pool_shard, [(*j, tmp) for j in jobs], matcher, workers):
+                shard_recs.append(rec)
+                _say_shard(say, rec)
                 checkpoint("release:shard")
         else:  # another executor (the Ray engine): same function, results in job order
             shard_recs = map_shards(release_shard, jobs, matcher, tmp)

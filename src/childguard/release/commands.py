@@ -24,6 +24,10 @@ def release_cmd(
     review: str = typer.Option(
         "hold", "--review", help="Rows awaiting review: 'hold' them out (default) or 'keep'."
     ),
+    engine: str = typer.Option("local", "--engine", help="local or ray (one task per shard)."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
+    ),
 ) -> None:
     """Write a cleaned release of the scanned dataset, with its removal manifest."""
     from childguard.policy import PolicyError
@@ -31,6 +35,11 @@ def release_cmd(
 
     if review not in ("hold", "keep"):
         raise typer.BadParameter("--review must be 'hold' or 'keep'")
+    map_shards = None
+    if engine == "ray":
+        map_shards = _ray_mapper("release_mapper", ray_address)
+    elif engine != "local":
+        raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
     try:
         res = build_release(
             audit_dir,
@@ -41,6 +50,7 @@ def release_cmd(
             release_id=release_id,
             review_default=review,  # type: ignore[arg-type]
             log=typer.echo,
+            map_shards=map_shards,
         )
     except (ReleaseError, PolicyError) as e:
         typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
@@ -78,6 +88,10 @@ def apply_cmd(
     ),
     url_column: str | None = typer.Option(None, "--url-column", help="URL column name."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON lines."),
+    engine: str = typer.Option("local", "--engine", help="local or ray (one task per file)."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
+    ),
 ) -> None:
     """Purge a downstream copy with a release's manifest (dry run without --out/--in-place)."""
     from childguard.io.readers import ShardError
@@ -90,6 +104,11 @@ def apply_cmd(
             unit = "samples" if r.kind in ("tar", "files") else "rows"
             typer.echo(f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {r.path}")
 
+    map_items = None
+    if engine == "ray":
+        map_items = _ray_mapper("apply_mapper", ray_address)
+    elif engine != "local":
+        raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
     try:
         reports = apply_manifest(
             manifest,
@@ -99,6 +118,7 @@ def apply_cmd(
             keep_backup=keep_backup,
             url_column=url_column,
             on_report=show,
+            map_items=map_items,
         )
     except (ApplyError, ShardError) as e:
         typer.secho(f"apply failed: {e}", fg="red", err=True)
@@ -107,3 +127,17 @@ def apply_cmd(
     mode = "dry run, nothing written" if not (out or in_place) else "done"
     if not as_json:
         typer.echo(f"{len(reports)} file(s), {removed} removed ({mode})")
+
+
+def _ray_mapper(name: str, address: str | None):
+    """The Ray engine's per-shard mapper, or a clear exit when Ray is not installed."""
+    try:
+        from childguard.engine import ray_release
+    except ImportError as e:
+        typer.secho(
+            f"error: --engine ray needs Ray: pip install 'childguard[ray]' ({e})",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    return getattr(ray_release, name)(address)
