@@ -37,6 +37,7 @@ def serve_cmd(
     if not audit.is_dir():
         raise typer.BadParameter(f"{audit} is not a folder", param_hint="--audit")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     settings = Settings(
         audit_dir=audit.resolve(),
         db_url=db,
