@@ -141,3 +141,11 @@ def test_column_path_agrees_on_generated_urls(
 ) -> None:
     url = f"{scheme}://{host}{port}{path}{tail}"
     assert normalize_url_column(pl.Series([url])).to_list() == [normalize_url(url)]
+
+
+def test_column_normalisation_leaves_its_input_alone() -> None:
+    urls = ["https://E.com/a#x", "https://e.com", "https://e.com/%41", "https://e.com/b?"]
+    s = pl.Series(urls)
+    out = normalize_url_column(s)
+    assert s.to_list() == urls
+    assert out.to_list() == [normalize_url(u) for u in urls]

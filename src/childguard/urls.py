@@ -34,6 +34,7 @@ _SAFE = frozenset(
 
 # A URL that matches this and not _FAST_NEEDS_WORK is already normal up to its fragment.
 _FAST_OK = r"^https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:[/?#]|$)"
+_EMPTY_PATH = r"^(https?://[^/?]+)(\?|$)"
 _FAST_NEEDS_WORK = r"[^\x21-\x7e]|%|[\\\[\]{}|^`\"<>]|/\.\.?(?:[/?#]|$)"
 
 
@@ -143,13 +144,23 @@ def normalize_url_column(urls: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Ser
         s = s.cast(pl.String)
     fast = s.str.contains(_FAST_OK) & ~s.str.contains(_FAST_NEEDS_WORK)
     fast = fast.fill_null(False)
-    out = (
-        s.str.replace(r"#.*$", "")
-        # an empty query ("a.jpg?") is dropped, as urlunsplit does on the per-row path
-        .str.replace(r"\?$", "")
-        # empty path -> "/" (before a query, or at the end)
-        .str.replace(r"^(https?://[^/?]+)(\?|$)", "${1}/${2}")
-    )
+    # Only rows with a fragment, a trailing "?" or an empty path change below; finding them
+    # with cheap tests and rewriting just those is ~2x faster than rewriting every row.
+    touch = (
+        s.str.contains("#", literal=True) | s.str.ends_with("?") | s.str.contains(_EMPTY_PATH)
+    ).fill_null(False)
+    out = s.clone()  # scatter works in place: never on the caller's Series
+    if touch.any():
+        idx = touch.arg_true()
+        fixed = (
+            s.gather(idx)
+            .str.replace(r"#.*$", "")
+            # an empty query ("a.jpg?") is dropped, as urlunsplit does on the per-row path
+            .str.replace(r"\?$", "")
+            # empty path -> "/" (before a query, or at the end)
+            .str.replace(_EMPTY_PATH, "${1}/${2}")
+        )
+        out = out.scatter(idx, fixed)
     if fast.all():
         return out.rename("url_norm")
     slow_idx = (~fast).arg_true()
