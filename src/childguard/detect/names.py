@@ -93,6 +93,8 @@ class Names(Detector):
         for ph in phrases(ctx) + self._near_phrases:
             self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
+        self._kin = single(("relation",))
+        self._stop = set(lex.get("stopwords"))
         # for names that are ordinary words: the word right before must be kinship, or the
         # end of an event/birthday phrase ("prima comunione Vittoria", "festa 5 anos")
         stop = set(lex.get("stopwords"))
@@ -180,6 +182,22 @@ class Names(Detector):
                 if len(set(listed)) >= 2:
                     found += listed
                     anchor = "names in a group"
+        # a capitalised word right after a kinship word is a name even when no list has it:
+        # "my daughter Wilhelmina (7)", "nosso filho Bartolomeu"
+        if not lower and not title:
+            for i in range(1, len(text_toks)):
+                tok = text_toks[i]
+                if (
+                    text_toks[i - 1] in self._kin
+                    and tok in caps
+                    and len(tok) >= 3
+                    and not tok.isdigit()
+                    and tok not in self._lexical
+                    and tok not in self._stop
+                    and not (i + 1 < len(text_toks) and _ADULT_NUM.match(text_toks[i + 1]))
+                ):
+                    found.append(tok)
+                    anchor = anchor or text_toks[i - 1]
         for seg, is_text in ((text_toks, True), (url_words.split(), False)):
             for i, tok in enumerate(seg):
                 if tok not in self._names:
@@ -241,7 +259,8 @@ class Names(Detector):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                if not cjk and not self._any_name(tn) and not self._any_name(uw):
+                kin = bool(s["relation"][i])
+                if not cjk and not kin and not self._any_name(tn) and not self._any_name(uw):
                     continue
                 got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk)
                 if got is None:

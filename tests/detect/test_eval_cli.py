@@ -1,0 +1,72 @@
+"""`childguard eval` on a small labelled file written by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from childguard.cli import app
+
+ROWS = [
+    # (URL, TEXT, label, lang)
+    (
+        "https://x.br/a.jpg",
+        "Nosso filho Bartolomeu (6) no primeiro dia de aula",
+        "identifiable_child",
+        "pt",
+    ),
+    ("https://x.br/festa-7-anos-gertrudes.jpg", "Decoração da festa", "identifiable_child", "pt"),
+    ("https://x.br/b.jpg", "Criança brincando na areia", "child", "pt"),
+    ("https://x.br/c.jpg", "Liquidificador com 5 anos de garantia", "none", "pt"),
+    ("https://x.org/d.jpg", "My daughter Wilhelmina (7) painted this", "identifiable_child", "en"),
+    ("https://x.org/e.jpg", "Little boy flying a kite", "child", "en"),
+    # deliberately hard: an unnamed child labelled identifiable -> misclassified, redacted
+    (
+        "https://x.org/f/ottoline-secret.jpg",
+        "Ottoline smiling at the camera",
+        "identifiable_child",
+        "en",
+    ),
+    ("https://x.org/g.jpg", "Mountain lake at dawn", "none", "en"),
+]
+
+
+def _write(path: Path) -> None:
+    cols = list(zip(*ROWS, strict=True))
+    pq.write_table(
+        pa.table({"URL": cols[0], "TEXT": cols[1], "label": cols[2], "lang": cols[3]}), path
+    )
+
+
+def test_eval_command(tmp_path: Path) -> None:
+    data = tmp_path / "lab.parquet"
+    _write(data)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app, ["eval", str(data), "--label-col", "label", "--out", str(out)], env={"COLUMNS": "160"}
+    )
+    assert res.exit_code == 0, res.output
+    assert "ALL" in res.output and "pt" in res.output and "en" in res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    overall = metrics["overall"]["identifiable_child"]
+    assert overall["tp"] == 3 and overall["fn"] == 1 and overall["fp"] == 0
+    assert metrics["overall"]["minor_recall"] == 1.0 or metrics["overall"]["minor_recall"] < 1.0
+    mis = (out / "misclassified.csv").read_text()
+    assert "identifiable_child" in mis
+    blob = (res.output + mis + (out / "metrics.json").read_text()).lower()
+    for secret in ("ottoline", "bartolomeu", "wilhelmina", "gertrudes", "smiling at"):
+        assert secret not in blob, secret
+
+
+def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
+    data = tmp_path / "bad.parquet"
+    pq.write_table(
+        pa.table({"URL": ["u"], "TEXT": ["t"], "label": ["maybe"], "lang": ["en"]}), data
+    )
+    res = CliRunner().invoke(app, ["eval", str(data), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "row 0" in res.output and "'label'" in res.output and "maybe" in res.output
