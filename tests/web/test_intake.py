@@ -253,3 +253,12 @@ def test_huge_matches_are_capped_and_counted(
         assert req is not None and req.matched == 2 and req.matching_done
         capped = s.scalars(select(AuditEvent).where(AuditEvent.action == "match_capped")).all()
         assert [e.detail for e in capped] == [{"matched": 2, "queued": 1}]
+
+
+def test_folder_address_matches_images_under_it(client: TestClient) -> None:
+    client.post(
+        "/api/requests",
+        json={**BASE, "urls": ["https://example.org/img", "https://example.org/blog/post.html"]},
+    )
+    # row 0 lives under /img/; the .html page matches only itself (its images live elsewhere)
+    assert [(t.row_index, t.match_kind) for t in _tasks(client)] == [(0, "page")]

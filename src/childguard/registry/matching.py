@@ -2,6 +2,8 @@
 
 Kinds of match, all vectorised over each batch with Polars:
 - `url`: the row's normalised URL equals a normalised URL the requester gave (image or page);
+- `page`: a folder-like address the requester gave (no file name, no query) is a prefix of
+  the row's URL (the images filed under it);
 - `domain`: the row's host is the domain or one of its subdomains;
 - `name`: the child's name, as whole words, in the caption or in the URL's path words (slug),
   normalised on both sides by the detectors' `textnorm` (the names detector reads the same
@@ -84,6 +86,21 @@ def _url_variants(urls: list[str]) -> list[str]:
     return sorted(out)
 
 
+def _page_prefixes(urls: list[str]) -> list[str]:
+    """A folder-like address (`https://blog.test/2019/party/`, no file name, no query) also
+    names the images filed under it: their URLs start with it. Pages with a file name
+    (`party.html`) or a query match exactly only: their images live elsewhere."""
+    out = set()
+    for u in urls:
+        if "?" in u:
+            continue
+        path = u.partition("://")[2].partition("/")[2]
+        if not path.strip("/") or "." in path.rstrip("/").rsplit("/", 1)[-1]:
+            continue  # a bare host is a domain request; a file is an exact address
+        out.add(u.rstrip("/") + "/")
+    return _url_variants(sorted(out))
+
+
 def pdq_hex_from_bytes(data: bytes) -> str | None:
     """PDQ (hex) of an image held in memory; nothing touches the disk. None when the image is
     too flat for PDQ to mean anything (quality below ThreatExchange's 50): such hashes match
@@ -102,6 +119,7 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
     """row_index -> (match kind, url_sha256) for one shard."""
     found: dict[int, tuple[str, str | None]] = {}
     urls = _url_variants(targets.urls)
+    pages = _page_prefixes(targets.urls)
     names = [f" {n} " for n in targets.names if n]
     if urls or targets.domains or names:
         for batch in iter_rows(ref):
@@ -122,6 +140,11 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
                 for d in targets.domains:
                     hit = hit | (host == d) | host.str.ends_with("." + d)
                 kinds = pl.select(pl.when(hit).then(pl.lit("domain")).otherwise(kinds)).to_series()
+            if pages:
+                hit = pl.Series([False] * df.height)
+                for p in pages:
+                    hit = hit | norm.str.starts_with(p).fill_null(False)
+                kinds = pl.select(pl.when(hit).then(pl.lit("page")).otherwise(kinds)).to_series()
             if urls:
                 hit = norm.is_in(urls).fill_null(False)
                 kinds = pl.select(pl.when(hit).then(pl.lit("url")).otherwise(kinds)).to_series()
