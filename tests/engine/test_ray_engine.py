@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,3 +268,80 @@ def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err.replace("\n", " ")
     assert "--engine ray needs Ray: pip install" in err
     assert not (tmp_path / "out").exists()  # nothing ran, no silent fallback
+
+
+# ------------------------------------------------------------------------------------------
+# release and apply
+
+
+@pytest.fixture(scope="module")
+def scanned(dataset, tmp_path_factory) -> tuple[Path, Path]:
+    """The good shards of `dataset` and their audit (the scan is engine-independent)."""
+    root = tmp_path_factory.mktemp("ray-release")
+    ds = root / "ds"
+    ds.mkdir()
+    for p in dataset.iterdir():
+        if p.name != "bad.parquet":
+            shutil.copy(p, ds / p.name)
+    res = _local(ds, root / "audit", "ray_probe")
+    assert res.ok
+    return ds, root / "audit"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.ray
+def test_release_and_apply_on_ray_give_the_local_bytes(ray_cluster, scanned, tmp_path):
+    from typer.testing import CliRunner
+
+    from childguard.cli import app
+    from childguard.release.apply import apply_manifest
+    from childguard.release.build import build_release
+
+    ds, audit = scanned
+    local = build_release(audit, tmp_path / "rel-local", release_id="r1")
+    cli = CliRunner()
+    args = ["release", str(audit), "--out", str(tmp_path / "rel-ray"), "--id", "r1"]
+    r = cli.invoke(app, [*args, "--engine", "ray"])
+    assert r.exit_code == 0, r.output
+    a, b = _tree(tmp_path / "rel-local"), _tree(tmp_path / "rel-ray")
+    ma, mb = json.loads(a.pop("manifest.json")), json.loads(b.pop("manifest.json"))
+    ma.pop("created"), mb.pop("created")
+    assert ma == mb and a == b
+    assert 0 < local.manifest["counts"]["rows_removed"] < local.manifest["counts"]["rows_in"]
+    assert len([n for n in a if n.startswith("data/")]) == 5
+
+    # apply the manifest to the original copy: a purged copy under --out, same bytes
+    apply_manifest(tmp_path / "rel-local", [ds], out=tmp_path / "copy-local")
+    args = ["apply", str(tmp_path / "rel-local"), str(ds), "--out", str(tmp_path / "copy-ray")]
+    r = cli.invoke(app, [*args, "--engine", "ray", "--json"])
+    assert r.exit_code == 0, r.output
+    reports = [json.loads(line) for line in r.output.splitlines() if line.startswith("{")]
+    assert sorted(x["path"] for x in reports) == sorted(str(p) for p in ds.iterdir())
+    assert sum(x["removed"] for x in reports) == local.manifest["counts"]["rows_removed"]
+    copy_local, copy_ray = _tree(tmp_path / "copy-local"), _tree(tmp_path / "copy-ray")
+    assert copy_local == copy_ray and len(copy_local) >= 5
+    # and the purged copy is the release's data, file for file
+    for name, data in a.items():
+        if name.startswith("data/"):
+            assert copy_ray[name.removeprefix("data/")] == data, name
+
+
+@pytest.mark.ray
+def test_release_error_in_a_ray_worker_aborts_cleanly(ray_cluster, scanned, tmp_path):
+    from childguard.engine.ray_release import release_mapper
+    from childguard.release.build import ReleaseError, build_release
+
+    _, audit = scanned
+    bad = tmp_path / "audit"
+    shutil.copytree(audit, bad)
+    stats = next((bad / "stats").glob("extra-*.json"))
+    st = json.loads(stats.read_text())
+    stats.write_text(json.dumps({**st, "rows": st["rows"] + 1}))  # the worker's check fails
+    with pytest.raises(ReleaseError, match="the scan counted"):
+        build_release(bad, tmp_path / "rel", map_shards=release_mapper())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # nothing published

@@ -189,7 +189,8 @@ def _sees(path: str) -> tuple[str, bool]:
 
 
 def check_shared_out(out: Path) -> None:
-    """Fail before any work when a node cannot see the driver's --out folder.
+    """Fail before any work when a node cannot see the driver's --out folder (or any folder
+    workers write to: a release's temp directory, apply's targets).
 
     Workers write task parts and markers under --out and the driver merges them, so on a
     multi-node cluster (or through a ray:// client) it must be one shared filesystem mounted
@@ -200,7 +201,7 @@ def check_shared_out(out: Path) -> None:
         return
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    probe = out / "_state" / f"probe-{uuid.uuid4().hex}"
+    probe = out / f".childguard-probe-{uuid.uuid4().hex}"
     write_bytes_atomic(probe, b"childguard\n")
     try:
         refs = [
