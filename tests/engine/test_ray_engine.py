@@ -269,6 +269,20 @@ def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
     assert "--engine ray needs Ray: pip install" in err
     assert not (tmp_path / "out").exists()  # nothing ran, no silent fallback
 
+    from typer.testing import CliRunner
+
+    from childguard.cli import app
+
+    monkeypatch.delitem(sys.modules, "childguard.engine.ray_release", raising=False)
+    for args in (
+        ["release", str(tmp_path), "--out", str(tmp_path / "rel")],
+        ["apply", str(tmp_path), str(tmp_path)],
+    ):
+        r = CliRunner().invoke(app, [*args, "--engine", "ray"])
+        assert r.exit_code == 2, r.output
+        assert "--engine ray needs Ray: pip install 'childguard[ray]'" in r.output
+    assert not (tmp_path / "rel").exists()
+
 
 # ------------------------------------------------------------------------------------------
 # release and apply
