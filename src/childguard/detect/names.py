@@ -60,7 +60,8 @@ class Names(Detector):
         given = set(load_name_list())
         extra = set(lex.get("names"))
         lexical = {t for c, ts in lex.terms.items() if c not in ("names", "not_names") for t in ts}
-        self._strict = set(lex.get("not_names")) | (lexical - extra)
+        # ordinary words that are also names, and lexicon words that name lists contain
+        self._strict = set(lex.get("not_names")) | lexical
         stop = set(lex.get("stopwords"))
         names = {
             n
@@ -71,10 +72,13 @@ class Names(Detector):
             and (n not in lexical or n in extra)
         }
         self._strict |= stop & extra  # "Mia", "Ben": names, and words in some language
+        # not_names are names too ("Rosa", "Poppy"), only under strict context
+        names |= {n for n in lex.get("not_names") if " " not in n and n not in stop}
         # single-word Brazilian places that are also names ("Vitória", "Natal", "Uberlândia")
         from childguard.detect.places import load_places
 
-        self._strict |= {p for p in load_places(kinds=("br_city", "br_state")) if " " not in p}
+        self._places_br = {p for p in load_places(kinds=("br_city", "br_state")) if " " not in p}
+        self._strict |= self._places_br
         self._names = names
         self._patterns = word_patterns(sorted(n for n in names if not re.search(JA_ANY, n)))
         single = lambda cats: {  # noqa: E731
@@ -94,15 +98,23 @@ class Names(Detector):
             self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
         self._kin = single(("relation",))
+        self._bday = {t.split(" ")[-1] for t in lex.get("birthday")} - set(lex.get("stopwords"))
         self._stop = set(lex.get("stopwords"))
         # for names that are ordinary words: the word right before must be kinship, or the
         # end of an event/birthday phrase ("prima comunione Vittoria", "festa 5 anos")
         stop = set(lex.get("stopwords"))
+        ends: dict[str, int] = {}
+        for ts in lex.terms.values():
+            for t in ts:
+                if " " in t:
+                    ends[t.split(" ")[-1]] = ends.get(t.split(" ")[-1], 0) + 1
+        # a word that ends many phrases ("infantil": festa/moda/turma infantil) is a modifier
+        generic = {w for w, k in ends.items() if k >= 3}
         self._strict_before = self._relation | {
             t.split(" ")[-1]
             for c in ("event", "birthday", "relation")
             for t in lex.get(c)
-            if t.split(" ")[-1] not in stop
+            if t.split(" ")[-1] not in stop and t.split(" ")[-1] not in generic
         }
         self._lexical = {t for t in lexical if " " not in t}
         # phrases by first word: a name that starts a lexicon phrase here is that phrase
@@ -161,7 +173,14 @@ class Names(Detector):
         return None
 
     def _row(
-        self, raw: str, text_norm: str, url_words: str, row_ctx: bool, group_ctx: bool, cjk: bool
+        self,
+        raw: str,
+        text_norm: str,
+        url_words: str,
+        row_ctx: bool,
+        group_ctx: bool,
+        cjk: bool,
+        birthday_age: bool = False,
     ) -> tuple[list[str], str] | None:
         raw_tokens = _WORD.findall(raw)
         alpha = [t for t in raw_tokens if t[:1].isalpha()]
@@ -182,6 +201,23 @@ class Names(Detector):
                 if len(set(listed)) >= 2:
                     found += listed
                     anchor = "names in a group"
+        # a capitalised word right after a birthday word, in a row with a child's age, is the
+        # child's name even when no list has it: "Feliz cumpleaños Valentina, 7 añitos"
+        if birthday_age and not lower and not title:
+            for i in range(1, len(text_toks)):
+                tok = text_toks[i]
+                prev = text_toks[max(0, i - 2) : i]
+                if (
+                    any(p in self._bday for p in prev)
+                    and tok in caps
+                    and len(tok) >= 3
+                    and not tok.isdigit()
+                    and tok not in self._lexical
+                    and tok not in self._stop
+                    and tok not in self._places_br
+                ):
+                    found.append(tok)
+                    anchor = anchor or "birthday"
         # a capitalised word right after a kinship word is a name even when no list has it:
         # "my daughter Wilhelmina (7)", "nosso filho Bartolomeu"
         if not lower and not title:
@@ -250,6 +286,7 @@ class Names(Detector):
             | (age & s["birthday"])
         )
         group_ctx = group | s["event"] | minor
+        bday_age = s["birthday"] & age
         idx = ctx.arg_true()
         hits: list[int] = []
         ev: list[str | None] = []
@@ -259,10 +296,12 @@ class Names(Detector):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                kin = bool(s["relation"][i])
+                kin = bool(s["relation"][i]) or bool(bday_age[i])
                 if not cjk and not kin and not self._any_name(tn) and not self._any_name(uw):
                     continue
-                got = self._row(raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk)
+                got = self._row(
+                    raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk, bool(bday_age[i])
+                )
                 if got is None:
                     continue
                 found, anchor = got
