@@ -166,3 +166,16 @@ def test_url_only_table_and_bad_target(released, tmp_path):
     pq.write_table(pa.table({"x": [1, 2]}), t / "nourl.parquet")
     with pytest.raises(ApplyError, match=r"nourl\.parquet.*--url-column"):
         apply_manifest(rel, [t / "nourl.parquet"])
+
+
+def test_workers_give_the_same_result(released, tmp_path):
+    rel, _, _ = released
+    one = _copy(tmp_path / "one", "webdataset")
+    two = _copy(tmp_path / "two", "webdataset")
+    r1 = apply_manifest(rel, [one], in_place=True)
+    r2 = apply_manifest(rel, [two], in_place=True, workers=2)
+    assert [(Path(r.path).name, r.removed) for r in r1] == [
+        (Path(r.path).name, r.removed) for r in r2
+    ]
+    for p in sorted(one.iterdir()):
+        assert p.read_bytes() == (two / p.name).read_bytes(), p.name

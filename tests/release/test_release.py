@@ -248,3 +248,12 @@ def test_cli_release_verify_apply(audit, dataset, tmp_path):
     assert (dataset / "a.parquet.bak").exists()
     res = runner.invoke(app, ["apply", str(r), str(dataset), "--in-place"])
     assert "rewritten" not in res.output and "0 removed" in res.output
+
+
+def test_release_with_worker_processes_matches_single(audit, tmp_path):
+    a, _ = audit
+    build_release(a, tmp_path / "w1", release_id="w", decisions=decisions_frame([]))
+    build_release(a, tmp_path / "w2", release_id="w", decisions=decisions_frame([]), workers=2)
+    for p in sorted((tmp_path / "w1").rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            assert p.read_bytes() == (tmp_path / "w2" / p.relative_to(tmp_path / "w1")).read_bytes()

@@ -24,6 +24,7 @@ def release_cmd(
     review: str = typer.Option(
         "hold", "--review", help="Rows awaiting review: 'hold' them out (default) or 'keep'."
     ),
+    workers: int = typer.Option(1, "--workers", help="Local processes writing shards."),
     engine: str = typer.Option("local", "--engine", help="local or ray (one task per shard)."),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
@@ -51,6 +52,7 @@ def release_cmd(
             review_default=review,  # type: ignore[arg-type]
             log=typer.echo,
             map_shards=map_shards,
+            workers=workers,
         )
     except (ReleaseError, PolicyError) as e:
         typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
@@ -88,6 +90,7 @@ def apply_cmd(
     ),
     url_column: str | None = typer.Option(None, "--url-column", help="URL column name."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON lines."),
+    workers: int = typer.Option(1, "--workers", help="Local processes purging files."),
     engine: str = typer.Option("local", "--engine", help="local or ray (one task per file)."),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
@@ -119,6 +122,7 @@ def apply_cmd(
             url_column=url_column,
             on_report=show,
             map_items=map_items,
+            workers=workers,
         )
     except (ApplyError, ShardError) as e:
         typer.secho(f"apply failed: {e}", fg="red", err=True)
