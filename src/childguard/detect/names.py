@@ -274,7 +274,9 @@ class Names(Detector):
         n = batch.num_rows
         minor = signals.minor_subject(s)
         age = signals.child_age(s)
-        adult_only = (s["age_adult"] & ~age) | (s["neg_adult"] & ~age & ~s["child"] & ~s["event"])
+        adult_only = ((s["age_adult"] | s["adult_paren"]) & ~age) | (
+            s["neg_adult"] & ~age & ~s["child"] & ~s["event"]
+        )
         group = s["class_word"] | s["school"] | s["host_school"] | s["class_des"] | s["youth"]
         ctx = minor | age | s["relation"] | s["birthday"] | s["birth"] | group
         ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~s["child_model"])

@@ -52,6 +52,7 @@ HOST_SCHOOL = [
 # A capitalised name followed by a child's age in brackets or between commas: "Lucas (6)",
 # "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
+ADULT_PAREN = r"\p{Lu}\p{Ll}+,? \((?:1[89]|[2-9][0-9])\)|\p{Lu}\p{Ll}+, (?:1[89]|[2-9][0-9])[,\s]"
 PAREN_AGE = r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:[0-9]|1[0-7]),"
 
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
@@ -202,7 +203,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE)
     )
     extra = (
-        "age_child", "class_des", "youth", "at", "paren_age",
+        "age_child", "class_des", "youth", "at", "paren_age", "adult_paren",
         "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
         "possessive",
     )  # fmt: skip
@@ -217,6 +218,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             both.str.contains(p.youth).alias("youth"),
             text_raw.str.contains(AT_HANDLE).alias("at"),
             text_raw.str.contains(PAREN_AGE).alias("paren_age"),
+            text_raw.str.contains(ADULT_PAREN).alias("adult_paren"),
             text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
             both.str.contains(p.age_adult).alias("age_adult"),
             both.str.contains(p.date).alias("date"),
@@ -240,12 +242,12 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
 
 
 def negated(s: pl.DataFrame) -> pl.Series:
-    """Rows whose minor words are about pets, dolls, the infant Jesus or a campaign.
+    """Rows whose minor words are about pets, dolls or the infant Jesus.
 
     Pets are called "baby" and given ages, but not "son" or "daughter": a kinship word keeps
     the row ("my daughter Harper (7) drew our cat")."""
     pet = (s["neg_pet"] | s["pet_emoji"]) & ~s["relation"]
-    return pet | s["neg_doll"] | s["neg_religious"] | s["neg_campaign"]
+    return pet | s["neg_doll"] | s["neg_religious"]
 
 
 def minor_subject(s: pl.DataFrame) -> pl.Series:
@@ -260,7 +262,9 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
         & ~s["neg_adult"]
         & ~(s["age_adult"] & ~s["age_child"])
     )
-    base = (strong | amb | rel) & ~negated(s) & ~s["neg_product"]
+    # campaigns and Children's Day sales use child words without a child ("Kids First Appeal");
+    # they do not cancel a named child or an age ("Isabella, 9, raised £500 for charity")
+    base = (strong | amb | rel) & ~negated(s) & ~s["neg_product"] & ~s["neg_campaign"]
     base = base & ~(s["neg_adult"] & ~s["age_child"] & ~s["child"] & ~s["event"])
     return base | (s["child_model"] & ~negated(s))
 
