@@ -257,3 +257,29 @@ def test_release_with_worker_processes_matches_single(audit, tmp_path):
     for p in sorted((tmp_path / "w1").rglob("*")):
         if p.is_file() and p.name != "manifest.json":
             assert p.read_bytes() == (tmp_path / "w2" / p.relative_to(tmp_path / "w1")).read_bytes()
+
+
+def test_per_column_codecs_kept(tmp_path):
+    d = tmp_path / "ds"
+    t = write_laion_parquet(d / "m.parquet", 50, tag="m")
+    pq.write_table(
+        t,
+        d / "m.parquet",
+        row_group_size=20,
+        compression={
+            "URL": "zstd",
+            "TEXT": "snappy",
+            "WIDTH": "gzip",
+            "similarity": "none",
+            "hash": "zstd",
+        },
+    )
+    make_audit(tmp_path / "audit", [d], {"m.parquet": {2: "blocked"}})
+    build_release(tmp_path / "audit", tmp_path / "r", decisions=decisions_frame([]))
+    src, dst = pq.ParquetFile(d / "m.parquet"), pq.ParquetFile(tmp_path / "r/data/m.parquet")
+    codec = lambda f: [f.metadata.row_group(0).column(i).compression for i in range(5)]  # noqa: E731
+    assert codec(dst) == codec(src) == ["ZSTD", "SNAPPY", "GZIP", "UNCOMPRESSED", "ZSTD"]
+    assert [dst.metadata.row_group(i).num_rows for i in range(3)] == [19, 20, 10]
+    # a release folder given as a target: its own manifest files are not dataset shards
+    reps = apply_manifest(tmp_path / "r", [tmp_path / "r"])
+    assert [Path(r.path).name for r in reps] == ["m.parquet"] and reps[0].removed == 0

@@ -105,8 +105,12 @@ def load_manifest(path: str | Path) -> LoadedManifest:
 # discovery
 
 
+# a release's own files, when a target folder holds one (they are not dataset shards)
+RELEASE_FILES = ("manifest.parquet", "restored.parquet", "manifest.json")
+
+
 def _skip(name: str) -> bool:
-    return name.startswith(".") or name.endswith(".bak") or ".tmp-" in name
+    return name.startswith(".") or name.endswith(".bak") or ".tmp-" in name or name in RELEASE_FILES
 
 
 def discover(target: Path) -> list[Item]:
@@ -186,6 +190,9 @@ def _table_info(path: Path, url_column: str | None) -> ShardInfo:
 
 
 def _replace(tmp: Path, final: Path, keep_backup: bool) -> None:
+    """Put a finished temp file in place (durably: fsync first), keeping `.bak` if asked."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
     if keep_backup:
         bak = final.with_name(final.name + ".bak")
         if not bak.exists():  # the oldest backup is the original; keep it

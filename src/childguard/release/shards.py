@@ -121,13 +121,14 @@ def _parquet_without(info: ShardInfo, removed: np.ndarray, dest: Path) -> int:
                 )
         distinct = set(codecs.values())
         compression: str | dict[str, str] = distinct.pop() if len(distinct) == 1 else codecs
-        writer = pq.ParquetWriter(
-            dest,
-            pf.schema_arrow,
-            compression=compression,
-            version=meta.format_version if meta.format_version in ("1.0", "2.4", "2.6") else "2.6",
-            write_statistics=True,
-        )
+        version = meta.format_version if meta.format_version in ("1.0", "2.4", "2.6") else "2.6"
+        try:
+            writer = pq.ParquetWriter(
+                dest, pf.schema_arrow, compression=compression, version=version
+            )
+        except (ValueError, pa.ArrowException):  # per-column codecs pyarrow cannot map back
+            first = next(iter(codecs.values()), "NONE")
+            writer = pq.ParquetWriter(dest, pf.schema_arrow, compression=first, version=version)
         try:
             offset = 0
             for rg in range(meta.num_row_groups):
