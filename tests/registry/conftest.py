@@ -39,7 +39,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin = make_engine(PG_URL)
     name = f"cg_test_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # template0 accepts no connections, so a concurrent client cannot make CREATE fail
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     base = admin.url.set(database=name)
     yield base.render_as_string(hide_password=False)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

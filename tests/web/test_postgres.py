@@ -35,7 +35,8 @@ def pg_url() -> Iterator[str]:
     admin = make_engine(PG_URL)
     name = f"cg_web_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # template0 accepts no connections, so a concurrent client cannot make CREATE fail
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     yield admin.url.set(database=name).render_as_string(hide_password=False)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
