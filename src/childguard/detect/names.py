@@ -45,9 +45,28 @@ _CAPW = r"[^\W\d_][^\W\d_]+"
 NAME_LIST = re.compile(
     rf"{_CAPW}(?:, {_CAPW})*,? (?:and|e|y|und|et|en|i|ve|dan|и|ed|og|och) {_CAPW}", re.UNICODE
 )
+NAME_AGE = re.compile(
+    r"(?<![\w'])([^\W\d_][^\W\d_]{2,}),? (?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),)"
+    r"\s*[^\s]"
+)
+TR_PROPER = re.compile(
+    r"(?<![\w'])([A-ZÇĞİÖŞÜ][a-zçğıöşü]{2,})['’](?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?)\b"
+)
 _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
 _ADULT_NUM = re.compile(r"^(?:1[89]|[2-9][0-9])$")
 WINDOW = 3
+_OF = {"de", "da", "do", "di", "des", "del", "della", "of", "van", "von", "du"}
+
+
+def _inflect(name: str) -> set[str]:
+    """Case forms of a name ending in -a/-я ("kuba" -> "kuby", "соня" -> "сони")."""
+    if len(name) < 4:
+        return set()
+    if name.endswith("a"):
+        return {name[:-1] + e for e in ("y", "i", "e", "ie", "o", "u")}
+    if name.endswith(("а", "я")):
+        return {name[:-1] + e for e in ("ы", "и", "е", "у", "ю", "ой", "ей")}
+    return set()
 
 
 @register
@@ -59,6 +78,7 @@ class Names(Detector):
         lex = load_lexicon()
         given = set(load_name_list())
         extra = set(lex.get("names"))
+        extra |= {f for n in extra for f in _inflect(n)}
         lexical = {t for c, ts in lex.terms.items() if c not in ("names", "not_names") for t in ts}
         # ordinary words that are also names, and lexicon words that name lists contain
         self._strict = set(lex.get("not_names")) | lexical
@@ -98,6 +118,7 @@ class Names(Detector):
             self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
         self._kin = single(("relation",))
+        self._age_units = single(("age_years", "age_months", "birthday"))
         self._bday = {t.split(" ")[-1] for t in lex.get("birthday")} - set(lex.get("stopwords"))
         self._stop = set(lex.get("stopwords"))
         # for names that are ordinary words: the word right before must be kinship, or the
@@ -136,6 +157,16 @@ class Names(Detector):
                     return True
         return False
 
+    def _unknown_ok(self, tok: str) -> bool:
+        """A capitalised word not on any list may be a name if it is no known word."""
+        return (
+            len(tok) >= 3
+            and not tok.isdigit()
+            and tok not in self._lexical
+            and tok not in self._stop
+            and tok not in self._places_br
+        )
+
     def _any_name(self, norm: str) -> bool:
         names = self._names
         return any(t in names or (t[-1:] == "s" and t[:-1] in names) for t in norm.split())
@@ -154,6 +185,8 @@ class Names(Detector):
             prev = toks[i - 1] if i >= 1 else ""
             if prev in self._strict_before:
                 return prev
+            if i >= 2 and prev in _OF and toks[i - 2] in self._age_units:
+                return f"{toks[i - 2]} {prev}"
             if _CHILD_NUM.match(nxt):
                 return f"age {nxt}"
             return None
@@ -181,6 +214,7 @@ class Names(Detector):
         group_ctx: bool,
         cjk: bool,
         birthday_age: bool = False,
+        child_age: bool = False,
     ) -> tuple[list[str], str] | None:
         raw_tokens = _WORD.findall(raw)
         alpha = [t for t in raw_tokens if t[:1].isalpha()]
@@ -204,11 +238,11 @@ class Names(Detector):
         # a capitalised word right after a birthday word, in a row with a child's age, is the
         # child's name even when no list has it: "Feliz cumpleaños Valentina, 7 añitos"
         if birthday_age and not lower and not title:
-            for i in range(1, len(text_toks)):
+            for i in range(len(text_toks)):
                 tok = text_toks[i]
-                prev = text_toks[max(0, i - 2) : i]
+                near = text_toks[max(0, i - 2) : i] + text_toks[i + 1 : i + 4]
                 if (
-                    any(p in self._bday for p in prev)
+                    any(p in self._bday for p in near)
                     and tok in caps
                     and len(tok) >= 3
                     and not tok.isdigit()
@@ -216,6 +250,32 @@ class Names(Detector):
                     and tok not in self._stop
                     and tok not in self._places_br
                 ):
+                    found.append(tok)
+                    anchor = anchor or "birthday"
+        # a capitalised word followed by a child's age in brackets or commas is a name:
+        # "Maisie, aged 6, with", "Lena (8) und ihr Bruder Max (5)", "Isabella, 9, from Leeds"
+        for m in NAME_AGE.finditer(raw):
+            tok = fold(m.group(1))
+            if m.group(1)[0].isupper() and self._unknown_ok(tok):
+                found.append(tok)
+                anchor = anchor or "age after name"
+        if child_age and not lower and not title:
+            # "Les 10 ans de Clément", "I 4 anni di Leonardo", "7 anos do Bernardo"
+            for i in range(2, len(text_toks)):
+                tok = text_toks[i]
+                if (
+                    text_toks[i - 1] in _OF
+                    and text_toks[i - 2] in self._age_units
+                    and tok in caps
+                    and self._unknown_ok(tok)
+                ):
+                    found.append(tok)
+                    anchor = anchor or "birthday of"
+        if child_age:
+            # Turkish proper nouns take their suffix after an apostrophe: "Ela'nın 1 yaş"
+            for m in TR_PROPER.finditer(raw):
+                tok = fold(m.group(1))
+                if tok not in self._places_br:  # the apostrophe marks a proper noun
                     found.append(tok)
                     anchor = anchor or "birthday"
         # a capitalised word right after a kinship word is a name even when no list has it:
@@ -298,11 +358,18 @@ class Names(Detector):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                kin = bool(s["relation"][i]) or bool(bday_age[i])
+                kin = bool(s["relation"][i]) or bool(age[i])
                 if not cjk and not kin and not self._any_name(tn) and not self._any_name(uw):
                     continue
                 got = self._row(
-                    raw, tn, uw, bool(row_ctx[i]), bool(group_ctx[i]), cjk, bool(bday_age[i])
+                    raw,
+                    tn,
+                    uw,
+                    bool(row_ctx[i]),
+                    bool(group_ctx[i]),
+                    cjk,
+                    bool(bday_age[i]),
+                    bool(age[i]),
                 )
                 if got is None:
                     continue

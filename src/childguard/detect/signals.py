@@ -53,7 +53,9 @@ HOST_SCHOOL = [
 # "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
 ADULT_PAREN = r"\p{Lu}\p{Ll}+,? \((?:1[89]|[2-9][0-9])\)|\p{Lu}\p{Ll}+, (?:1[89]|[2-9][0-9])[,\s]"
-PAREN_AGE = r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:[0-9]|1[0-7]),"
+PAREN_AGE = (
+    r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:aged? )?(?:[0-9]|1[0-7]),"
+)
 
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
 
