@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from childguard.cli import app
 
-from conftest import make_rows, write_jsonl
+from datagen import make_rows, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(__file__).parent

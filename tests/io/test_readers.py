@@ -13,7 +13,7 @@ from childguard.io.columns import ColumnError, detect_columns
 from childguard.io.paths import InputError, expand_inputs, shard_id_for
 from childguard.io.readers import ShardError, iter_batches, open_shard
 
-from conftest import make_rows, write_jsonl
+from datagen import make_rows, write_jsonl
 
 
 def read_all(path: Path, **kw) -> tuple[pa.Table, object]:
