@@ -66,5 +66,32 @@ def test_load_memory_maps(tmp_path) -> None:
     np.save(tmp_path / "v.npy", arr)
     np.save(tmp_path / "p.npy", prefixes(arr))
     s = DigestSet.load(tmp_path / "v.npy", tmp_path / "p.npy")
-    assert isinstance(s.digests, np.memmap)
     assert s.contains(arr[:5]).all()
+    assert isinstance(s.digests, np.memmap)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 17, 3000])
+def test_lower_bound_equals_searchsorted(n: int) -> None:
+    rng = np.random.default_rng(n)
+    arr = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    # Skew: a third of the entries share their top bytes, so some buckets are crowded.
+    arr[: n // 3, :3] = 7
+    s = DigestSet(sort_unique(arr))
+    q = np.concatenate([arr[:50], rng.integers(0, 256, (200, 16), dtype=np.uint8)])
+    q[:20, :3] = 7
+    qp = prefixes(q)
+    assert np.array_equal(s.lower_bound(qp), np.searchsorted(s.prefix, qp, side="left"))
+    assert np.array_equal(s.contains(q), brute_force_contains(arr.reshape(-1, 16), q))
+
+
+def test_loaded_set_reads_hits_from_disk(tmp_path) -> None:
+    arr = sort_unique(np.random.default_rng(1).integers(0, 256, (5000, 32), dtype=np.uint8))
+    np.save(tmp_path / "v.npy", arr)
+    np.save(tmp_path / "p.npy", prefixes(arr))
+    s = DigestSet.load(tmp_path / "v.npy", tmp_path / "p.npy")
+    assert s._digests is None  # nothing but prefixes in memory
+    q = np.concatenate([arr[::7], arr[::7] ^ 1])
+    want = np.r_[np.ones(len(arr[::7]), bool), np.zeros(len(arr[::7]), bool)]
+    assert np.array_equal(s.contains(q), want)
+    assert s._digests is None
+    assert np.array_equal(s.rows(np.array([0, 4999])), arr[[0, 4999]])

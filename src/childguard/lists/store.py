@@ -141,9 +141,10 @@ class ListStore:
             order = folder / f"v{version:04d}.mih-order.npy"
             offsets = folder / f"v{version:04d}.mih-offsets.npy"
             if order.is_file() and offsets.is_file():
-                index = PDQIndex.load(digests.digests, order, offsets)
+                # Verification reads hashes at random: keep them in RAM (32 bytes a hash).
+                index = PDQIndex.load(np.array(digests.digests), order, offsets)
             else:
-                index = PDQIndex.build(np.asarray(digests.digests))
+                index = PDQIndex.build(np.array(digests.digests))
         return LoadedList(ref.name, kind, version, digests, index)
 
     def _rebuild(self, folder: Path, version: int, width: int) -> np.ndarray:
