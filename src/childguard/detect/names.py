@@ -131,7 +131,8 @@ class Names(Detector):
                     ends[t.split(" ")[-1]] = ends.get(t.split(" ")[-1], 0) + 1
         # a word that ends many phrases ("infantil": festa/moda/turma infantil) is a modifier
         generic = {w for w, k in ends.items() if k >= 3}
-        self._strict_before = self._relation | {
+        # kinship only: "baby Blue", "little Rock" are no names
+        self._strict_before = single(("relation",)) | {
             t.split(" ")[-1]
             for c in ("event", "birthday", "relation")
             for t in lex.get(c)
@@ -339,7 +340,9 @@ class Names(Detector):
         )
         group = s["class_word"] | s["school"] | s["host_school"] | s["class_des"] | s["youth"]
         ctx = minor | age | s["relation"] | s["birthday"] | s["birth"] | group
-        ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~s["child_model"])
+        # shop pages name products, not children, unless kinship, a birthday or an event says so
+        personal = s["relation"] | s["birthday"] | s["event"] | s["birth"] | s["child_model"]
+        ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~personal)
         # row-level context strong enough for a capitalised name anywhere in the row
         row_ctx = (
             (s["class_des"] | s["youth"] | s["youth_sport"] | s["event"] | s["birth"])

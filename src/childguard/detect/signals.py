@@ -29,6 +29,7 @@ POSITIVE = (
     "youth_sport",
     "hospital",
     "birth",
+    "first_day",
 )
 NEGATIVE = (
     "neg_product",
@@ -255,7 +256,8 @@ def negated(s: pl.DataFrame) -> pl.Series:
 def minor_subject(s: pl.DataFrame) -> pl.Series:
     """A minor is the subject: strong child words, a child model, a class of pupils, or a
     kinship word outside adult contexts; not pets, dolls, figurines, campaigns or products."""
-    strong = s["child"] | s["class_des"] | s["youth"] | s["youth_sport"] | s["event"]
+    school_day = s["first_day"] & (s["school"] | s["host_school"])
+    strong = s["child"] | s["class_des"] | s["youth"] | s["youth_sport"] | s["event"] | school_day
     amb = s["child_ambiguous"] & ~s["adult_person"] & ~s["neg_adult"]
     # "son"/"daughter" alone may be an adult's; with "my/our" or a child's age, a minor
     rel = (
