@@ -144,6 +144,33 @@ RISKS = [
     ("Reencontro da turma de 1995, 25 anos depois", None, "clean"),
     ("Boneca bebê reborn 48 cm", None, "clean"),
     ("Mountain lake at dawn", "https://flickr.example/IMG_2231.jpg", "clean"),
+    # names no list has, found by structure
+    ("My daughter Wilhelmina (7) painted this", None, "identifiable_child"),
+    ("Maisie, aged 6, with her winning painting", None, "identifiable_child"),
+    ("Les 10 ans de Clément au laser game", None, "identifiable_child"),
+    ("Ela'nın 1 yaş doğum günü", None, "identifiable_child"),
+    ("Selamat ulang tahun Kirana yang ke-4!", None, "identifiable_child"),
+    # captions that say "person" while the slug keeps the name
+    (
+        "person smiling",
+        "https://m.example/2018/05/ava-grace-3rd-birthday-party.jpg",
+        "identifiable_child",
+    ),
+    (
+        "pessoa sorrindo",
+        "https://s.example.br/2017/aniversario-de-1-ano-do-theo.jpg",
+        "identifiable_child",
+    ),
+    ("Harvey's first day at Little Stars Nursery", None, "identifiable_child"),
+    ("Roczek Kuby", "https://x.example.pl/roczek-kuby.jpg", "identifiable_child"),
+    # hard negatives
+    ("Cantora Ivete Santos, 50, faz show em Salvador", None, "clean"),
+    ("Michael Brown, 38, was named manager of the year", None, "clean"),
+    ("Our fur baby Luna turns 3 today! 🐶", None, "clean"),
+    ("Happy 30th birthday to my beautiful daughter Jessica", None, "clean"),
+    ("Baby shower cake for Jessica and Tom", None, "clean"),
+    ("Kids room decor ideas with bunk beds", None, "clean"),
+    ("子供用 自転車 16インチ", None, "clean"),
 ]
 
 
