@@ -67,16 +67,23 @@ def _rank(col: str = "reason") -> pl.Expr:
 
 
 def dedupe(entries: pl.DataFrame) -> pl.DataFrame:
-    """One entry per (url_sha256, laion_hash); the most serious reason, earliest release."""
+    """One entry per (url_sha256, laion_hash): the most serious reason, then the earliest
+    release. (A stable sort on the small keys, then a hash-based unique: no string sort.)"""
     if entries.is_empty():
         return entries.select(list(PL_MANIFEST)).cast(PL_MANIFEST)  # type: ignore[arg-type]
     return (
         entries.with_columns(_rank().alias("_rank"))
-        .sort(["url_sha256", "laion_hash", "_rank", "removed_in"], nulls_last=True)
+        .sort(["_rank", "removed_in"], nulls_last=True, maintain_order=True)
         .unique(subset=["url_sha256", "laion_hash"], keep="first", maintain_order=True)
         .select(list(PL_MANIFEST))
         .cast(PL_MANIFEST)  # type: ignore[arg-type]
     )
+
+
+def sort_entries(df: pl.DataFrame) -> pl.DataFrame:
+    """Manifest order: by url_sha256, then laion_hash, nulls last (deterministic, and lets a
+    reader binary-search the file)."""
+    return df.sort(["url_sha256", "laion_hash"], nulls_last=True)
 
 
 @dataclass
@@ -101,7 +108,7 @@ def merge_with_parent(
     """
     current = current.with_columns(pl.lit(release_id).alias("removed_in"))
     if parent is None or parent.is_empty():
-        merged = dedupe(current).sort(["url_sha256", "laion_hash"], nulls_last=True)
+        merged = sort_entries(dedupe(current))
         return Merged(merged, _empty_restored(), 0, merged.height)
     parent = dedupe(parent)
     held = parent.filter(pl.col("reason") == "held")
@@ -133,7 +140,7 @@ def merge_with_parent(
         .with_columns(pl.coalesce("_first", "removed_in").alias("removed_in"))
         .drop("_first")
     )
-    merged = dedupe(combined).sort(["url_sha256", "laion_hash"], nulls_last=True)
+    merged = sort_entries(dedupe(combined))
     restored = restorable.select(
         "url_sha256",
         "laion_hash",
