@@ -218,3 +218,10 @@ def test_reference_pdq_images_match_their_published_hashes() -> None:
     h, quality = pdq_hash(img)
     q, _, d = index.search(np.frombuffer(h, np.uint8).reshape(1, 32))
     assert quality >= 80 and len(q) > 0 and d.min() <= 10
+
+
+def test_unknown_list_fails_at_construction(tmp_path: Path) -> None:
+    from childguard.lists.store import ListStoreError
+
+    with pytest.raises(ListStoreError, match="no list named 'nope'"):
+        TakedownLists(home=str(tmp_path), lists=["nope"])

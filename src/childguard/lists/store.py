@@ -112,7 +112,11 @@ class ListStore:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "list.json").is_file())
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and (p / "list.json").is_file()
+        )
 
     def info(self, name: str) -> dict:
         path = self.root / name / "list.json"
