@@ -114,12 +114,16 @@ def merge_with_parent(
     held = parent.filter(pl.col("reason") == "held")
     cause = parent.filter(pl.col("reason") != "held")
     cause_urls = pl.concat(
-        [cause["url_sha256"], current.filter(pl.col("reason") != "held")["url_sha256"]]
-    ).drop_nulls()
-    restorable = held.filter(
-        pl.col("url_sha256").is_in(kept_urls.drop_nulls().unique().implode())
-        & ~pl.col("url_sha256").is_in(cause_urls.unique().implode())
+        [
+            cause.select("url_sha256"),
+            current.filter(pl.col("reason") != "held").select("url_sha256"),
+        ]
     )
+    restorable = held.join(
+        pl.DataFrame({"url_sha256": kept_urls.cast(pl.String)}).drop_nulls(),
+        on="url_sha256",
+        how="semi",
+    ).join(cause_urls, on="url_sha256", how="anti")
     still_held = held.join(
         restorable.select("url_sha256", "laion_hash"),
         on=["url_sha256", "laion_hash"],
