@@ -23,6 +23,7 @@ matches whole words with a plain substring automaton):
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import unquote
 
 import polars as pl
@@ -115,10 +116,29 @@ def fold_series(s: pl.Series, ascii_clean: bool = False) -> pl.Series:
         )
         s = s.scatter(idx, sub)
     if not ascii_clean:
-        s = s.str.replace_all(r"[^a-z0-9\x80-\x{10FFFF}]+", " ")
+        s = _on_matching(s, r"[^a-z0-9 \x80-\x{10FFFF}]|  ", _nonword)
+    return _on_matching(s, r"[0-9][^0-9 ]|[^0-9 ][0-9]", _split_digits)
+
+
+def _nonword(s: pl.Series) -> pl.Series:
+    return s.str.replace_all(r"[^a-z0-9\x80-\x{10FFFF}]+", " ")
+
+
+def _split_digits(s: pl.Series) -> pl.Series:
     return s.str.replace_all(r"([0-9])([^0-9 ])", "$1 $2").str.replace_all(
         r"([^0-9 ])([0-9])", "$1 $2"
     )
+
+
+def _on_matching(s: pl.Series, pattern: str, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """Apply `fn` only to the rows that contain `pattern` (a cheap test saves a rewrite)."""
+    hit = s.str.contains(pattern)
+    if not hit.any():
+        return s
+    if hit.all():
+        return fn(s)
+    idx = hit.arg_true()
+    return s.scatter(idx, fn(s.gather(idx)))
 
 
 def _pad(s: pl.Series) -> pl.Series:
@@ -182,7 +202,9 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
         path.str.replace_all(_IMG_EXT, " ")
         .str.replace_all(_URL_SEP, " ")
         .str.replace_all(_ID_TOKEN, "")
-        .str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
+    )
+    path = _on_matching(
+        path, r"\p{Ll}\p{Lu}", lambda p: p.str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
     )
     # hosts are matched by substring (`crechecantinhofeliz`), so lower-case words suffice
     host = host.str.to_lowercase().str.replace_all(r"[.-]+", " ")
