@@ -207,7 +207,11 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
         path, r"\p{Ll}\p{Lu}", lambda p: p.str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
     )
     # hosts are matched by substring (`crechecantinhofeliz`), so lower-case words suffice
-    host = host.str.to_lowercase().str.replace_all(r"[.-]+", " ")
+    host = (
+        host.str.to_lowercase()
+        .str.replace_all(".", " ", literal=True)
+        .str.replace_all("-", " ", literal=True)
+    )
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
