@@ -127,6 +127,15 @@ def verify_release(release_dir: str | Path) -> VerifyReport:
         if _check_file(root, name, files[name], rep):
             _check_table(root, name, schema, rep, files[name].get("rows"))
 
+    if rep.ok and "restored.parquet" in files and "manifest.parquet" in files:
+        man = pl.read_parquet(root / "manifest.parquet", columns=["url_sha256"])
+        back = pl.read_parquet(root / "restored.parquet", columns=["url_sha256"])
+        both = back.join(man, on="url_sha256", how="semi").height
+        if both:
+            rep.problems.append(
+                f"{root / 'restored.parquet'}: {both} restored entr(ies) still in manifest.parquet"
+            )
+
     listed: set[Path] = set()
     tot_in = tot_out = tot_rm = 0
     for s in meta.get("shards", []):
