@@ -139,3 +139,28 @@ def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
         read_list_file(str(tmp_path / "nope.txt"), ListType.md5)
     with pytest.raises(ListImportError, match="unknown list format"):
         read_list_file(str(tmp_path / "nope.txt"), ListType.md5, fmt="xml")
+
+
+def test_url_import_equals_per_entry_parsing(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "url_cases", Path(__file__).resolve().parents[1] / "test_urls.py"
+    )
+    assert spec is not None and spec.loader is not None
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    EVASIONS, NEAR_MISSES = cases.EVASIONS, cases.NEAR_MISSES
+
+    good = [u.strip() for u, _ in EVASIONS + NEAR_MISSES] + [
+        "http://[::1]:8080/a.jpg",
+        "HTTPS://BÜCHER.de/ü.jpg?q=ü",
+        "ftp://files.example.org/x",
+        "https://e.com/a b.jpg",
+    ]
+    bad = ["example.com/a.jpg", "https:///a.jpg", "http://[::1/a", "mailto:x@y.org"]
+    p = tmp_path / "urls.txt"
+    p.write_text("\n".join(good + bad) + "\n")
+    arr, rep = read_list_file(str(p), ListType.url, skip_bad=True)
+    assert [bytes(r) for r in arr] == [parse_entry(ListType.url, u) for u in good]
+    assert [b.line for b in rep.bad] == list(range(len(good) + 1, len(good) + len(bad) + 1))

@@ -207,15 +207,44 @@ def _hma_entries(
             yield from typed(lineno, m.group(1), m.group(2))
 
 
+# `scheme://host...`: what `url_digest` accepts, checked on the whole column at once. Entries
+# with a "[" (IPv6 literals, which urlsplit may reject) take the per-entry path.
+_ABSOLUTE_URL = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\[]"
+
+
+def _url_digests(path: str, urls: list[tuple[int, str]], report: ImportReport) -> list[bytes]:
+    """URL entries -> SHA-256 of the normalised URL, vectorised (about 10x the per-entry path)."""
+    import polars as pl
+
+    from childguard.urls import url_sha256_digests
+
+    values = pl.Series([v.strip() for _, v in urls], dtype=pl.String)
+    fast = (values.str.contains(_ABSOLUTE_URL) & ~values.str.contains("[", literal=True)).to_list()
+    digests: list[bytes] = []
+    fast_vals = values.filter(pl.Series(fast))
+    arr, _ = url_sha256_digests(fast_vals)
+    it = iter(arr)
+    for (lineno, value), ok in zip(urls, fast, strict=True):
+        if ok:
+            digests.append(bytes(next(it)))
+            continue
+        try:
+            digests.append(parse_entry(ListType.url, value))
+        except EntryError as e:
+            report.bad.append(BadEntry(path, lineno, str(e)))
+    return digests
+
+
 def read_list_file(
     path: str,
-    kind: ListType,
+    kind: ListType | str,
     *,
     fmt: str = "auto",
     column: str | None = None,
     skip_bad: bool = False,
 ) -> tuple[np.ndarray, ImportReport]:
     """Parse one file into an (n, width) digest array (unsorted, may repeat)."""
+    kind = ListType(kind)
     if fmt not in FORMATS:
         raise ListImportError(f"unknown list format {fmt!r}; use one of {', '.join(FORMATS)}")
     try:
@@ -229,16 +258,22 @@ def read_list_file(
         else:
             entries = _hma_entries(path, kind, report)
         digests: list[bytes] = []
+        urls: list[tuple[int, str]] = []
         for lineno, value in entries:
             if value is None:
                 report.bad.append(
                     BadEntry(path, lineno, "not a recognised HMA/ThreatExchange record")
                 )
                 continue
+            if kind is ListType.url:
+                urls.append((lineno, value))
+                continue
             try:
                 digests.append(parse_entry(kind, value))
             except EntryError as e:
                 report.bad.append(BadEntry(path, lineno, str(e)))
+        if urls:
+            digests = _url_digests(path, urls, report)
     except FileNotFoundError:
         raise ListImportError(f"{path}: no such file") from None
     except (UnicodeDecodeError, csv.Error, json.JSONDecodeError) as e:

@@ -51,8 +51,9 @@ class EntryError(ValueError):
     """One malformed entry; the message says why, never repeats the entry."""
 
 
-def parse_entry(kind: ListType, raw: str) -> bytes:
+def parse_entry(kind: ListType | str, raw: str) -> bytes:
     """Parse one entry into its digest (WIDTH[kind] bytes). Raises EntryError."""
+    kind = ListType(kind)
     value = raw.strip()
     if not value:
         raise EntryError("empty entry")
