@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from childguard.cli import app
 from childguard.policy import load_policy
 from childguard.release.apply import apply_manifest
-from childguard.release.build import ReleaseError, build_release
+from childguard.release.build import ReleaseError, build_release, sha256_file
 from childguard.release.verify import verify_release
 from childguard.urls import url_sha256
 from release.helpers import FLAGS, decisions_frame, make_audit, write_laion_parquet
@@ -283,3 +284,37 @@ def test_per_column_codecs_kept(tmp_path):
     # a release folder given as a target: its own manifest files are not dataset shards
     reps = apply_manifest(tmp_path / "r", [tmp_path / "r"])
     assert [Path(r.path).name for r in reps] == ["m.parquet"] and reps[0].removed == 0
+
+
+def test_shard_changed_since_scan_aborts(audit, dataset, tmp_path):
+    a, _ = audit
+    with open(dataset / "c.csv", "ab") as f:
+        f.write(b"https://late.example.com/x.jpg,added after the scan,1\r\n")
+    with pytest.raises(ReleaseError, match=r"c\.csv: size changed since the scan"):
+        build_release(a, tmp_path / "r", decisions=decisions_frame([]))
+    assert not (tmp_path / "r").exists()
+
+
+def test_verify_flags_restored_entries_left_in_manifest(audit, tmp_path):
+    a, _ = audit
+    build_release(a, tmp_path / "r", decisions=decisions_frame([]))
+    r = tmp_path / "r"
+    man = pq.read_table(r / "manifest.parquet")
+    rest = pa.table(
+        {
+            "url_sha256": man.column("url_sha256").slice(0, 1),
+            "laion_hash": man.column("laion_hash").slice(0, 1),
+            "held_in": ["r0"],
+            "restored_in": ["r1"],
+        }
+    )
+    pq.write_table(rest.cast(pq.read_schema(r / "restored.parquet")), r / "restored.parquet")
+    meta = json.loads((r / "manifest.json").read_text())
+    meta["files"]["restored.parquet"].update(
+        sha256=sha256_file(r / "restored.parquet"),
+        size=(r / "restored.parquet").stat().st_size,
+        rows=1,
+    )
+    (r / "manifest.json").write_text(json.dumps(meta))
+    probs = verify_release(r).problems
+    assert probs == [f"{r / 'restored.parquet'}: 1 restored entr(ies) still in manifest.parquet"]
