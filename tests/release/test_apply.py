@@ -179,3 +179,13 @@ def test_workers_give_the_same_result(released, tmp_path):
     ]
     for p in sorted(one.iterdir()):
         assert p.read_bytes() == (two / p.name).read_bytes(), p.name
+
+
+def test_worker_errors_reach_the_caller_as_themselves(released, tmp_path):
+    rel, _, _ = released
+    t = tmp_path / "bad"
+    t.mkdir()
+    pq.write_table(pa.table({"x": [1]}), t / "a.parquet")
+    pq.write_table(pa.table({"x": [2]}), t / "b.parquet")
+    with pytest.raises(ApplyError, match=r"a\.parquet"):
+        apply_manifest(rel, [t], in_place=True, workers=2)

@@ -23,8 +23,23 @@ def _init(payload: Any) -> None:
     _PAYLOAD = payload
 
 
-def _call(fn: Callable[..., Any], args: tuple) -> Any:
-    return fn(_PAYLOAD, *args)
+def _call(fn: Callable[..., Any], args: tuple) -> tuple[bool, Any]:
+    try:
+        return True, fn(_PAYLOAD, *args)
+    except Exception as e:
+        # sent back as (type, message): exceptions whose __init__ takes other arguments
+        # (ShardError) would not survive pickling as themselves
+        return False, (type(e), str(e))
+
+
+def _result(fut: Future) -> Any:
+    ok, value = fut.result()
+    if ok:
+        return value
+    cls, message = value
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    raise err
 
 
 def ordered_map(
@@ -48,9 +63,9 @@ def ordered_map(
             for job in jobs:
                 pending.append(pool.submit(_call, fn, job))
                 if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
+                    yield _result(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
     finally:
         if old is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
