@@ -40,6 +40,8 @@ NEGATIVE = (
     "neg_adult",
     "adult_person",
 )
+# Categories matched on candidate rows (one automaton; matches mapped back to categories).
+DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive")
 # Pets and toys are often only an emoji away.
 PET_EMOJI = ["🐶", "🐱", "🐾", "🐕", "🐈", "🐩", "🐰", "🐹", "🐴", "🐷"]
 
@@ -71,6 +73,8 @@ _LETTER = "[a-hа-е]"
 class Patterns:
     context_terms: list[str]  # every positive term, one automaton
     terms: dict[str, list[str]]  # category -> automaton patterns
+    detail_terms: list[str]  # every pattern of every detail category, one automaton
+    pattern_category: pl.DataFrame  # pattern -> category (a pattern may be in several)
     age_child: str
     age_adult: str
     date: str
@@ -150,9 +154,14 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     terms["youth_sport"] = word_patterns([t for t in g("youth_sport") if len(t) > 3])
     terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
     context = sorted({p for c in POSITIVE for p in terms[c]})
+    pairs = sorted({(t, c) for c in DETAIL for t in terms[c]})
     return Patterns(
         context_terms=context,
         terms=terms,
+        detail_terms=sorted({t for t, _ in pairs}),
+        pattern_category=pl.DataFrame(
+            {"m": [t for t, _ in pairs], "category": [c for _, c in pairs]}
+        ),
         age_child=age_child,
         age_adult=age_adult,
         date=date,
@@ -214,8 +223,24 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     if cand.any():
         idx = cand.arg_true()
         sub = df[idx]
+        m = sub.select(
+            both.str.extract_many(p.detail_terms, overlapping=True).alias("m")
+        ).with_row_index("r")
+        pairs = (
+            m.explode("m")
+            .drop_nulls("m")
+            .join(p.pattern_category, on="m")
+            .select("r", "category")
+            .unique()
+        )
+        found = {str(c[0]): g["r"] for c, g in pairs.group_by("category", maintain_order=True)}
+        flags = {}
+        for c in DETAIL:
+            col = pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True)
+            if c in found:
+                col = col.scatter(found[c], True)
+            flags[c] = col
         detail = sub.select(
-            *[_any(both, p.terms[c]).alias(c) for c in POSITIVE + NEGATIVE],
             both.str.contains(p.age_child).alias("age_child"),
             both.str.contains(p.class_des).alias("class_des"),
             both.str.contains(p.youth).alias("youth"),
@@ -224,14 +249,25 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             text_raw.str.contains(ADULT_PAREN).alias("adult_paren"),
             text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
             both.str.contains(p.age_adult).alias("age_adult"),
-            both.str.contains(p.date).alias("date"),
-            both.str.contains(p.time).alias("time"),
-            both.str.contains(p.weight).alias("weight"),
-            both.str.contains(p.length).alias("length"),
-            _any(both, p.terms["class_word"]).alias("class_word"),
             both.str.contains(p.class_num).alias("class_num"),
-            _any(both, p.terms["possessive"]).alias("possessive"),
-        )
+        ).with_columns(**flags)
+        # dates, times and birth measures matter only next to ages, births and events
+        need = (
+            detail["age_child"] | flags["birth"] | flags["hospital"] | flags["birthday"]
+            | flags["event"] | flags["relation"]
+        )  # fmt: skip
+        extra_cols = ("date", "time", "weight", "length")
+        more = {c: pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True) for c in extra_cols}
+        if need.any():
+            j = need.arg_true()
+            sub2 = sub[j].select(
+                both.str.contains(p.date).alias("date"),
+                both.str.contains(p.time).alias("time"),
+                both.str.contains(p.weight).alias("weight"),
+                both.str.contains(p.length).alias("length"),
+            )
+            more = {c: more[c].scatter(j, sub2[c]) for c in extra_cols}
+        detail = detail.with_columns(**more)
         cols = {}
         for c in detail.columns:
             full = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
