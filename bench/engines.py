@@ -5,9 +5,10 @@ once per engine in a subprocess, and reports rows/s (the scan's own clock, which
 includes starting a local Ray instance, and the command's wall time, which adds imports),
 peak memory of the whole process tree (driver + pool workers, or driver + Ray's GCS, raylet
 and workers; PSS, so shared pages are counted once), and whether the findings are identical.
+`ray-warm` joins a Ray head started beforehand, as a job on a running cluster does.
 
     python bench/engines.py [--rows 400000] [--shards 4] [--row-group 25000] [--workers 2]
-                            [--engines local,ray] [--policy FILE]
+                            [--engines local,ray,ray-warm] [--policy FILE]
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -70,10 +74,57 @@ def run(engine: str, corpus: Path, workers: int, policy: str | None) -> dict:
     audit = OUT / f"engines-{engine}"
     shutil.rmtree(audit, ignore_errors=True)
     exe = Path(sys.executable).with_name("childguard")
-    cmd = [str(exe), "scan", str(corpus), "--out", str(audit), "--engine", engine]
+    kind = "ray" if engine.startswith("ray") else engine
+    cmd = [str(exe), "scan", str(corpus), "--out", str(audit), "--engine", kind]
     cmd += ["--workers", str(workers), "--no-progress", "--restart"]
     if policy:
         cmd += ["--policy", policy]
+    if engine == "ray-warm":
+        with WarmRay(workers) as address:
+            return _timed(engine, [*cmd, "--ray-address", address], audit)
+    return _timed(engine, cmd, audit)
+
+
+class WarmRay:
+    """A Ray head started before the scan (as on a cluster), on its own port and temp dir,
+    so the scan's clock leaves out starting Ray. Its processes are not the command's
+    children: memory is then the driver's tree only."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self.tmp = Path(tempfile.mkdtemp(prefix="cg-ray-"))
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.ray = str(Path(sys.executable).with_name("ray"))
+
+    def __enter__(self) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [self.ray, "start", "--head", "--port", str(port), "--num-cpus", str(self.cpus)]
+        cmd += ["--temp-dir", str(self.tmp), "--include-dashboard", "false"]
+        cmd += ["--disable-usage-stats"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=self.env)
+        found = re.search(r"--address='([^']+)'", out.stdout + out.stderr)
+        if not found:
+            raise SystemExit(f"ray start printed no address:\n{out.stdout}\n{out.stderr}")
+        return found.group(1)
+
+    def __exit__(self, *exc) -> None:
+        # `ray stop` would stop every Ray instance of this user; end only this one's processes
+        mine = []
+        for p in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if any(str(self.tmp) in a for a in p.info["cmdline"] or []):
+                    mine.append(p)
+                    p.terminate()
+        _, alive = psutil.wait_procs(mine, timeout=5)
+        for p in alive:  # the GCS server does not always stop on SIGTERM
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _timed(engine: str, cmd: list[str], audit: Path) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with TreeMemory(proc.pid) as mem:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -254,6 +255,21 @@ def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
     assert again.rows == first.rows == sum(first.risk_counts.values()) == 500
     assert again.risk_counts == first.risk_counts and first.risk_counts["clean"] < 500
     assert part.stat().st_mtime_ns == written
+
+
+@pytest.mark.ray
+def test_unreachable_cluster_fails_at_once(dataset, tmp_path):
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(Path(sys.executable).with_name("childguard")), "scan", str(dataset)]
+    cmd += ["--out", str(tmp_path / "out"), "--engine", "ray"]
+    cmd += ["--ray-address", f"127.0.0.1:{port}", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "cannot join the Ray cluster" in r.stderr.replace("\n", " ")
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):

@@ -23,6 +23,7 @@ import inspect
 import json
 import os
 import pickle
+import socket
 import time
 import uuid
 import warnings
@@ -170,11 +171,19 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict = {"include_dashboard": False, "log_to_driver": True}
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
+    if not address:
         ray.init(num_cpus=num_cpus, **kwargs)
+        return True
+    _probe(address)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise RayUnreachable(f"cannot join the Ray cluster at {address!r}: {e}") from None
     return True
+
+
+class RayUnreachable(InputError):
+    """--ray-address names no reachable cluster."""
 
 
 class OutNotShared(InputError):
@@ -220,6 +229,22 @@ def check_shared_out(out: Path) -> None:
             "findings there, so it must be a filesystem every node (and the driver) mounts "
             "at the same path; see docs/cluster.md"
         )
+
+
+def _probe(address: str) -> None:
+    """A quick TCP check of host:port: ray.init retries an unreachable address for minutes."""
+    if address == "auto" or address.startswith("local"):
+        return  # Ray itself looks the running cluster up and fails fast
+    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnreachable(
+            f"--ray-address {address!r}: expected auto, host:port or ray://host:port"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as e:
+        raise RayUnreachable(f"cannot join the Ray cluster at {address!r}: {e}") from None
 
 
 def _concurrency(config: ScanConfig, spec: WorkerSpec, n_items: int) -> int:
@@ -304,6 +329,8 @@ def run_scan(
 ) -> ScanResult:
     """`childguard scan --engine ray`: same signature and outputs as the local engine."""
     t0 = time.perf_counter()
+    if config.ray_address and not ray.is_initialized():
+        _probe(config.ray_address)  # before anything is written under --out
     ctx, dets, described, config_hash, layout, shards = prepare_run(config, policy, restart)
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(shards)))) as tp:
         plans: list[ShardPlan] = list(tp.map(lambda s: plan_shard(s, ctx), shards))
@@ -375,6 +402,7 @@ def run_scan(
 __all__ = [
     "TASK_RETRIES",
     "OutNotShared",
+    "RayUnreachable",
     "WorkerSpec",
     "check_shared_out",
     "connect",

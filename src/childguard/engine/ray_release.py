@@ -23,7 +23,9 @@ import ray
 import ray.data
 
 from childguard.engine.ray import check_shared_out, connect
-from childguard.release.apply import FileReport, Item, _Run
+from childguard.io.paths import InputError
+from childguard.release.apply import ApplyError, FileReport, Item, _Run
+from childguard.release.build import ReleaseError
 
 _RESULT = pa.schema([("i", pa.int64()), ("result", pa.binary())])
 
@@ -71,8 +73,6 @@ def _map(
 
 def _run_batch(batch: pa.Table, fn: Callable[..., Any], kwargs: dict) -> pa.Table:
     from childguard.io.readers import ShardError
-    from childguard.release.apply import ApplyError
-    from childguard.release.build import ReleaseError
 
     ids, results = batch.column("i").to_pylist(), []
     for p in batch.column("payload").to_pylist():
@@ -105,9 +105,15 @@ def release_mapper(
     """A `map_shards` for `build_release`: runs `release_shard` once per shard on Ray."""
 
     def map_shards(fn: Callable[..., dict], jobs: list[tuple], matcher: Any, tmp: Path):
-        started = connect(address, workers)
         try:
-            check_shared_out(tmp)
+            started = connect(address, workers)
+        except InputError as e:
+            raise ReleaseError(str(e)) from None
+        try:
+            try:
+                check_shared_out(tmp)
+            except InputError as e:
+                raise ReleaseError(str(e)) from None
             recs: list[dict | None] = [None] * len(jobs)
             kwargs = {"fn": fn, "matcher": matcher, "tmp": str(tmp)}
             for i, rec in _map(_release_one, jobs, workers, kwargs):
@@ -133,12 +139,18 @@ def apply_mapper(address: str | None = None, workers: int | None = None):
     back in item order (`apply_manifest` records finished items, in the driver)."""
 
     def map_items(run: _Run, items: list[Item]) -> Iterator[list[FileReport]]:
-        started = connect(address, workers)
+        try:
+            started = connect(address, workers)
+        except InputError as e:
+            raise ApplyError(str(e)) from None
         try:
             if items and run.writing:
                 where = [run.out] if run.out is not None else {i.base for i in items}
-                for folder in sorted(where):
-                    check_shared_out(folder)
+                try:
+                    for folder in sorted(where):
+                        check_shared_out(folder)
+                except InputError as e:
+                    raise ApplyError(str(e)) from None
             finished: dict[int, list[FileReport]] = {}
             nxt = 0
             for k, reps in _map(_apply_one, items, workers, {"run": run}):
