@@ -13,9 +13,9 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import result, scatter_strings, take_list
+from childguard.detect._util import result, scatter_strings
 from childguard.detect.base import Detector, Example, register
-from childguard.detect.lexicon import first_match, load_lexicon
+from childguard.detect.lexicon import load_lexicon
 
 _EVIDENCE_CATS = ("child_model", "child", "relation", "event", "youth_sport", "child_ambiguous")
 
@@ -37,13 +37,10 @@ class ChildTerms(Detector):
         idx = hit.arg_true()
         ev: list[str | None] = []
         if len(idx):
-            both = take_list(batch, "both_norm", idx)
-            terms = first_match(both, self._terms)
-            cls = s["class_des"].gather(idx).to_list()
-            youth = s["youth"].gather(idx).to_list()
+            rows = s.select("child_word", "class_des", "youth")[idx]
             ev = [
                 f"term:{t}" if t else ("class" if c else ("age group" if y else "minor"))
-                for t, c, y in zip(terms, cls, youth, strict=True)
+                for t, c, y in rows.iter_rows()
             ]
         return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "minor")
 

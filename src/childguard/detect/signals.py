@@ -42,6 +42,15 @@ NEGATIVE = (
 )
 # Categories matched on candidate rows (one automaton; matches mapped back to categories).
 DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive")
+# Categories whose matched word is shown as child_terms evidence.
+EVIDENCE_CATEGORIES = [
+    "child_model",
+    "child",
+    "relation",
+    "event",
+    "youth_sport",
+    "child_ambiguous",
+]
 # Pets and toys are often only an emoji away.
 PET_EMOJI = ["🐶", "🐱", "🐾", "🐕", "🐈", "🐩", "🐰", "🐹", "🐴", "🐷"]
 
@@ -219,7 +228,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
         "possessive",
     )  # fmt: skip
-    out = out.with_columns(pl.lit(False).alias(c) for c in extra)
+    out = out.with_columns(pl.lit(False).alias(c) for c in extra).with_columns(
+        pl.lit(None, dtype=pl.String).alias("child_word")
+    )
     if cand.any():
         idx = cand.arg_true()
         sub = df[idx]
@@ -230,9 +241,18 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             m.explode("m")
             .drop_nulls("m")
             .join(p.pattern_category, on="m")
-            .select("r", "category")
-            .unique()
+            .select("r", "m", "category")
+            .unique(maintain_order=True)
         )
+        # the child word itself, for evidence (first match in the caption, then the URL)
+        words = (
+            pairs.filter(pl.col("category").is_in(EVIDENCE_CATEGORIES))
+            .group_by("r", maintain_order=True)
+            .agg(pl.col("m").first().str.strip_chars(" "))
+        )
+        child_word = pl.repeat(None, sub.height, dtype=pl.String, eager=True)
+        if words.height:
+            child_word = child_word.scatter(words["r"], words["m"])
         found = {str(c[0]): g["r"] for c, g in pairs.group_by("category", maintain_order=True)}
         flags = {}
         for c in DETAIL:
@@ -250,7 +270,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
             both.str.contains(p.age_adult).alias("age_adult"),
             both.str.contains(p.class_num).alias("class_num"),
-        ).with_columns(**flags)
+        ).with_columns(**flags, child_word=child_word)
         # dates, times and birth measures matter only next to ages, births and events
         need = (
             detail["age_child"] | flags["birth"] | flags["hospital"] | flags["birthday"]
@@ -270,7 +290,8 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         detail = detail.with_columns(**more)
         cols = {}
         for c in detail.columns:
-            full = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+            dtype = detail[c].dtype
+            full = pl.repeat(None if dtype == pl.String else False, n, dtype=dtype, eager=True)
             cols[c] = full.scatter(idx, detail[c])
         out = out.with_columns(**cols)
     out = out.with_columns(cand.alias("candidate"))
