@@ -154,3 +154,22 @@ def test_kill_during_files_folder_apply(img_release, tmp_path):
     assert _run(APPLY, img_release, copy) == 0
     assert _tree(copy) == _tree(ref)
     shutil.rmtree(copy)
+
+
+APPLY_OUT = (
+    "import sys; from childguard.release.apply import apply_manifest; "
+    "apply_manifest(sys.argv[1], [sys.argv[2]], out=sys.argv[3])"
+)
+
+
+@pytest.mark.parametrize("point", ["apply:after-tar:1", "apply:before-replace:3"])
+def test_kill_during_apply_to_out_dir(img_release, tmp_path, point):
+    src = _img2dataset_copy(tmp_path / "src")
+    assert _run(APPLY_OUT, img_release, src, tmp_path / "ref") == 0
+    out = tmp_path / "out"
+    assert _run(APPLY_OUT, img_release, src, out, kill_at=point) == -signal.SIGKILL
+    assert _run(APPLY_OUT, img_release, src, out) == 0
+    ref = _tree(tmp_path / "ref")
+    got = _tree(out)
+    assert got.pop(".childguard-apply.json") and ref.pop(".childguard-apply.json")
+    assert got == ref
