@@ -260,16 +260,41 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             if c in found:
                 col = col.scatter(found[c], True)
             flags[c] = col
-        detail = sub.select(
-            both.str.contains(p.age_child).alias("age_child"),
-            both.str.contains(p.class_des).alias("class_des"),
-            both.str.contains(p.youth).alias("youth"),
-            text_raw.str.contains(AT_HANDLE).alias("at"),
-            text_raw.str.contains(PAREN_AGE).alias("paren_age"),
-            text_raw.str.contains(ADULT_PAREN).alias("adult_paren"),
-            text_raw.str.contains_any(PET_EMOJI).alias("pet_emoji"),
-            both.str.contains(p.age_adult).alias("age_adult"),
-            both.str.contains(p.class_num).alias("class_num"),
+        # regexes only where they can match: pass 1 said which rows have a shape (age, class,
+        # age group) or a raw pattern; numbers are needed for adult ages and class numbers
+        shape = first["shape"].gather(idx)
+        raw = first["raw"].gather(idx)
+        digits = sub["both_norm"].str.contains("[0-9]")
+        detail = pl.DataFrame(
+            {
+                **_where(
+                    sub,
+                    shape,
+                    {
+                        "age_child": both.str.contains(p.age_child),
+                        "class_des": both.str.contains(p.class_des),
+                        "youth": both.str.contains(p.youth),
+                    },
+                ),
+                **_where(
+                    sub,
+                    raw,
+                    {
+                        "at": text_raw.str.contains(AT_HANDLE),
+                        "paren_age": text_raw.str.contains(PAREN_AGE),
+                    },
+                ),
+                **_where(
+                    sub,
+                    digits,
+                    {
+                        "adult_paren": text_raw.str.contains(ADULT_PAREN),
+                        "age_adult": both.str.contains(p.age_adult),
+                        "class_num": both.str.contains(p.class_num),
+                    },
+                ),
+                "pet_emoji": sub.select(text_raw.str.contains_any(PET_EMOJI))["text"],
+            }
         ).with_columns(**flags, child_word=child_word)
         # dates, times and birth measures matter only next to ages, births and events
         need = (
@@ -298,6 +323,16 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     if len(_CACHE) >= 4:
         _CACHE.clear()
     _CACHE[key] = (batch.column("both_norm"), out)
+    return out
+
+
+def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict[str, pl.Series]:
+    """Boolean columns from `exprs`, evaluated only on the rows of `df` where `mask` is set."""
+    out = {c: pl.repeat(False, df.height, dtype=pl.Boolean, eager=True) for c in exprs}
+    if mask.any():
+        j = mask.arg_true()
+        part = df[j].select(**exprs)
+        out = {c: out[c].scatter(j, part[c]) for c in exprs}
     return out
 
 
