@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
@@ -81,7 +82,7 @@ def run(engine: str, corpus: Path, workers: int, policy: str | None) -> dict:
         cmd += ["--policy", policy]
     if engine == "ray-warm":
         with WarmRay(workers) as address:
-            return _timed(engine, [*cmd, "--ray-address", address], audit)
+            return _timed(engine, [*cmd, "--ray-address", address], audit, env=WarmRay.ENV)
     return _timed(engine, cmd, audit)
 
 
@@ -90,10 +91,13 @@ class WarmRay:
     so the scan's clock leaves out starting Ray. Its processes are not the command's
     children: memory is then the driver's tree only."""
 
+    ENV: ClassVar[dict[str, str]] = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
     def __init__(self, cpus: int) -> None:
         self.cpus = cpus
         self.tmp = Path(tempfile.mkdtemp(prefix="cg-ray-"))
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        # a throwaway head on this machine: no token auth, so the scan joins without setup
+        self.env = {**os.environ, **self.ENV}
         self.ray = str(Path(sys.executable).with_name("ray"))
 
     def __enter__(self) -> str:
@@ -124,9 +128,15 @@ class WarmRay:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _timed(engine: str, cmd: list[str], audit: Path) -> dict:
+def _timed(engine: str, cmd: list[str], audit: Path, env: dict | None = None) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     with TreeMemory(proc.pid) as mem:
         out, err = proc.communicate()
     wall = time.perf_counter() - t0
