@@ -82,6 +82,9 @@ def test_hma_csv_and_threatexchange_indicators(tmp_path: Path) -> None:
     p.write_text(f"bank_content_id,signal_type,signal_value\n1,pdq,{PDQ_A}\n2,video_md5,{MD5_A}\n")
     arr, rep = read_list_file(str(p), ListType.pdq)
     assert rep.format == "hma" and _rows(arr) == [PDQ_A]
+    h = tmp_path / "hma1.csv"
+    h.write_text(f"signal_id,signal_type,signal_hash,tags\n7,pdq,{PDQ_A},t\n")
+    assert _rows(read_list_file(str(h), ListType.pdq)[0]) == [PDQ_A]
     q = tmp_path / "te.csv"
     q.write_text(f"indicator_type,indicator\nHASH_MD5,{MD5_B}\nHASH_PDQ,{PDQ_B}\n")
     assert _rows(read_list_file(str(q), ListType.md5)[0]) == [MD5_B]

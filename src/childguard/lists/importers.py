@@ -7,10 +7,10 @@ Formats:
 - `csv`: a header row, entries in `--column` (or the only column, or the column named after
   the list type).
 - `hma`: the ThreatExchange / Hasher-Matcher-Actioner bank export shapes: `signal_type signal`
-  lines (`threatexchange dataset` output), CSV with `signal_type`,`signal_value` (or
-  ThreatExchange's `indicator_type`,`indicator` with `HASH_PDQ`/`HASH_MD5`), and JSON/JSONL
-  records with those keys or a `signals` map {type: value}. Signals of other types are counted
-  and ignored; PDQ and MD5 are the types these exports carry.
+  lines (`threatexchange dataset` output), CSV with `signal_type` and `signal_value` (or HMA 1's
+  `signal_hash`, or ThreatExchange's `indicator_type`,`indicator` with `HASH_PDQ`/`HASH_MD5`),
+  and JSON/JSONL records with those keys or a `signals` map {type: value}. Signals of other
+  types are counted and ignored; PDQ and MD5 are the types these exports carry.
 Files may be gzip/zstd compressed and local or fsspec URLs.
 
 A malformed entry is reported with file and line. The import fails on the first file with
@@ -92,7 +92,11 @@ def _sniff(path: str) -> str:
     first = next((ln for ln in head if not ln.lstrip().startswith("#")), "")
     if name.endswith((".csv", ".tsv")):
         cols = {c.strip().lower() for c in next(csv.reader([first]), [])}
-        if {"signal_type", "signal_value"} <= cols or {"indicator_type", "indicator"} <= cols:
+        if (
+            {"signal_type", "signal_value"} <= cols
+            or {"signal_type", "signal_hash"} <= cols
+            or {"indicator_type", "indicator"} <= cols
+        ):
             return "hma"
         return "csv"
     m = _TX_LINE.match(first.strip())
@@ -156,7 +160,10 @@ def _hma_entries(
                 yield from typed(line, stype, value)
             return
         stype = rec.get("signal_type", rec.get("indicator_type"))
-        value = rec.get("signal_value", rec.get("signal", rec.get("indicator")))
+        value = next(
+            (rec[k] for k in ("signal_value", "signal_hash", "signal", "indicator") if k in rec),
+            None,
+        )
         if stype is None:
             yield line, None
             return
