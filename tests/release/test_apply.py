@@ -9,7 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from childguard.cli import app
 from childguard.release.apply import ApplyError, apply_manifest
 from childguard.release.build import build_release
 from childguard.release.img2dataset import sample_key
@@ -164,8 +166,9 @@ def test_url_only_table_and_bad_target(released, tmp_path):
     assert [(r.kind, r.units, r.removed) for r in reps] == [("parquet", len(urls), len(gone))]
     assert pq.read_table(t / "list.parquet").column(0).to_pylist() == urls[-1:]
     pq.write_table(pa.table({"x": [1, 2]}), t / "nourl.parquet")
-    with pytest.raises(ApplyError, match=r"nourl\.parquet.*--url-column"):
-        apply_manifest(rel, [t / "nourl.parquet"])
+    (rep,) = apply_manifest(rel, [t / "nourl.parquet"])
+    assert rep.status == "failed" and "--url-column" in rep.error
+    assert "nourl.parquet" in rep.error
 
 
 def test_workers_give_the_same_result(released, tmp_path):
@@ -187,5 +190,13 @@ def test_worker_errors_reach_the_caller_as_themselves(released, tmp_path):
     t.mkdir()
     pq.write_table(pa.table({"x": [1]}), t / "a.parquet")
     pq.write_table(pa.table({"x": [2]}), t / "b.parquet")
-    with pytest.raises(ApplyError, match=r"a\.parquet"):
-        apply_manifest(rel, [t], in_place=True, workers=2)
+    (tmp_path / "bad" / "c.tar").write_bytes(b"not a tar at all" * 64)
+    reps = apply_manifest(rel, [t], in_place=True, workers=2)
+    assert [(Path(r.path).name, r.status) for r in reps] == [
+        ("a.parquet", "failed"),
+        ("b.parquet", "failed"),
+        ("c.tar", "failed"),
+    ]
+    assert "a.parquet" in reps[0].error and "c.tar" in reps[2].error
+    res = CliRunner().invoke(app, ["apply", str(rel), str(t), "--in-place"])
+    assert res.exit_code == 1 and "FAILED" in res.output and "3 file(s) failed" in res.output

@@ -18,11 +18,13 @@ import contextlib
 import json
 import os
 import shutil
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from childguard.io.atomic import write_json_atomic
 from childguard.io.columns import URL_NAMES
@@ -56,7 +58,8 @@ class FileReport:
     kind: str  # parquet | csv | tsv | jsonl | tar | files
     units: int  # rows (tables) or samples (tar / files)
     removed: int
-    status: str  # rewritten | unchanged | would-rewrite | copied | done-before
+    status: str  # rewritten | unchanged | would-rewrite | copied | done-before | failed
+    error: str | None = None  # why, when failed
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -407,10 +410,20 @@ class _Run:
 
     def run_item(self, item: Item) -> list[FileReport]:
         """The work on one item. Touches no shared state (the --out state file is kept by
-        the caller), so it may run in a worker process or on another executor."""
-        if item.kind == "table":
-            return [self.table(item)]
-        return getattr(self, item.kind)(item)
+        the caller), so it may run in a worker process or on another executor.
+
+        A file that cannot be read or written is reported `failed` (with the reason) and the
+        run goes on with the others; whatever was already replaced is complete (atomic)."""
+        try:
+            if item.kind == "table":
+                return [self.table(item)]
+            return getattr(self, item.kind)(item)
+        except (ApplyError, ShardError) as e:
+            msg = str(e)
+        except (OSError, tarfile.TarError, pa.ArrowException, ValueError) as e:
+            msg = f"{item.path}: {type(e).__name__}: {e}"
+        kind = item.kind if item.kind != "table" else (detect_format(item.path.name)[0] or "?")
+        return [FileReport(str(item.path), kind, 0, 0, "failed", msg)]
 
 
 def _process(run: _Run, item: Item) -> list[FileReport]:
@@ -470,7 +483,7 @@ def apply_manifest(
         else ordered_map(_process, [(i,) for i in todo], run, workers)
     )
     for item, reps in zip(todo, per_item, strict=True):
-        if reps:
+        if reps and all(r.status != "failed" for r in reps):
             run.mark_done(item, reps[0])
         emit(reps)
     return reports

@@ -103,6 +103,8 @@ def apply_cmd(
     def show(r: FileReport) -> None:
         if as_json:
             typer.echo(json.dumps(r.to_json()))
+        elif r.status == "failed":
+            typer.echo(f"{'failed':>13}  {'':>8}    {'':>9} {'':<7}  {r.path}")
         else:
             unit = "samples" if r.kind in ("tar", "files") else "rows"
             typer.echo(f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {r.path}")
@@ -128,9 +130,15 @@ def apply_cmd(
         typer.secho(f"apply failed: {e}", fg="red", err=True)
         raise typer.Exit(1) from None
     removed = sum(r.removed for r in reports)
+    failed = [r for r in reports if r.status == "failed"]
     mode = "dry run, nothing written" if not (out or in_place) else "done"
     if not as_json:
         typer.echo(f"{len(reports)} file(s), {removed} removed ({mode})")
+    for r in failed:
+        typer.secho(f"FAILED {r.error}", fg="red", err=True)
+    if failed:
+        typer.secho(f"{len(failed)} file(s) failed; fix them and re-run", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 def _ray_mapper(name: str, address: str | None):
