@@ -318,3 +318,28 @@ def test_verify_flags_restored_entries_left_in_manifest(audit, tmp_path):
     (r / "manifest.json").write_text(json.dumps(meta))
     probs = verify_release(r).problems
     assert probs == [f"{r / 'restored.parquet'}: 1 restored entr(ies) still in manifest.parquet"]
+
+
+def test_guardian_removal_of_a_row_without_url(tmp_path):
+    d = tmp_path / "ds"
+    d.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "url": ["https://a.example.com/1.jpg", None, "https://a.example.com/3.jpg"],
+                "text": ["one", "two", "three"],
+            }
+        ),
+        d / "n.parquet",
+    )
+    ids = make_audit(tmp_path / "audit", [d], {})
+    dec = decisions_frame([(ids["n.parquet"], 1, None, "remove", "REQ-2")])
+    res = build_release(tmp_path / "audit", tmp_path / "r", decisions=dec)
+    assert res.manifest["counts"]["unmatchable"] == 1
+    assert res.shards[0]["rows_removed"] == 1
+    assert pq.read_table(tmp_path / "r/data/n.parquet").column("text").to_pylist() == [
+        "one",
+        "three",
+    ]
+    assert pq.read_table(tmp_path / "r/manifest.parquet").num_rows == 0
+    assert verify_release(tmp_path / "r").ok

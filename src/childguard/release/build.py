@@ -453,6 +453,11 @@ def build_release(
         [d.select(list(PL_MANIFEST)[:-1]) for d in decided.values()]
         or [pl.DataFrame(schema={k: v for k, v in PL_MANIFEST.items() if k != "removed_in"})]
     )
+    # A row with neither URL nor LAION hash is removed from the release by position, but no
+    # copy can match it, so it has no manifest entry (counted as `unmatchable`).
+    keyless = pl.col("url_sha256").is_null() & pl.col("laion_hash").is_null()
+    unmatchable = current.filter(keyless).height
+    current = current.filter(~keyless)
     kept_urls = decisions.filter(pl.col("decision") == "keep")["url_sha256"]
     merged = merge_with_parent(current, parent_df, kept_urls, rid)
     matcher = Matcher.from_manifest(merged.manifest)
@@ -514,6 +519,7 @@ def build_release(
                 "new_entries": merged.new,
                 "carried_entries": merged.carried,
                 "restored": merged.restored.height,
+                "unmatchable": unmatchable,
                 "by_reason": by_reason,
             },
             "shards": shard_recs,
