@@ -343,3 +343,21 @@ def test_guardian_removal_of_a_row_without_url(tmp_path):
     ]
     assert pq.read_table(tmp_path / "r/manifest.parquet").num_rows == 0
     assert verify_release(tmp_path / "r").ok
+
+
+def test_binary_url_column_with_invalid_utf8(tmp_path):
+    """Key columns become text as the scan's reader made them, so hashes agree."""
+    d = tmp_path / "ds"
+    d.mkdir()
+    urls = [
+        b"https://a.example.com/1.jpg",
+        b"https://a.example.com/\xff2.jpg",
+        b"https://a.example.com/3.jpg",
+    ]
+    pq.write_table(
+        pa.table({"url": pa.array(urls, pa.binary()), "text": ["a", "b", "c"]}), d / "b.parquet"
+    )
+    make_audit(tmp_path / "audit", [d], {"b.parquet": {1: "blocked"}})
+    res = build_release(tmp_path / "audit", tmp_path / "r", decisions=decisions_frame([]))
+    assert res.shards[0]["rows_removed"] == 1
+    assert pq.read_table(tmp_path / "r/data/b.parquet").column("text").to_pylist() == ["a", "c"]

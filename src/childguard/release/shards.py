@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from childguard.io.readers import ShardInfo, iter_batches
+from childguard.io.readers import ShardInfo, _as_string, iter_batches
 from childguard.release.matcher import Matcher
 
 
@@ -50,9 +50,12 @@ def _key_batches(info: ShardInfo) -> Iterator[tuple[int, pl.Series, pl.Series | 
         with info.shard.open_raw() as f:
             pf = pq.ParquetFile(f)
             for b in pf.iter_batches(batch_size=131_072, columns=wanted):
-                url = pl.Series("url", b.column(0))
-                if url.dtype != pl.String:
-                    url = url.cast(pl.String, strict=False)
+                col = b.column(0)
+                if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                    # other types become text exactly as the scan's reader made them, so the
+                    # hashes agree with the findings'
+                    col = _as_string(pa.chunked_array([col]), info.shard.path, cols.url, offset)
+                url = pl.Series("url", col)
                 h = pl.Series("h", b.column(1)) if cols.laion_hash else None
                 yield offset, url, h
                 offset += b.num_rows
