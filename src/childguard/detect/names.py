@@ -32,11 +32,17 @@ _HAN = r"\p{Han}"
 # Japanese patterns (on the raw caption; `re` has no \p{Han}, so spell the ranges)
 _H = "[\u3400-\u9fff]"
 _K = "[\u3041-\u3096\u30a1-\u30fa]"
-JA_SUFFIX = re.compile(rf"({_H}{{1,3}})(?:ちゃん|くん|君)")
+JA_SUFFIX = re.compile(
+    rf"({_H}{{1,3}}|[\u3041-\u3096]{{2,4}}|[\u30a1-\u30fa]{{2,4}})(?:ちゃん|くん|君)"
+)
 JA_KIN = re.compile(rf"(?:息子|娘|長女|長男|次女|次男|三女|三男)(?:の|・|\(|（|、| )?({_H}{{1,3}})")
 JA_AGE = re.compile(rf"({_H}{{1,3}})[、, ]?(?:[0-9]|1[0-7])(?:歳|さい|才)")
 JA_SAN_AGE = re.compile(rf"({_H}{{2,5}})さん[\(（](?:[0-9]|1[0-7])[\)）]")
-JA_NOT_NAME = {"赤", "お姉", "姉", "兄", "弟", "妹", "孫", "甥", "姪", "息子", "娘", "子"}
+JA_NOT_NAME = {
+    "赤", "お姉", "姉", "兄", "弟", "妹", "孫", "甥", "姪", "息子", "娘", "子",
+    "あか", "おねえ", "おにい", "おばあ", "おじい", "ばあ", "じい", "ねえ", "にい", "かあ", "とう",
+    "おかあ", "おとう", "ママ", "パパ", "ばあば", "じいじ", "ワン", "ニャン",
+}  # fmt: skip
 JA_ANY = "[\u3040-\u30ff\u3400-\u9fff]"
 _CJK_CHAR = re.compile("[\u3400-\u9fff]")
 
@@ -190,6 +196,10 @@ class Names(Detector):
                 return f"{toks[i - 2]} {prev}"
             if _CHILD_NUM.match(nxt):
                 return f"age {nxt}"
+            # "Jade a 3 ans", "Rosa tem 5 anos": one word, then an age with its unit
+            after = toks[i + 2 : i + 4]
+            if len(after) == 2 and _CHILD_NUM.match(after[0]) and after[1] in self._age_units:
+                return f"age {after[0]}"
             return None
         for j in range(i - WINDOW, i + WINDOW + 1):
             if j == i or j < 0 or j >= len(toks):
@@ -299,7 +309,13 @@ class Names(Detector):
             for i, tok in enumerate(seg):
                 if tok not in self._names:
                     # possessive glued in slugs and German genitive: "emmas", "Maximilians"
-                    if len(tok) > 4 and tok[-1] == "s" and tok[:-1] in self._names:
+                    base = tok[:-1]
+                    if (
+                        len(tok) > 4
+                        and tok[-1] == "s"
+                        and base in self._names
+                        and base not in self._strict  # "fleurs" is flowers, not Fleur's
+                    ):
                         tok = tok[:-1]
                     else:
                         continue
@@ -341,7 +357,8 @@ class Names(Detector):
         group = s["class_word"] | s["school"] | s["host_school"] | s["class_des"] | s["youth"]
         ctx = minor | age | s["relation"] | s["birthday"] | s["birth"] | group
         # shop pages name products, not children, unless kinship, a birthday or an event says so
-        personal = s["relation"] | s["birthday"] | s["event"] | s["birth"] | s["child_model"]
+        personal = (s["relation"] & s["possessive"]) | s["birthday"] | s["event"] | s["birth"]
+        personal = personal | s["child_model"]
         ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~personal)
         # row-level context strong enough for a capitalised name anywhere in the row
         row_ctx = (
