@@ -129,3 +129,24 @@ def test_add_digests(tmp_path: Path) -> None:
     assert store.load("d").digests.contains(arr).all()
     with pytest.raises(ListStoreError, match=r"shape \(n, 16\)"):
         store.add_digests("d2", "md5", arr, "x")
+
+
+def test_loaded_list_stays_within_its_memory_budget(tmp_path: Path) -> None:
+    """The README's budget: 8 bytes an entry + the bucket table (4 bytes a bucket, ~n/8
+    buckets), whatever the digest width; the digests stay on disk."""
+    import tracemalloc
+
+    n = 1_000_000
+    store = ListStore(tmp_path)
+    rng = np.random.default_rng(5)
+    store.add_digests("big", "sha256", rng.integers(0, 256, (n, 32), dtype=np.uint8), "gen")
+    tracemalloc.start()
+    try:
+        lst = store.load("big")
+        q = rng.integers(0, 256, (10_000, 32), dtype=np.uint8)
+        assert not lst.digests.contains(q).any()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    budget = 8 * n + 4 * (n // 8) + 2 * 2**20  # + 2 MiB for the queries and their search
+    assert peak <= budget, f"{peak / 2**20:.1f} MiB > {budget / 2**20:.1f} MiB"

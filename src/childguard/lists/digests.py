@@ -187,9 +187,11 @@ def _bucket_table(prefix: np.ndarray) -> tuple[int, np.ndarray]:
     bits = min(24, max(0, int(n).bit_length() - 4))
     if bits == 0:
         return 0, np.array([0, n], dtype=np.int64)
-    top = (prefix >> np.uint64(64 - bits)).astype(np.intp)
-    offsets = np.zeros((1 << bits) + 1, dtype=np.int64 if n >= 2**31 else np.int32)
-    np.cumsum(np.bincount(top, minlength=1 << bits), out=offsets[1:])
+    # Bucket starts by binary search (prefixes are sorted): no n-sized temporaries at load.
+    starts = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
+    offsets = np.empty((1 << bits) + 1, dtype=np.int64 if n >= 2**31 else np.int32)
+    offsets[:-1] = np.searchsorted(prefix, starts, side="left")
+    offsets[-1] = n
     return bits, offsets
 
 
