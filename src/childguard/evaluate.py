@@ -194,7 +194,7 @@ def evaluate(
 ) -> EvalResult:
     import polars as pl
 
-    from childguard.detect.lexicon import load_lexicon
+    from childguard.detect.lexicon import load_lexicon, load_name_list
     from childguard.policy import load_policy
     from childguard.redact import redact_url, redact_words
 
@@ -250,8 +250,20 @@ def evaluate(
         | ((pl.col("label") != "none") & (pl.col("risk") == "clean"))
         | ((pl.col("label") == "none") & (pl.col("risk") != "clean"))
     )
-    keep = frozenset(w for ts in load_lexicon().terms.values() for w in ts if " " not in w)
-    keep = keep - frozenset(load_lexicon().get("names"))
+    # lexicon vocabulary stays readable; anything that may be a name becomes an initial
+    lex = load_lexicon()
+    keep = (
+        frozenset(
+            w
+            for cat, ts in lex.terms.items()
+            if cat not in ("names", "not_names", "possessive")
+            for w in ts
+            if " " not in w
+        )
+        - frozenset(lex.get("names"))
+        - frozenset(lex.get("not_names"))
+    )
+    keep = keep - frozenset(load_name_list())
     mis = wrong.select(
         "row",
         "lang",
