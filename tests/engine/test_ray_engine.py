@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from childguard.config import ScanConfig
+from childguard.detect.base import Resources
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))  # the probe detectors, imported as a scan plugin
@@ -130,6 +131,13 @@ def test_worker_spec_from_declared_resources(ray_cluster):
     assert (tasks.stateful, tasks.num_cpus, tasks.num_gpus, tasks.memory) == (False, 1.0, 0, 0)
     model = WorkerSpec.from_detectors([cg_ray_probe.RayProbe(), cg_ray_probe.RayProbeModel()])
     assert model.stateful and model.memory == 64 << 20
+
+    class OnGpu(cg_ray_probe.RayProbe):  # a model declaring half a GPU: an actor, even
+        name = "ray_probe_gpu"  # without `stateful`, holding GPU fractions summed
+        resources = Resources(num_cpus=2.0, num_gpus=0.5)
+
+    gpu = WorkerSpec.from_detectors([OnGpu(), OnGpu(), cg_ray_probe.RayProbe()])
+    assert (gpu.stateful, gpu.num_cpus, gpu.num_gpus) == (True, 2.0, 1.0)
 
 
 @pytest.mark.ray
@@ -255,6 +263,42 @@ def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
     assert again.rows == first.rows == sum(first.risk_counts.values()) == 500
     assert again.risk_counts == first.risk_counts and first.risk_counts["clean"] < 500
     assert part.stat().st_mtime_ns == written
+
+
+MULTI_NODE = """
+import pathlib, sys
+import ray
+from ray.cluster_utils import Cluster
+from childguard.engine.ray import check_shared_out
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+for _ in range(2):
+    cluster.add_node(num_cpus=1)
+ray.init(address=cluster.address, log_to_driver=False)
+cluster.wait_for_nodes()
+out = pathlib.Path(sys.argv[1])
+check_shared_out(out)  # one probe task pinned to each node with CPUs
+print("nodes", len([n for n in ray.nodes() if n["Alive"]]), "left", sorted(out.iterdir()))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_shared_out_probe_on_a_multi_node_cluster(tmp_path):
+    """Every node of a (simulated, 3-node) cluster sees --out: the probe passes, leaves nothing."""
+    pytest.importorskip("ray")
+    script = tmp_path / "multi.py"
+    script.write_text(MULTI_NODE)
+    (tmp_path / "out").mkdir()
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "nodes 3 left []" in r.stdout
 
 
 @pytest.mark.ray
