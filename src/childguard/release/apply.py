@@ -7,9 +7,10 @@ is needed, and it reveals nothing else.
 
 Modes: `--out DIR` writes a purged copy (every file, changed or not) into DIR; `--in-place`
 replaces each changed file atomically (temp file beside it, then rename), keeping
-`<file>.bak` only with `keep_backup`; neither is a dry run. A file with nothing to remove is
+`<file>.bak` only with `keep_backup`; with neither, a dry run reports and writes nothing. A file with nothing to remove is
 never rewritten, so a re-run is a no-op; in `--out` mode a state file records which outputs
 are complete for which manifest, so a re-run after a kill redoes only the missing ones.
+Local targets only (the purge writes beside each file).
 """
 
 from __future__ import annotations
