@@ -206,7 +206,7 @@ def check_shared_out(out: Path) -> None:
     at the same path everywhere. One tiny task per node reads a probe file the driver wrote."""
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")]
     here = ray.get_runtime_context().get_node_id()
-    if all(n["NodeID"] == here for n in nodes):
+    if all(n["NodeID"] == here for n in nodes) and not _through_client():
         return
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -229,6 +229,16 @@ def check_shared_out(out: Path) -> None:
             "findings there, so it must be a filesystem every node (and the driver) mounts "
             "at the same path; see docs/cluster.md"
         )
+
+
+def _through_client() -> bool:
+    """Connected with ray://: the driver is not on any node, so even one node is checked."""
+    try:
+        from ray.util.client import ray as client
+
+        return bool(client.is_connected())
+    except (ImportError, AttributeError):
+        return False
 
 
 def _probe(address: str) -> None:
