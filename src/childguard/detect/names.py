@@ -355,7 +355,8 @@ class Names(Detector):
             s["neg_adult"] & ~age & ~s["child"] & ~s["event"]
         )
         group = s["class_word"] | s["school"] | s["host_school"] | s["class_des"] | s["youth"]
-        ctx = minor | age | s["relation"] | s["birthday"] | s["birth"] | group
+        # a birthday alone is anybody's ("Happy birthday Dave!"): it needs a minor or an age
+        ctx = minor | age | s["relation"] | s["birth"] | group
         # shop pages name products, not children, unless kinship, a birthday or an event says so
         personal = (s["relation"] & s["possessive"]) | s["birthday"] | s["event"] | s["birth"]
         personal = personal | s["child_model"]

@@ -72,6 +72,8 @@ PAREN_AGE = (
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
 
 _CHILD_N = r"(?:[0-9]|1[0-7])"
+# "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
+_TODAY = r"(?:(?:heute|today|hoje|hoy|oggi|vandaag|dzis|dzisiaj|bugun|сегодня) )?"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
 _CJK_AGE_Y = "(?:歳|さい|才)"
 _CJK_AGE_M = "(?:ヶ月|か月|カ月|ケ月)"
@@ -114,7 +116,7 @@ def patterns(lex_dir: str | None = None) -> Patterns:
         rf"| [0-9]{{1,2}} (?:{months_u}|{days_u})(?: |$)"
         rf"| (?:{prefix}) {_CHILD_N} "
         rf"| {_CHILD_N} (?:{ordinal} )?(?:{bday})(?: |$)"
-        rf"| (?:{bday}) (?:de |do |da |des |number |numero |no |ke |the |di )?{_CHILD_N} "
+        rf"| (?:{bday}) (?:de |do |da |des |number |numero |no |ke |the |di )?{_TODAY}{_CHILD_N} "
         rf"|{_CHILD_N} ?{_CJK_AGE_Y}|[0-9]{{1,2}} ?{_CJK_AGE_M}"
     )
     age_adult = (
