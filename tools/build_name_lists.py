@@ -9,6 +9,7 @@ Output (gzipped TSV, normalised like `textnorm.normalize_terms`):
   given_names.tsv.gz   name <TAB> child weight (share of bearers born 1991-2010 for IBGE
                        names, 0.5 for names from other sources)
   places.tsv.gz        place <TAB> kind (br_city | br_state | city)
+  common_words.tsv.gz  everyday words (faker lorem lists) that are not names
 
 Run: python tools/build_name_lists.py /path/to/names_br_ibge.csv
 """
@@ -172,6 +173,19 @@ def norm(values: list[str]) -> list[str]:
     return normalize_series(pl.Series(values, dtype=pl.String)).str.strip_chars(" ").to_list()
 
 
+LOREM_LOCALES = ["en_US", "es_ES", "es_MX", "fr_FR", "de_DE", "it_IT", "nl_NL", "pl_PL", "ru_RU"]
+
+
+def common_words() -> list[str]:
+    """Everyday words per language (faker's lorem lists): a capitalised or slug word that is
+    one of these is not taken for an unknown name."""
+    out: list[str] = []
+    for loc in LOREM_LOCALES:
+        prov = importlib.import_module(f"faker.providers.lorem.{loc}").Provider
+        out += list(getattr(prov, "word_list", ()))
+    return out
+
+
 def write(path: Path, rows: list[tuple[str, str]], header: str) -> None:
     body = "\n".join(f"{a}\t{b}" for a, b in rows) + "\n"
     tmp = path.with_name(path.name + ".tmp")
@@ -200,7 +214,9 @@ def main(ibge_csv: str) -> None:
         if len(n) >= 4:
             seen.setdefault(n, kind)
     write(OUT / "places.tsv.gz", sorted(seen.items()), "# place\tkind")
-    print(f"{len(rows)} given names, {len(seen)} places -> {OUT}")
+    words = sorted({w for w in norm(common_words()) if w and " " not in w} - set(weights))
+    write(OUT / "common_words.tsv.gz", [(w, "") for w in words], "# word (not a name)")
+    print(f"{len(rows)} given names, {len(seen)} places, {len(words)} common words -> {OUT}")
 
 
 if __name__ == "__main__":

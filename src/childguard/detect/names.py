@@ -17,6 +17,7 @@ Evidence carries initials only (`name:L. context:filho`).
 
 from __future__ import annotations
 
+import gzip
 import re
 
 import pyarrow as pa
@@ -24,7 +25,13 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
-from childguard.detect.lexicon import CATEGORIES, load_lexicon, load_name_list, word_patterns
+from childguard.detect.lexicon import (
+    CATEGORIES,
+    DATA_DIR,
+    load_lexicon,
+    load_name_list,
+    word_patterns,
+)
 from childguard.redact import initials
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -73,6 +80,131 @@ def _inflect(name: str) -> set[str]:
     if name.endswith(("а", "я")):
         return {name[:-1] + e for e in ("ы", "и", "е", "у", "ю", "ой", "ей")}
     return set()
+
+
+def load_word_set(kind: str) -> set[str]:
+    """A packaged word list (data/<kind>.tsv.gz, first column)."""
+    blob = gzip.decompress((DATA_DIR / f"{kind}.tsv.gz").read_bytes()).decode("utf-8")
+    return {ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")}
+
+
+# path words of web sites, never names
+URL_JUNK = frozenset(
+    [
+        "img",
+        "image",
+        "images",
+        "imagen",
+        "imagenes",
+        "imagem",
+        "imagens",
+        "foto",
+        "fotos",
+        "photo",
+        "photos",
+        "pic",
+        "pics",
+        "picture",
+        "pictures",
+        "dsc",
+        "dscn",
+        "dscf",
+        "wp",
+        "content",
+        "uploads",
+        "upload",
+        "files",
+        "file",
+        "gallery",
+        "galeria",
+        "galerie",
+        "galleria",
+        "galeri",
+        "galereya",
+        "media",
+        "thumb",
+        "thumbs",
+        "thumbnail",
+        "large",
+        "small",
+        "medium",
+        "original",
+        "full",
+        "resize",
+        "crop",
+        "cropped",
+        "scaled",
+        "final",
+        "edit",
+        "copy",
+        "web",
+        "site",
+        "blog",
+        "post",
+        "posts",
+        "page",
+        "default",
+        "attachments",
+        "assets",
+        "static",
+        "cdn",
+        "www",
+        "http",
+        "https",
+        "com",
+        "net",
+        "org",
+        "html",
+        "php",
+        "jpeg",
+        "jpg",
+        "png",
+        "gif",
+        "webp",
+        "banner",
+        "logo",
+        "icon",
+        "min",
+        "max",
+        "big",
+        "px",
+        "album",
+        "albums",
+        "albumy",
+        "bilder",
+        "bild",
+        "zdjecia",
+        "zdjecie",
+        "foto",
+        "galerij",
+        "fotografie",
+        "avatar",
+        "user",
+        "users",
+        "profile",
+        "header",
+        "cover",
+        "slide",
+        "slider",
+        "hero",
+        "preview",
+        "view",
+        "sample",
+        "stock",
+        "news",
+        "noticias",
+        "nieuws",
+        "novosti",
+        "article",
+        "articles",
+        "story",
+        "stories",
+        "event",
+        "events",
+        "evento",
+        "eventos",
+    ]
+)
 
 
 @register
@@ -124,6 +256,15 @@ class Names(Detector):
             self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
         self._kin = single(("relation",))
+        # last words of child events ("premiers pas", "battesimo"); not words that are terms
+        # of other categories ("festa junina da escola" ends in a school word)
+        other = {t for c, ts in lex.terms.items() if c not in ("event", "birthday") for t in ts}
+        self._event_ends = (
+            {t.split(" ")[-1] for c in ("event", "birthday") for t in lex.get(c)}
+            - set(lex.get("stopwords"))
+            - other
+        )
+        self._common = load_word_set("common_words")
         self._age_units = single(("age_years", "age_months", "birthday"))
         self._bday = {t.split(" ")[-1] for t in lex.get("birthday")} - set(lex.get("stopwords"))
         self._stop = set(lex.get("stopwords"))
@@ -165,13 +306,16 @@ class Names(Detector):
         return False
 
     def _unknown_ok(self, tok: str) -> bool:
-        """A capitalised word not on any list may be a name if it is no known word."""
+        """A word on no name list may be a name if it is no known word."""
         return (
-            len(tok) >= 3
-            and not tok.isdigit()
+            3 <= len(tok) <= 14
+            and tok.isalpha()
             and tok not in self._lexical
             and tok not in self._stop
             and tok not in self._places_br
+            and tok not in self._common
+            and not (tok[-1:] == "s" and tok[:-1] in self._common)
+            and tok not in URL_JUNK
         )
 
     def _any_name(self, norm: str) -> bool:
@@ -226,6 +370,7 @@ class Names(Detector):
         cjk: bool,
         birthday_age: bool = False,
         child_age: bool = False,
+        slug_names: bool = False,
     ) -> tuple[list[str], str] | None:
         raw_tokens = _WORD.findall(raw)
         alpha = [t for t in raw_tokens if t[:1].isalpha()]
@@ -241,10 +386,16 @@ class Names(Detector):
         # "Na foto: Lorena, Davi e Enzo", "Mia, Ben und Leon"
         if group_ctx and not lower and not title:
             for m in NAME_LIST.finditer(raw):
-                listed = [fold(w) for w in _WORD.findall(m.group(0)) if w[0].isupper()]
-                listed = [w for w in listed if w in self._names]
+                caps_listed = [fold(w) for w in _WORD.findall(m.group(0)) if w[0].isupper()]
+                listed = [w for w in caps_listed if w in self._names]
                 if len(set(listed)) >= 2:
                     found += listed
+                    anchor = "names in a group"
+                elif len(set(caps_listed)) >= 3 and all(
+                    w in self._names or self._unknown_ok(w) for w in caps_listed
+                ):
+                    # three or more capitalised words listed in a class/team/daycare row
+                    found += caps_listed
                     anchor = "names in a group"
         # a capitalised word right after a birthday word, in a row with a child's age, is the
         # child's name even when no list has it: "Feliz cumpleaños Valentina, 7 añitos"
@@ -305,7 +456,30 @@ class Names(Detector):
                 ):
                     found.append(tok)
                     anchor = anchor or text_toks[i - 1]
-        for seg, is_text in ((text_toks, True), (url_words.split(), False)):
+        # URL slugs: a word on no list right after a child event or birthday, or right before
+        # a child's age: "premiers-pas-timeo", "battesimo-tommaso", "eymen-8-yas"
+        url_toks = url_words.split()
+        for i, tok in enumerate(url_toks):
+            if tok in self._names or (tok in text_set and tok not in caps):
+                continue
+            # after an event: only where the caption does not describe children generically
+            # (stock and news slugs continue with more description: "rentree-scolaire-...")
+            # and near the end of the slug, where names and towns sit
+            after_event = (
+                slug_names
+                and i > 0
+                and url_toks[i - 1] in self._event_ends
+                and i >= len(url_toks) - 2
+            )
+            before_age = (
+                i + 2 < len(url_toks)
+                and _CHILD_NUM.match(url_toks[i + 1]) is not None
+                and url_toks[i + 2] in self._age_units
+            )
+            if (after_event or before_age) and self._unknown_ok(tok):
+                found.append(tok)
+                anchor = anchor or ("event" if after_event else "age after name")
+        for seg, is_text in ((text_toks, True), (url_toks, False)):
             for i, tok in enumerate(seg):
                 if tok not in self._names:
                     # possessive glued in slugs and German genitive: "emmas", "Maximilians"
@@ -379,7 +553,8 @@ class Names(Detector):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                kin = bool(s["relation"][i]) or bool(age[i])
+                kin = bool(s["relation"][i]) or bool(age[i]) or bool(s["event"][i])
+                kin = kin or (bool(group[i]) and NAME_LIST.search(raw) is not None)
                 if not cjk and not kin and not self._any_name(tn) and not self._any_name(uw):
                     continue
                 got = self._row(
@@ -391,6 +566,7 @@ class Names(Detector):
                     cjk,
                     bool(bday_age[i]),
                     bool(age[i]),
+                    not bool(s["child"][i]),
                 )
                 if got is None:
                     continue
