@@ -203,6 +203,19 @@ URL_JUNK = frozenset(
         "events",
         "evento",
         "eventos",
+        "archive",
+        "archief",
+        "arkhiv",
+        "archiv",
+        "archivio",
+        "archivo",
+        "arquivo",
+        "archiwum",
+        "arsiv",
+        "arsip",
+        "illustration",
+        "ilustracao",
+        "symbolbild",
     ]
 )
 
