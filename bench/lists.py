@@ -1,11 +1,11 @@
 """Takedown lists at scale: a URL list against scan rows, a PDQ list against query hashes.
 
-Part 1, URLs: a list of --url-list entries (random SHA-256 digests plus the digests of 1% of
-the rows' URLs) against --rows synthetic LAION-like rows (bench/corpus.py). Reports the list's
-build and load time and memory, the `takedown_lists` detector's rows/s next to a brute-force
-Python `set` of the same digests, identical results, and what the list costs a scan: the
-per-batch scan work (`decide_batch`: every built-in detector + the default policy, no I/O, so
-the relative cost is an upper bound) with an empty store vs with the list.
+Part 1, URLs: a list of --url-list entries (random SHA-256 digests plus the digests of
+--planted (0.1%) of the rows' URLs) against --rows synthetic LAION-like rows (bench/corpus.py).
+Reports the list's build and load time and memory, the `takedown_lists` detector's rows/s next
+to a brute-force Python `set` of the same digests, identical results, and what the list costs
+a scan: the per-batch scan work (`decide_batch`: every built-in detector + the default policy,
+no I/O) and the full scan (`run_scan`, one worker), each with an empty store vs with the list.
 
 Part 2, PDQ: a --pdq-list hash list (random, plus clusters of near copies) against --queries
 query hashes (10% near copies of list entries at distance 0-31, 5% at 32-40, the rest random).
@@ -86,7 +86,9 @@ def section(title: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-def bench_urls(n_list: int, n_rows: int, batch_rows: int, brute: bool, repeats: int) -> dict:
+def bench_urls(
+    n_list: int, n_rows: int, batch_rows: int, brute: bool, repeats: int, planted_rate: float
+) -> dict:
     from childguard.detect import load_builtin
     from childguard.detect.base import REGISTRY
     from childguard.detect.takedown_lists import TakedownLists
@@ -95,7 +97,7 @@ def bench_urls(n_list: int, n_rows: int, batch_rows: int, brute: bool, repeats: 
     from childguard.policy import load_policy
     from childguard.urls import url_sha256_digests
 
-    section(f"URL list: {n_list:,} entries vs {n_rows:,} rows")
+    section(f"URL list: {n_list:,} entries vs {n_rows:,} rows ({planted_rate:.1%} of rows listed)")
     src = make_table(n_rows, seed=11)
     table = pa.table(
         {
@@ -106,7 +108,7 @@ def bench_urls(n_list: int, n_rows: int, batch_rows: int, brute: bool, repeats: 
         }
     )
     rng = np.random.default_rng(0)
-    planted_rows = np.sort(rng.choice(n_rows, n_rows // 100, replace=False))
+    planted_rows = np.sort(rng.choice(n_rows, max(1, int(n_rows * planted_rate)), replace=False))
     planted, _ = url_sha256_digests(table.column("url").take(pa.array(planted_rows)))
     digests = rng.integers(0, 256, (n_list - len(planted), 32), dtype=np.uint8)
     digests = np.concatenate([digests, planted])
@@ -374,6 +376,12 @@ def main() -> None:
     ap.add_argument("--no-brute-urls", action="store_true", help="skip the Python-set baseline")
     ap.add_argument("--only", choices=["urls", "pdq"])
     ap.add_argument("--repeats", type=int, default=2, help="scan passes per configuration")
+    ap.add_argument(
+        "--planted",
+        type=float,
+        default=0.001,
+        help="share of rows whose URL is on the list (LAION-5B's known CSAM: ~5e-7)",
+    )
     a = ap.parse_args()
     url_list = a.url_list or (200_000 if a.small else 10_000_000)
     rows = a.rows or (100_000 if a.small else 1_000_000)
@@ -381,7 +389,14 @@ def main() -> None:
     queries = a.queries or (10_000 if a.small else 100_000)
     print(f"childguard bench/lists.py  (cpu count {os.cpu_count()}; rates per CPU-second)")
     if a.only in (None, "urls"):
-        bench_urls(url_list, rows, a.batch_rows, brute=not a.no_brute_urls, repeats=a.repeats)
+        bench_urls(
+            url_list,
+            rows,
+            a.batch_rows,
+            brute=not a.no_brute_urls,
+            repeats=a.repeats,
+            planted_rate=a.planted,
+        )
     if a.only in (None, "pdq"):
         bench_pdq(
             pdq_list,

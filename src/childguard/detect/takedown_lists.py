@@ -117,21 +117,23 @@ class TakedownLists(Detector):
             self._score_images(batch, image_lists, mark, problems)
 
         scores = np.zeros(n, dtype=np.float64)
-        evidence: list[str | None] = [None] * n
-        labels: list[str | None] = [None] * n
-        for i, (label, why) in problems.items():
-            labels[i], evidence[i] = label, why
+        rows_out: dict[int, tuple[str, str]] = dict(problems)
         for i, evs in hits.items():  # a match wins over a problem with another list
             scores[i] = 1.0
-            evidence[i] = "; ".join(evs)
-            labels[i] = "+".join(dict.fromkeys(kinds[i]))
+            rows_out[i] = ("+".join(dict.fromkeys(kinds[i])), "; ".join(evs))
         self.counters["rows_matched"] += len(hits)
         self.counters["rows"] += n
+        # Strings only for the few rows with something to say: gather them by index.
+        pick = np.zeros(n, dtype=np.int32)
+        order = sorted(rows_out)
+        pick[order] = np.arange(1, len(order) + 1, dtype=np.int32)
+        labels = pa.array([None] + [rows_out[i][0] for i in order], pa.string())
+        evidence = pa.array([None] + [rows_out[i][1] for i in order], pa.string())
         return pa.table(
             {
                 self.col("score"): pa.array(scores, pa.float64()),
-                self.col("evidence"): pa.array(evidence, pa.string()),
-                self.col("label"): pa.array(labels, pa.string()),
+                self.col("evidence"): evidence.take(pick),
+                self.col("label"): labels.take(pick),
             }
         )
 
