@@ -142,7 +142,10 @@ def _timed(engine: str, cmd: list[str], audit: Path, env: dict | None = None) ->
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{engine}: childguard scan failed ({proc.returncode}):\n{out}\n{err}")
-    summary = json.loads((audit / "run.json").read_text())["summary"]
+    run_json = audit / "run.json"
+    summary = json.loads(run_json.read_text()).get("summary") if run_json.exists() else None
+    if summary is None:
+        raise SystemExit(f"{engine}: the scan did not finish:\n{err[-3000:]}")
     return {
         "engine": engine,
         "rows": summary["rows"],
