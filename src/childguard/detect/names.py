@@ -68,6 +68,52 @@ TR_PROPER = re.compile(
 _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
 _ADULT_NUM = re.compile(r"^(?:1[89]|[2-9][0-9])$")
 WINDOW = 3
+# possessive pronouns before a child's name, folded (the lexicons' `possessive` category also
+# holds endearments, which are too loose for names no list has)
+POSSESSIVES = frozenset(
+    [
+        "my",
+        "our",
+        "meu",
+        "minha",
+        "nosso",
+        "nossa",
+        "mi",
+        "nuestra",
+        "nuestro",
+        "mon",
+        "ma",
+        "notre",
+        "mein",
+        "meine",
+        "unser",
+        "unsere",
+        "unserem",
+        "unseren",
+        "mio",
+        "mia",
+        "nostro",
+        "nostra",
+        "mijn",
+        "onze",
+        "ons",
+        "moja",
+        "moj",
+        "nasza",
+        "nasz",
+        "naszej",
+        "naszego",
+        "benim",
+        "bizim",
+        "наша",
+        "наш",
+        "нашеи",
+        "нашего",
+        "моя",
+        "мои",
+        "моеи",
+    ]
+)
 _OF = {"de", "da", "do", "di", "des", "del", "della", "of", "van", "von", "du"}
 
 
@@ -271,12 +317,15 @@ class Names(Detector):
         self._kin = single(("relation",))
         # last words of child events ("premiers pas", "battesimo"); not words that are terms
         # of other categories ("festa junina da escola" ends in a school word)
-        other = {t for c, ts in lex.terms.items() if c not in ("event", "birthday") for t in ts}
+        ev_cats = ("event", "birthday", "first_day")
+        other = {t for c, ts in lex.terms.items() if c not in ev_cats for t in ts}
         self._event_ends = (
-            {t.split(" ")[-1] for c in ("event", "birthday") for t in lex.get(c)}
+            {t.split(" ")[-1] for c in ev_cats for t in lex.get(c)}
             - set(lex.get("stopwords"))
             - other
         )
+        # true possessives only ("baby", "little", "sweet" are no owners: "Baby Whale")
+        self._possessive = single(("possessive",)) & POSSESSIVES
         self._common = load_word_set("common_words")
         self._age_units = single(("age_years", "age_months", "birthday"))
         self._bday = {t.split(" ")[-1] for t in lex.get("birthday")} - set(lex.get("stopwords"))
@@ -318,13 +367,13 @@ class Names(Detector):
                     return True
         return False
 
-    def _unknown_ok(self, tok: str) -> bool:
+    def _unknown_ok(self, tok: str, allow_stop: bool = False) -> bool:
         """A word on no name list may be a name if it is no known word."""
         return (
             3 <= len(tok) <= 14
             and tok.isalpha()
-            and tok not in self._lexical
-            and tok not in self._stop
+            and (tok not in self._lexical or (allow_stop and tok in self._stop))
+            and (allow_stop or tok not in self._stop)
             and tok not in self._places_br
             and tok not in self._common
             and not (tok[-1:] == "s" and tok[:-1] in self._common)
@@ -384,6 +433,7 @@ class Names(Detector):
         birthday_age: bool = False,
         child_age: bool = False,
         slug_names: bool = False,
+        minor_row: bool = False,
     ) -> tuple[list[str], str] | None:
         raw_tokens = _WORD.findall(raw)
         alpha = [t for t in raw_tokens if t[:1].isalpha()]
@@ -431,7 +481,8 @@ class Names(Detector):
         # "Maisie, aged 6, with", "Lena (8) und ihr Bruder Max (5)", "Isabella, 9, from Leeds"
         for m in NAME_AGE.finditer(raw):
             tok = fold(m.group(1))
-            if m.group(1)[0].isupper() and self._unknown_ok(tok):
+            # the bracketed age is strong enough to take a stopword-looking "Ben (3)"
+            if m.group(1)[0].isupper() and self._unknown_ok(tok, allow_stop=m.start(1) > 0):
                 found.append(tok)
                 anchor = anchor or "age after name"
         if child_age and not lower and not title:
@@ -453,6 +504,14 @@ class Names(Detector):
                 if tok not in self._places_br:  # the apostrophe marks a proper noun
                     found.append(tok)
                     anchor = anchor or "birthday"
+        # "наша Соня", "notre Gabin", "our Amelia": a possessive, then a capitalised word that
+        # is no known word, in a row about a minor
+        if minor_row and not lower and not title:
+            for i in range(1, len(text_toks)):
+                tok = text_toks[i]
+                if text_toks[i - 1] in self._possessive and tok in caps and self._unknown_ok(tok):
+                    found.append(tok)
+                    anchor = anchor or text_toks[i - 1]
         # a capitalised word right after a kinship word is a name even when no list has it:
         # "my daughter Wilhelmina (7)", "nosso filho Bartolomeu"
         if not lower and not title:
@@ -580,6 +639,7 @@ class Names(Detector):
                     bool(bday_age[i]),
                     bool(age[i]),
                     not bool(s["child"][i]),
+                    bool(minor[i] or age[i]),
                 )
                 if got is None:
                     continue
