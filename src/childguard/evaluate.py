@@ -209,7 +209,9 @@ def evaluate(
     u = _pick(cols, url_col, URL_COLUMNS, "URL")
     t = _pick(cols, text_col, TEXT_COLUMNS, "caption/text")
     if lang_col and lang_col not in cols:
-        raise EvalError(f"{path}: language column {lang_col!r} not found; columns: {cols}")
+        if lang_col != "lang":  # asked for explicitly
+            raise EvalError(f"{path}: language column {lang_col!r} not found; columns: {cols}")
+        lang_col = None  # the default column is optional: one overall group
     policy = policy or load_policy()
     dets, missing = _detectors(policy)
     table = df.select(

@@ -70,3 +70,23 @@ def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["eval", str(data), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "row 0" in res.output and "'label'" in res.output and "maybe" in res.output
+
+
+def test_eval_without_language_column(tmp_path: Path) -> None:
+    data = tmp_path / "nolang.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "url": ["https://x.org/a.jpg", "https://x.org/b.jpg"],
+                "caption": ["My son Theodore (4) at the zoo", "Mountain lake"],
+                "y": ["identifiable_child", "none"],
+            }
+        ),
+        data,
+    )
+    res = CliRunner().invoke(
+        app, ["eval", str(data), "--label-col", "y", "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["overall"]["identifiable_child"]["tp"] == 1
