@@ -20,8 +20,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import polars as pl
-
 from childguard.detect.textnorm import normalize_terms
 
 LEXICON_DIR = Path(__file__).parent / "lexicons"
@@ -122,25 +120,6 @@ def load_lexicon(directory: str | None = None) -> Lexicon:
 def word_patterns(terms: list[str]) -> list[str]:
     """Automaton patterns: `' term '` for spaced scripts, the bare term for CJK."""
     return [t if _is_cjk(t) else f" {t} " for t in terms]
-
-
-def contains_any(col: pl.Series | pl.Expr, terms: list[str]) -> pl.Series | pl.Expr:
-    """Whole-word match of any term (an empty list matches nothing)."""
-    if not terms:
-        if isinstance(col, pl.Series):
-            return pl.Series([False] * len(col), dtype=pl.Boolean)
-        return pl.lit(False)
-    return col.str.contains_any(word_patterns(terms))
-
-
-def first_match(values: list[str], terms: list[str]) -> list[str | None]:
-    """Per-row first matching term (for evidence, run on few rows only)."""
-    if not values:
-        return []
-    pats = word_patterns(terms)
-    s = pl.Series(values, dtype=pl.String)
-    found = s.str.extract_many(pats, overlapping=False)
-    return [lst[0].strip() if lst else None for lst in found.to_list()]
 
 
 def alternation(terms: list[str]) -> str:

@@ -35,7 +35,6 @@ from childguard.detect.lexicon import (
 from childguard.redact import initials
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_HAN = r"\p{Han}"
 # Japanese patterns (on the raw caption; `re` has no \p{Han}, so spell the ranges)
 _H = "[\u3400-\u9fff]"
 _K = "[\u3041-\u3096\u30a1-\u30fa]"
