@@ -11,6 +11,12 @@ after a kinship word or right before an age. Adults are excluded: an adult age r
 name ("Maria Fernanda, 35 anos"), or business/wedding contexts without a child's age.
 Japanese: name + ちゃん/くん, kinship word + name (息子の悠真), name + age (陽翔、3歳).
 
+Names no list has are found by structure, and only when the word is no known word (lexicons,
+stopwords, places, everyday words): "my daughter Wilhelmina", "Maisie, aged 6,", "Les 10 ans de
+Clément", "Ela'nın 1 yaş", "наша Соня" in a row about a minor, three or more capitalised words
+listed in a class/daycare row, and slug words right after a child event near the slug's end
+("premiers-pas-timeo") or right before a child's age ("eymen-8-yas").
+
 Vectorised filters pick the few candidate rows; only those get per-row Python.
 Evidence carries initials only (`name:L. context:filho`).
 """
