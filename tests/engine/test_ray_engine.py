@@ -220,6 +220,7 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
     assert run["status"] == "running"  # it really died mid-way
     done_before = _done_tasks(tmp_path / "ray")
     seen_before = set(os.listdir(log))
+    shutil.copytree(tmp_path / "ray", tmp_path / "ray-then-local")
 
     # the same scan again, in this process (already connected to the cluster)
     cfg = _config(dataset, tmp_path / "ray", "ray_probe", "ray", delay=0.15, log_dir=str(log))
@@ -233,6 +234,15 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
         (s, 0 if s.startswith(("extra", "coyo")) else int(r) // 500 * 500) for s, r in redone
     }
     assert redone and not (redone_tasks & done_before)
+
+    # the local engine resumes what the Ray engine left, to the same bytes
+    from childguard.engine.local import run_scan as run_local
+
+    cfg = _config(dataset, tmp_path / "ray-then-local", "ray_probe", "local", delay=0.15)
+    cfg.detector_options["ray_probe"]["log_dir"] = str(log)  # same configuration as above
+    res = run_local(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+    assert [f["shard_id"][:3] for f in res.failed] == ["bad"]
+    _assert_same_outputs(tmp_path / "local", tmp_path / "ray-then-local")
 
 
 @pytest.mark.ray
