@@ -7,9 +7,10 @@
   (default 31), hashes below `min_quality` (default 50) are not matched and are reported.
 
 Score 1.0 on a match; the evidence names list, version and type (`list:csam-urls@v3 type:url`)
-and never the matched entry. Rows that could not be checked are never silently clean in the
-output: `__label` says `image_error` or `pdq_low_quality` (score 0, evidence says why) and
-`counters` counts them. With no lists the detector returns zeros without reading anything.
+and never the matched entry. Rows whose image could not be checked are not passed over in
+silence: `__label` says `image_error` or `pdq_low_quality` (score 0, evidence says why) and
+`counters` counts them (the policy decides what such rows become). With no lists the detector
+returns zeros without reading anything.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class TakedownLists(Detector):
     def score(self, batch: pa.Table) -> pa.Table:
         n = batch.num_rows
         if not self.lists or n == 0:
-            return self.empty_result(n)
+            return self.empty_result(n).append_column(self.col("label"), pa.nulls(n, pa.string()))
         # Only matching rows get per-row Python (their evidence); everything else is vectorised.
         hits: dict[int, list[str]] = {}
         kinds: dict[int, list[str]] = {}
