@@ -68,21 +68,3 @@ class RayProbeModel(RayProbe):
 
     def setup(self) -> None:
         self.loaded_in = os.getpid()
-
-
-def policy_for(detector: str):
-    from childguard.policy import Policy
-
-    return Policy.model_validate(
-        {
-            "detectors": [detector],
-            "rules": [
-                {
-                    "name": "kid_with_number",
-                    "risk": "identifiable_child",
-                    "when": f"{detector} >= 0.9",
-                },
-                {"name": "kid", "risk": "child", "when": detector},
-            ],
-        }
-    )

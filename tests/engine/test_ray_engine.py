@@ -20,10 +20,11 @@ import pytest
 
 from childguard.config import ScanConfig
 from childguard.detect.base import Resources
+from childguard.policy import Policy
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))  # the probe detectors, imported as a scan plugin
-import cg_ray_probe  # noqa: E402
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # cg_ray_probe: the probe detectors, a scan plugin
 
 BATCH_ROWS = 256
 WORDS = ["kid", "sunset", "school", "beach", "Kid 7", "car", "dog", "KIDS room", "tree", None]
@@ -36,6 +37,35 @@ def _rows(n: int, seed: int) -> tuple[list[str], list[str | None]]:
         w = WORDS[(i * 7 + seed) % len(WORDS)]
         texts.append(None if w is None else f"{w} {i}" if i % 3 == 0 else w)
     return urls, texts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _probe_detectors_stay_here():
+    """The probe detectors register themselves when a scan imports the plugin; take them out
+    of the registry afterwards, so other test modules see only their own detectors."""
+    from childguard.detect import REGISTRY
+
+    before = dict(REGISTRY._classes)
+    yield
+    REGISTRY._classes.clear()
+    REGISTRY._classes.update(before)
+    sys.modules.pop("cg_ray_probe", None)
+
+
+def _policy(detector: str) -> Policy:
+    return Policy.model_validate(
+        {
+            "detectors": [detector],
+            "rules": [
+                {
+                    "name": "kid_with_number",
+                    "risk": "identifiable_child",
+                    "when": f"{detector} >= 0.9",
+                },
+                {"name": "kid", "risk": "child", "when": detector},
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +128,7 @@ def _config(dataset: Path, out: Path, detector: str, engine: str, **options) -> 
 def _local(dataset: Path, out: Path, detector: str):
     from childguard.engine.local import run_scan
 
-    return run_scan(
-        _config(dataset, out, detector, "local"), cg_ray_probe.policy_for(detector), progress=False
-    )
+    return run_scan(_config(dataset, out, detector, "local"), _policy(detector), progress=False)
 
 
 def _assert_same_outputs(a: Path, b: Path) -> None:
@@ -125,6 +153,8 @@ def _flagged_rows(out: Path) -> int:
 
 @pytest.mark.ray
 def test_worker_spec_from_declared_resources(ray_cluster):
+    import cg_ray_probe
+
     from childguard.engine.ray import WorkerSpec
 
     tasks = WorkerSpec.from_detectors([cg_ray_probe.RayProbe()])
@@ -153,7 +183,7 @@ def test_same_findings_as_local_with_a_worker_killed(ray_cluster, dataset, tmp_p
     cfg = _config(
         dataset, tmp_path / "ray", detector, "ray", kill_once=str(sentinel), kill_row=1100
     )
-    res = run_scan(cfg, cg_ray_probe.policy_for(detector), progress=False)
+    res = run_scan(cfg, _policy(detector), progress=False)
     assert sentinel.exists(), "the probe never killed its worker"
     assert int(sentinel.read_text()) != os.getpid()
     assert res.rows == ref.rows and res.risk_counts == ref.risk_counts
@@ -224,7 +254,7 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
 
     # the same scan again, in this process (already connected to the cluster)
     cfg = _config(dataset, tmp_path / "ray", "ray_probe", "ray", delay=0.15, log_dir=str(log))
-    res = run_scan(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+    res = run_scan(cfg, _policy("ray_probe"), progress=False)
     assert res.ok is False and [f["shard_id"][:3] for f in res.failed] == ["bad"]
     _assert_same_outputs(tmp_path / "local", tmp_path / "ray")
     # the re-run did not redo a task that had its marker when the driver died
@@ -240,7 +270,7 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
 
     cfg = _config(dataset, tmp_path / "ray-then-local", "ray_probe", "local", delay=0.15)
     cfg.detector_options["ray_probe"]["log_dir"] = str(log)  # same configuration as above
-    res = run_local(cfg, cg_ray_probe.policy_for("ray_probe"), progress=False)
+    res = run_local(cfg, _policy("ray_probe"), progress=False)
     assert [f["shard_id"][:3] for f in res.failed] == ["bad"]
     _assert_same_outputs(tmp_path / "local", tmp_path / "ray-then-local")
 
@@ -255,7 +285,7 @@ def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
 
     ctx = ScanContext(
         out=str(tmp_path),
-        policy=cg_ray_probe.policy_for("ray_probe"),
+        policy=_policy("ray_probe"),
         detector_names=["ray_probe"],
         detector_options={},
         batch_rows=BATCH_ROWS,
