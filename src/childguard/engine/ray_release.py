@@ -14,6 +14,7 @@ every node mounts at the same path; that is checked before any work starts.
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import pyarrow as pa
 import ray
 import ray.data
 
-from childguard.engine.ray import check_shared_out, connect
+from childguard.engine.ray import _TAKES_REMOTE_ARGS, TASK_RETRIES, check_shared_out, connect
 from childguard.io.paths import InputError
 from childguard.release.apply import ApplyError, FileReport, Item, _Run
 from childguard.release.build import ReleaseError
@@ -48,13 +49,17 @@ def _map(
         if hasattr(ray.data, "TaskPoolStrategy")
         else {"concurrency": size}
     )
-    mapped = ds.map_batches(
-        _run_batch,
-        fn_kwargs={"fn": fn, "kwargs": fn_kwargs},
-        batch_size=1,
-        batch_format="pyarrow",
-        **compute,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # extra remote args
+        mapped = ds.map_batches(
+            _run_batch,
+            fn_kwargs={"fn": fn, "kwargs": fn_kwargs},
+            batch_size=1,
+            batch_format="pyarrow",
+            **compute,
+            # a task whose worker died is run again (each is idempotent), but not forever
+            **({"max_retries": TASK_RETRIES} if _TAKES_REMOTE_ARGS else {}),
+        )
     first_error: BaseException | None = None
     # on an error, let the tasks already under way finish (they may be writing into a
     # folder the caller deletes when it sees the error), then raise the first one
