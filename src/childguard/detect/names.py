@@ -320,6 +320,8 @@ class Names(Detector):
             self._context_phrases.setdefault(ph[0], []).append(ph)
         self._relation = single(("relation", "possessive"))
         self._kin = single(("relation",))
+        # child words are never the child's name ("christening-baby-in-white", "Baby Jack")
+        self._child_words = single(("child", "child_ambiguous", "relation"))
         # last words of child events ("premiers pas", "battesimo"); not words that are terms
         # of other categories ("festa junina da escola" ends in a school word)
         ev_cats = ("event", "birthday", "first_day")
@@ -570,7 +572,7 @@ class Names(Detector):
                         tok = tok[:-1]
                     else:
                         continue
-                if self._starts_phrase(seg, i):
+                if self._starts_phrase(seg, i) or tok in self._child_words:
                     continue
                 if is_text and not lower and tok not in caps and tok + "s" not in caps:
                     continue
