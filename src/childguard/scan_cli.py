@@ -65,7 +65,7 @@ def run_scan_command(
             from childguard.engine.ray import run_scan as run
         except ImportError as e:
             err.print(
-                f"[red]error:[/red] --engine ray needs Ray: pip install 'childguard[ray]' ({e})"
+                f"[red]error:[/red] --engine ray needs Ray: pip install 'childguard\\[ray]' ({e})"
             )
             return 2
     elif cfg.engine == "local":
@@ -91,11 +91,11 @@ def run_scan_command(
 
 def scan(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders, globs or fsspec URLs.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Audit folder to write.")] = Path(
-        "audit"
-    ),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Audit folder to write (default: audit).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
-    engine: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    engine: Annotated[str | None, typer.Option(help="local (default) or ray.")] = None,
     url_col: Annotated[str | None, typer.Option(help="URL column (default: detected).")] = None,
     text_col: Annotated[
         str | None, typer.Option(help="Caption column (default: detected).")
@@ -104,13 +104,21 @@ def scan(
     policy: Annotated[Path | None, typer.Option(help="Policy file (TOML/YAML).")] = None,
     detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names.")] = None,
     lists: Annotated[str | None, typer.Option(help="Takedown lists to use (default: all).")] = None,
-    batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65_536,
+    batch_rows: Annotated[
+        int | None, typer.Option(help="Rows per batch (memory bound; default 65,536).")
+    ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard earlier results in --out.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
-    fields: dict = {"inputs": inputs, "out": str(out), "engine": engine, "batch_rows": batch_rows}
+    fields: dict = {"inputs": inputs}
+    if out is not None:
+        fields["out"] = str(out)
+    if engine is not None:
+        fields["engine"] = engine
+    if batch_rows is not None:
+        fields["batch_rows"] = batch_rows
     if workers is not None:
         fields["workers"] = workers
     if url_col:

@@ -273,3 +273,28 @@ def test_kill_minus_9_and_resume(tmp_path: Path, cfg: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["summary"]["rows"] == 6 * 20_000
     assert killed >= 1
+
+
+def test_config_file_fields_and_cli_precedence(tmp_path: Path, cfg: Path) -> None:
+    data = make_dataset(tmp_path / "data", shards=1)
+    out = tmp_path / "from-config"
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[scan]\n", f'[scan]\nout = "{out}"\nbatch_rows = 100\nworkers = 2\n'
+        )
+    )
+    code, output = run_cli(
+        ["scan", str(data), "--config", str(cfg), "--workers", "1", "--no-progress"]
+    )
+    assert code == 0, output
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["batch_rows"] == 100  # from the file
+    assert run["config"]["workers"] == 1  # the command line wins
+
+
+def test_unknown_engine_and_detector_are_clear_errors(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", shards=1)
+    code, output = run_cli(["scan", str(data), "--out", str(tmp_path / "a"), "--engine", "spark"])
+    assert code == 2 and "unknown engine 'spark'" in output
+    code, output = run_cli(["scan", str(data), "--out", str(tmp_path / "b"), "--detectors", "nope"])
+    assert code == 2 and "unknown detector 'nope'" in output
