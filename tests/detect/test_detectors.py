@@ -168,7 +168,10 @@ RISKS = [
     ("FESTA DE 5 ANOS DA MARIA EDUARDA", None, "identifiable_child"),
     ("Наш Тимофей пошёл в первый класс!", None, "identifiable_child"),
     ("七五三 めいちゃん 7歳", None, "identifiable_child"),
+    ("Little girl hugging her dog", None, "child"),
+    ("Menina com seu cachorro no parque", None, "child"),
     # hard negatives
+    ("Our baby girl Bella the labrador turns 2", None, "clean"),
     ("Happy birthday Dave!", None, "clean"),
     ("Robe fille à fleurs, taille 6 ans", None, "clean"),
     ("Cantora Ivete Santos, 50, faz show em Salvador", None, "clean"),

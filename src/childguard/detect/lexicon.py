@@ -53,6 +53,7 @@ CATEGORIES: dict[str, str] = {
     "adult_person": "words for adults (woman, bride, mulher) that make `girls` adult",
     "not_names": "ordinary words that name lists contain but that are not names here",
     "names": "extra given names and nicknames common among children in this language",
+    "pet_words": "child words people also call their pets (baby, bebê, малыш)",
     "first_day": "'first day' phrases: a child's first school day next to a school word",
     "stopwords": "function words and everyday words that are never names",
 }

@@ -41,7 +41,7 @@ NEGATIVE = (
     "adult_person",
 )
 # Categories matched on candidate rows (one automaton; matches mapped back to categories).
-DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive")
+DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")
 # Categories whose matched word is shown as child_terms evidence.
 EVIDENCE_CATEGORIES = [
     "child_model",
@@ -161,7 +161,10 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     class_num = rf" (?:{cw}) (?:[1-9]|1[0-2]) "
     youth_short = alternation([*_short(g("youth_sport")), "u", "sub", "under", "jo", "mo"])
     youth = rf" (?:{youth_short}) (?:[6-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
-    terms = {c: word_patterns(g(c)) for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive")}
+    terms = {
+        c: word_patterns(g(c))
+        for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")
+    }
     terms["youth_sport"] = word_patterns([t for t in g("youth_sport") if len(t) > 3])
     terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
     context = sorted({p for c in POSITIVE for p in terms[c]})
@@ -230,7 +233,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
         "possessive",
     )  # fmt: skip
-    out = out.with_columns(pl.lit(False).alias(c) for c in extra).with_columns(
+    out = out.with_columns(pl.lit(False).alias(c) for c in (*extra, "child_human")).with_columns(
         pl.lit(None, dtype=pl.String).alias("child_word")
     )
     if cand.any():
@@ -252,6 +255,12 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             .group_by("r", maintain_order=True)
             .agg(pl.col("m").first().str.strip_chars(" "))
         )
+        # a child word that nobody calls a pet ("girl", "kids", not "baby"): pets in the
+        # row do not cancel it ("little girl hugging her dog")
+        human = _human_rows(pairs, p.terms["pet_words"])
+        child_human = pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True)
+        if len(human):
+            child_human = child_human.scatter(human, True)
         child_word = pl.repeat(None, sub.height, dtype=pl.String, eager=True)
         if words.height:
             child_word = child_word.scatter(words["r"], words["m"])
@@ -297,7 +306,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                 ),
                 "pet_emoji": sub.select(text_raw.str.contains_any(PET_EMOJI))["text"],
             }
-        ).with_columns(**flags, child_word=child_word)
+        ).with_columns(**flags, child_word=child_word, child_human=child_human)
         # dates, times and birth measures matter only next to ages, births and events
         need = (
             detail["age_child"] | flags["birth"] | flags["hospital"] | flags["birthday"]
@@ -328,6 +337,24 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     return out
 
 
+def _human_rows(pairs: pl.DataFrame, pet_words: list[str]) -> list[int]:
+    """Candidate rows with a child word that nobody calls a pet ("girl", "kids"; not "baby",
+    and not "girl" inside "baby girl"): a pet in such a row does not cancel the child."""
+    pets = set(pet_words)
+    kids = pairs.filter(pl.col("category").is_in(["child", "child_ambiguous"]))
+    if kids.is_empty():
+        return []
+    by_row: dict[int, list[str]] = {}
+    for r, m in pairs.filter(pl.col("m").is_in(list(pets))).select("r", "m").iter_rows():
+        by_row.setdefault(r, []).append(m)
+    out = {
+        r
+        for r, m in kids.select("r", "m").iter_rows()
+        if m not in pets and not any(m.strip() in pm for pm in by_row.get(r, ()))
+    }
+    return sorted(out)
+
+
 def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict[str, pl.Series]:
     """Boolean columns from `exprs`, evaluated only on the rows of `df` where `mask` is set."""
     out = {c: pl.repeat(False, df.height, dtype=pl.Boolean, eager=True) for c in exprs}
@@ -341,9 +368,9 @@ def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict
 def negated(s: pl.DataFrame) -> pl.Series:
     """Rows whose minor words are about pets, dolls or the infant Jesus.
 
-    Pets are called "baby" and given ages, but not "son" or "daughter": a kinship word keeps
-    the row ("my daughter Harper (7) drew our cat")."""
-    pet = (s["neg_pet"] | s["pet_emoji"]) & ~s["relation"]
+    Pets are called "baby" and given ages, but not "son", "daughter", "girl" or "kids": such a
+    word keeps the row ("my daughter Harper (7) drew our cat", "little girl hugging her dog")."""
+    pet = (s["neg_pet"] | s["pet_emoji"]) & ~s["relation"] & ~s["child_human"]
     return pet | s["neg_doll"] | s["neg_religious"]
 
 
