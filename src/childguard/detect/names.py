@@ -394,7 +394,9 @@ class Names(Detector):
     def _starts_phrase(self, toks: list[str], i: int) -> bool:
         return any(toks[i : i + len(ph)] == ph for ph in self._phrase_starts.get(toks[i], ()))
 
-    def _near_anchor(self, toks: list[str], i: int, strict: bool) -> str | None:
+    def _near_anchor(
+        self, toks: list[str], i: int, strict: bool, kin_only: bool = False
+    ) -> str | None:
         """The context word that makes toks[i] a child's name, if any."""
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
         if _ADULT_NUM.match(nxt):
@@ -403,7 +405,7 @@ class Names(Detector):
             nxt = ""  # a number closing the caption numbers a photo series: "Rudy (3)"
         if strict:
             prev = toks[i - 1] if i >= 1 else ""
-            if prev in self._strict_before:
+            if prev in (self._kin if kin_only else self._strict_before):
                 return prev
             if i >= 2 and prev in _OF and toks[i - 2] in self._age_units:
                 return f"{toks[i - 2]} {prev}"
@@ -579,7 +581,8 @@ class Names(Detector):
                 if not is_text and tok in text_set and tok not in caps:
                     continue  # the slug repeats the caption's ordinary word
                 strict = tok in self._strict or (is_text and (lower or title))
-                a = self._near_anchor(seg, i, strict)
+                # all-lower-case captions: only a kinship word or an age makes a name
+                a = self._near_anchor(seg, i, strict, kin_only=is_text and lower)
                 if a is None and not strict and row_ctx:
                     nxt = seg[i + 1] if i + 1 < len(seg) else ""
                     a = "row context" if not _ADULT_NUM.match(nxt) else None
