@@ -55,6 +55,7 @@ JA_NOT_NAME = {
     "あか", "おねえ", "おにい", "おばあ", "おじい", "ばあ", "じい", "ねえ", "にい", "かあ", "とう",
     "おかあ", "おとう", "ママ", "パパ", "ばあば", "じいじ", "ワン", "ニャン",
 }  # fmt: skip
+_JA_NOT_NAME_CHARS = set("日会式年月生時分歳才祝園校学真服品家族週")
 JA_ANY = "[\u3040-\u30ff\u3400-\u9fff]"
 _CJK_CHAR = re.compile("[\u3400-\u9fff]")
 
@@ -302,6 +303,7 @@ class Names(Detector):
         self._places_br = {p for p in load_places(kinds=("br_city", "br_state")) if " " not in p}
         self._strict |= self._places_br
         self._names = names
+        self._ja_names = {n for n in given | extra if re.search(JA_ANY, n)}
         self._patterns = word_patterns(sorted(n for n in names if not re.search(JA_ANY, n)))
         single = lambda cats: {  # noqa: E731
             t for c in cats for t in lex.get(c) if " " not in t
@@ -595,6 +597,14 @@ class Names(Detector):
                     g = m.group(1)
                     if g in JA_NOT_NAME or g.endswith("赤"):
                         continue
+                    # ちゃん/くん and さん(13) mark a name; after 息子の or before 3歳 the kanji
+                    # may be any word (娘の誕生日), so it must be a known name there
+                    if rx in (JA_KIN, JA_AGE) and g not in self._ja_names:
+                        nxt = raw[m.end(1) : m.end(1) + 1]
+                        # 息子の颯真(5), 娘の紬と: a particle or bracket right after, and
+                        # no kanji of days, events or schools in the word
+                        if rx is JA_AGE or nxt not in "(（、と" or _JA_NOT_NAME_CHARS & set(g):
+                            continue
                     found.append(g)
                     anchor = anchor or "ja pattern"
         if not found:
