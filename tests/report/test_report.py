@@ -111,9 +111,11 @@ def test_counts_and_intervals(audit, tmp_path: Path) -> None:
 
 def test_no_caption_or_url_text_reaches_the_report(audit, tmp_path: Path) -> None:
     audit_dir, _ = audit
-    # the scan's own stats quote the broken CSV row, canaries and all: the report must not
+    # the scan names the broken CSV row without quoting it; the report adds nothing either
     raw_stats = "".join(p.read_text() for p in (audit_dir / "stats").glob("*.json"))
-    assert CANARIES[1] in raw_stats
+    assert "Expected 2 columns" in raw_stats
+    for canary in CANARIES:
+        assert canary not in raw_stats
     res = build_report(audit_dir, tmp_path / "r.html", examples=50)
     text = _all_text(res.html.read_text(), res.json.read_text())
     for canary in CANARIES:
@@ -146,7 +148,7 @@ def test_failed_shard_listed_with_scrubbed_reason(audit, tmp_path: Path) -> None
     (failed,) = d["failed_shards"]
     assert failed["shard_id"].startswith("broken-")
     (reason,) = failed["errors"]
-    assert "Expected 2 columns, got 3: [row text withheld]" in reason
+    assert "row 1" in reason and "Expected 2 columns, got 3" in reason
     html = (tmp_path / "r.html").read_text()
     assert "1 shard(s) failed" in html and failed["shard_id"] in html
 
