@@ -105,9 +105,7 @@ class Policy(BaseModel):
         Returns columns risk, action, rule (nulls for clean rows' rule)."""
         present = {c.split("__", 1)[0] for c in scores.columns if c.endswith("__score")}
         self.check_detectors(present)
-        signals = {
-            d: pl.col(f"{d}__score").fill_null(0.0) >= self.threshold(d) for d in present
-        }
+        signals = {d: pl.col(f"{d}__score").fill_null(0.0) >= self.threshold(d) for d in present}
         scores_expr = {d: pl.col(f"{d}__score").fill_null(0.0) for d in present}
         risk = pl.lit("clean")
         rule = pl.lit(None, dtype=pl.String)
