@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import re
 
+import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
@@ -641,25 +642,33 @@ class Names(Detector):
         ev: list[str | None] = []
         if len(idx):
             cols = {c: take_list(batch, c, idx) for c in ("text", "text_norm", "url_words")}
+            # the row flags as Python lists once (one Series lookup per row and flag is slow)
+            f = pl.DataFrame(
+                {
+                    "rel": s["relation"], "age": age, "event": s["event"], "group": group,
+                    "row_ctx": row_ctx, "group_ctx": group_ctx, "bday_age": bday_age,
+                    "child": s["child"], "minor": minor,
+                }
+            )[idx].to_dict(as_series=False)  # fmt: skip
             for k, i in enumerate(idx.to_list()):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None
-                kin = bool(s["relation"][i]) or bool(age[i]) or bool(s["event"][i])
-                kin = kin or (bool(group[i]) and NAME_LIST.search(raw) is not None)
+                kin = bool(f["rel"][k]) or bool(f["age"][k]) or bool(f["event"][k])
+                kin = kin or (bool(f["group"][k]) and NAME_LIST.search(raw) is not None)
                 if not cjk and not kin and not self._any_name(tn) and not self._any_name(uw):
                     continue
                 got = self._row(
                     raw,
                     tn,
                     uw,
-                    bool(row_ctx[i]),
-                    bool(group_ctx[i]),
+                    bool(f["row_ctx"][k]),
+                    bool(f["group_ctx"][k]),
                     cjk,
-                    bool(bday_age[i]),
-                    bool(age[i]),
-                    not bool(s["child"][i]),
-                    bool(minor[i] or age[i]),
+                    bool(f["bday_age"][k]),
+                    bool(f["age"][k]),
+                    not bool(f["child"][k]),
+                    bool(f["minor"][k] or f["age"][k]),
                 )
                 if got is None:
                     continue

@@ -395,7 +395,11 @@ def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.
 def standardize(raw: pa.Table, cols: ColumnMap, offset: int, path: str) -> pa.Table:
     n = raw.num_rows
     out: dict[str, pa.Array] = {
-        "row_index": pa.array(np.arange(offset, offset + n, dtype=np.int64)),
+        # from the buffer: `pa.array(ndarray)` imports pandas (0.15 s of start-up) to check for
+        # a pandas object
+        "row_index": pa.Array.from_buffers(
+            pa.int64(), n, [None, pa.py_buffer(np.arange(offset, offset + n, dtype=np.int64))]
+        ),
         "url": _as_string(raw.column(cols.url), path, cols.url, offset),
         "text": _as_string(raw.column(cols.text), path, cols.text, offset),
     }
