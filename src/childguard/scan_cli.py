@@ -30,6 +30,11 @@ def _summary(result, title: str = "scan summary") -> None:
         table.add_row(risk, f"{n:,}", f"{100 * n / total:.2f}%")
     table.add_row("[bold]total", f"[bold]{result.rows:,}", "")
     out.print(table)
+    for det, n in sorted(getattr(result, "row_errors", {}).items()):
+        out.print(
+            f"[yellow]{n:,} row(s) could not be fully checked by {det}[/yellow] "
+            f"(listed in {result.out / 'errors'}: not proven clean)"
+        )
     rate = result.rows / result.seconds if result.seconds > 0 else 0.0
     ok = len(result.shards) - result.skipped_shards
     skipped = f", {result.skipped_shards} already done" if result.skipped_shards else ""

@@ -45,10 +45,11 @@ def _probe_detectors_stay_here():
     of the registry afterwards, so other test modules see only their own detectors."""
     from childguard.detect import REGISTRY
 
-    before = dict(REGISTRY._classes)
     yield
-    REGISTRY._classes.clear()
-    REGISTRY._classes.update(before)
+    # only the probe's own detectors go: built-ins registered meanwhile must stay
+    for name, cls in list(REGISTRY._classes.items()):
+        if cls.__module__ == "cg_ray_probe":
+            del REGISTRY._classes[name]
     sys.modules.pop("cg_ray_probe", None)
 
 

@@ -129,6 +129,10 @@ def test_file_hash_and_pdq_lists_on_images(tmp_path: Path, images, as_folder: bo
     assert [r["takedown_lists__score"] for r in out] == [0, 1, 1, 1, 0, 0, 0]
     assert out[3]["takedown_lists__evidence"].startswith("list:pdqs@v1 type:pdq distance:")
     assert out[4]["takedown_lists__evidence"].startswith("image undecodable")
+    errors = [r["takedown_lists__error"] for r in out]
+    assert errors[4].startswith("image_error: image undecodable")
+    assert errors[5].startswith("pdq_low_quality: pdq quality")
+    assert [e is None for i, e in enumerate(errors) if i not in (4, 5)] == [True] * 5
     assert det.counters["image_errors"] == 1
     assert det.counters["pdq_low_quality"] == 1
     assert det.counters["image_missing"] == 1
@@ -225,3 +229,46 @@ def test_unknown_list_fails_at_construction(tmp_path: Path) -> None:
 
     with pytest.raises(ListStoreError, match="no list named 'nope'"):
         TakedownLists(home=str(tmp_path), lists=["nope"])
+
+
+def test_scan_lists_rows_it_could_not_check(tmp_path: Path, monkeypatch, images) -> None:
+    """An undecodable image is not silently clean: errors/ lists it, stats count it."""
+    from childguard.cli import app
+
+    rows = [
+        {"key": k, "url": f"https://e.com/{k}.jpg", "caption": "a view", "image": v}
+        for k, v in images.items()
+    ]
+    rows[1]["image"] = b"\xff\xd8 broken"
+    shard = write_img2dataset_shard(tmp_path / "data", "00000", rows)
+    monkeypatch.setenv("CHILDGUARD_HOME", str(tmp_path / "home"))
+    ListStore().add("pdqs", [_lines(tmp_path / "p.txt", [pdq_hash(near_copy(3))[0].hex()])], "pdq")
+    pol = tmp_path / "policy.toml"
+    pol.write_text(
+        'version = "t"\ndetectors = ["takedown_lists"]\n[[rules]]\n'
+        'name = "takedown_list_match"\nrisk = "blocked"\nwhen = "takedown_lists"\n'
+    )
+    out = tmp_path / "audit"
+    args = [
+        "scan",
+        str(shard),
+        "--out",
+        str(out),
+        "--policy",
+        str(pol),
+        "--no-progress",
+        "--workers",
+        "1",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "could not be fully checked by takedown_lists" in res.output
+    errors = pl.concat([pl.read_parquet(p) for p in (out / "errors").glob("*.parquet")])
+    assert errors["row_index"].to_list() == [1]
+    assert errors["detector"].to_list() == ["takedown_lists"]
+    assert errors["error"][0].startswith("image_error")
+    stats = json.loads(next((out / "stats").glob("*.json")).read_text())
+    assert stats["row_errors"] == {"takedown_lists": 1}
+    assert json.loads((out / "run.json").read_text())["summary"]["row_errors"] == {
+        "takedown_lists": 1
+    }

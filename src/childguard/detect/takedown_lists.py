@@ -130,11 +130,19 @@ class TakedownLists(Detector):
         pick[order] = np.arange(1, len(order) + 1, dtype=np.int32)
         labels = pa.array([None] + [rows_out[i][0] for i in order], pa.string())
         evidence = pa.array([None] + [rows_out[i][1] for i in order], pa.string())
+        # a row whose image could not be checked is not clean: the engine lists it in errors/
+        err_pick = np.zeros(n, dtype=np.int32)
+        err_rows = sorted(i for i in problems if i not in hits)
+        err_pick[err_rows] = np.arange(1, len(err_rows) + 1, dtype=np.int32)
+        err_text = pa.array(
+            [None] + [f"{problems[i][0]}: {problems[i][1]}" for i in err_rows], pa.string()
+        )
         return pa.table(
             {
                 self.col("score"): pa.array(scores, pa.float64()),
                 self.col("evidence"): evidence.take(pick),
                 self.col("label"): labels.take(pick),
+                self.col("error"): err_text.take(err_pick),
             }
         )
 

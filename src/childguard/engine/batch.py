@@ -27,8 +27,32 @@ FINDINGS_SCHEMA = pa.schema(
 )
 
 
+# Rows a detector could not fully check (an unreadable image, a model failure): a detector
+# says so in an optional `{name}__error` column; such rows are never silently clean, they are
+# listed in errors/<shard-id>.parquet and counted in the shard's stats.
+ERRORS_SCHEMA = pa.schema(
+    [("row_index", pa.int64()), ("detector", pa.string()), ("error", pa.string())]
+)
+
+
 def empty_findings() -> pa.Table:
     return FINDINGS_SCHEMA.empty_table()
+
+
+def row_errors(scored: pl.DataFrame) -> pa.Table:
+    """Every (row, detector) whose `{detector}__error` is set, in row order."""
+    parts = []
+    for c in scored.columns:
+        if c.endswith("__error"):
+            err = scored.select("row_index", pl.col(c).alias("error")).filter(
+                pl.col("error").is_not_null()
+            )
+            if err.height:
+                parts.append(err.with_columns(detector=pl.lit(c[: -len("__error")])))
+    if not parts:
+        return ERRORS_SCHEMA.empty_table()
+    out = pl.concat(parts).sort("row_index", "detector", maintain_order=True)
+    return out.select("row_index", "detector", "error").to_arrow().cast(ERRORS_SCHEMA)
 
 
 def score_batch(batch: pa.Table, detectors: list[Detector]) -> pa.Table:
@@ -50,8 +74,17 @@ def decide_batch(
     batch: pa.Table, detectors: list[Detector], policy: Policy
 ) -> tuple[pa.Table, dict[str, int]]:
     """Score and decide one batch. Returns (findings rows, rows per risk)."""
+    findings, counts, _ = decide_batch_with_errors(batch, detectors, policy)
+    return findings, counts
+
+
+def decide_batch_with_errors(
+    batch: pa.Table, detectors: list[Detector], policy: Policy
+) -> tuple[pa.Table, dict[str, int], pa.Table]:
+    """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on)."""
     scored = pl.from_arrow(score_batch(batch, detectors))
     assert isinstance(scored, pl.DataFrame)
+    errors = row_errors(scored)
     versions = {d.name: d.version for d in detectors}
     decided = policy.decide(scored, versions)
     counts = {k: 0 for k in ("blocked", "identifiable_child", "child", "clean")}
@@ -59,7 +92,7 @@ def decide_batch(
         counts[risk] = int(n)
     mask = decided["risk"] != "clean"
     if not mask.any():
-        return empty_findings(), counts
+        return empty_findings(), counts, errors
     flagged = scored.filter(mask)
     dec = decided.filter(mask)
     reasons = policy.reasons(flagged, versions)
@@ -83,4 +116,4 @@ def decide_batch(
             "reasons": pa.array(reasons, pa.list_(REASON_TYPE)),
         }
     )
-    return findings.cast(FINDINGS_SCHEMA), counts
+    return findings.cast(FINDINGS_SCHEMA), counts, errors

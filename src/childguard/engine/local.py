@@ -52,6 +52,7 @@ class ScanResult:
     risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISKS, 0))
     seconds: float = 0.0
     skipped_shards: int = 0
+    row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
 
     @property
     def ok(self) -> bool:
@@ -92,6 +93,9 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     )
     dets = build_detectors(ctx)  # fail fast in the parent on a bad policy or detector
     described = [d.describe() for d in dets]
+    # workers rebuild detectors from the options the parent resolved (e.g. takedown lists
+    # pinned at name@version), so every worker matches what run.json records
+    ctx.detector_options = {d["name"]: dict(d["options"]) for d in described}
     config_hash = config.fingerprint(policy, described)
     layout = OutLayout(Path(ctx.out))
     if restart:
@@ -140,6 +144,7 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
         run["summary"] = {
             "rows": result.rows,
             "risk_counts": result.risk_counts,
+            "row_errors": result.row_errors,
             "shards": len(result.shards),
             "failed_shards": [f["shard_id"] for f in result.failed],
             "seconds": round(result.seconds, 3),
@@ -217,6 +222,8 @@ def run_scan(
         result.rows += s["rows"]
         for k, v in s["risk_counts"].items():
             result.risk_counts[k] = result.risk_counts.get(k, 0) + v
+        for k, v in s.get("row_errors", {}).items():
+            result.row_errors[k] = result.row_errors.get(k, 0) + v
     result.seconds = time.perf_counter() - t0
     status = "finished" if result.ok else "finished_with_errors"
     write_run_json(layout, config, ctx, described, config_hash, plans, status, result)

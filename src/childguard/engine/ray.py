@@ -403,6 +403,8 @@ def run_scan(
         result.rows += s["rows"]
         for k, v in s["risk_counts"].items():
             result.risk_counts[k] = result.risk_counts.get(k, 0) + v
+        for k, v in s.get("row_errors", {}).items():
+            result.row_errors[k] = result.row_errors.get(k, 0) + v
     result.seconds = time.perf_counter() - t0
     status = "finished" if result.ok else "finished_with_errors"
     write_run_json(layout, config, ctx, described, config_hash, plans, status, result)

@@ -3,6 +3,7 @@
     OUT/run.json                       tool version, config, policy, detectors, inputs
     OUT/findings/<shard-id>.parquet    non-clean rows of a finished shard
     OUT/stats/<shard-id>.json          per-shard counts; status "ok" marks the shard finished
+    OUT/errors/<shard-id>.parquet      rows a detector could not check (only when there are any)
     OUT/_state/<shard-id>/task-N.parquet + task-N.done.json   per-task parts while in progress
 
 Order of writes makes every crash point safe: a task's part is written before its marker; a
@@ -33,6 +34,9 @@ class OutLayout:
     def findings(self, shard_id: str) -> Path:
         return self.root / "findings" / f"{shard_id}.parquet"
 
+    def errors(self, shard_id: str) -> Path:
+        return self.root / "errors" / f"{shard_id}.parquet"
+
     def stats(self, shard_id: str) -> Path:
         return self.root / "stats" / f"{shard_id}.json"
 
@@ -41,6 +45,9 @@ class OutLayout:
 
     def part(self, shard_id: str, task: int) -> Path:
         return self.state_dir(shard_id) / f"task-{task:06d}.parquet"
+
+    def part_errors(self, shard_id: str, task: int) -> Path:
+        return self.state_dir(shard_id) / f"task-{task:06d}.errors.parquet"
 
     def marker(self, shard_id: str, task: int) -> Path:
         return self.state_dir(shard_id) / f"task-{task:06d}.done.json"
@@ -64,9 +71,22 @@ class OutLayout:
         except (OSError, ValueError):
             return None
 
-    def write_task(self, shard_id: str, task: int, findings: pa.Table, info: dict) -> None:
+    def write_task(
+        self,
+        shard_id: str,
+        task: int,
+        findings: pa.Table,
+        info: dict,
+        errors: pa.Table | None = None,
+    ) -> None:
+        if errors is not None and errors.num_rows:
+            write_parquet_atomic(self.part_errors(shard_id, task), errors)
         write_parquet_atomic(self.part(shard_id, task), findings)
         write_json_atomic(self.marker(shard_id, task), info)
+
+    def read_part_errors(self, shard_id: str, task: int) -> pa.Table | None:
+        p = self.part_errors(shard_id, task)
+        return pq.read_table(p) if p.exists() else None
 
     def read_part(self, shard_id: str, task: int) -> pa.Table:
         return pq.read_table(self.part(shard_id, task))
@@ -75,6 +95,6 @@ class OutLayout:
         shutil.rmtree(self.state_dir(shard_id), ignore_errors=True)
 
     def wipe(self) -> None:
-        for sub in ("findings", "stats", "_state"):
+        for sub in ("findings", "stats", "errors", "_state"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
         self.run_json.unlink(missing_ok=True)

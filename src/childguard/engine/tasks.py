@@ -14,7 +14,7 @@ import pyarrow as pa
 from childguard import __version__
 from childguard.detect import REGISTRY, load_builtin
 from childguard.detect.base import Detector
-from childguard.engine.batch import FINDINGS_SCHEMA, decide_batch
+from childguard.engine.batch import ERRORS_SCHEMA, FINDINGS_SCHEMA, decide_batch_with_errors
 from childguard.engine.state import OutLayout
 from childguard.io.atomic import write_json_atomic, write_parquet_atomic
 from childguard.io.paths import Shard
@@ -109,15 +109,18 @@ def run_task(
     t0 = time.perf_counter()
     counts = dict.fromkeys(RISKS, 0)
     parts: list[pa.Table] = []
+    error_parts: list[pa.Table] = []
     rows = 0
     try:
         for batch in iter_task_batches(info, task, ctx.batch_rows):
-            findings, c = decide_batch(batch, detectors, ctx.policy)
+            findings, c, errors = decide_batch_with_errors(batch, detectors, ctx.policy)
             rows += batch.num_rows
             for k, v in c.items():
                 counts[k] += v
             if findings.num_rows:
                 parts.append(findings)
+            if errors.num_rows:
+                error_parts.append(errors)
     except ShardError as e:
         return TaskResult(
             info.shard.shard_id, task.index, rows, counts, 0.0, error=str(e), error_row=e.row
@@ -133,6 +136,10 @@ def run_task(
             f"footer says {task.num_rows}",
         )
     table = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+    errors = pa.concat_tables(error_parts) if error_parts else ERRORS_SCHEMA.empty_table()
+    row_errors: dict[str, int] = {}
+    for d in errors.column("detector").to_pylist():
+        row_errors[d] = row_errors.get(d, 0) + 1
     seconds = time.perf_counter() - t0
     layout.write_task(
         info.shard.shard_id,
@@ -143,7 +150,9 @@ def run_task(
             "risk_counts": counts,
             "seconds": round(seconds, 4),
             "row_offset": task.row_offset,
+            "row_errors": row_errors,
         },
+        errors,
     )
     return TaskResult(info.shard.shard_id, task.index, rows, counts, seconds)
 
@@ -155,6 +164,8 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
     layout = ctx.layout
     sid = info.shard.shard_id
     parts, rows, seconds = [], 0, 0.0
+    error_parts: list[pa.Table] = []
+    row_errors: dict[str, int] = {}
     counts = dict.fromkeys(RISKS, 0)
     for t in info.tasks:
         marker = layout.task_done(sid, t.index)
@@ -164,9 +175,14 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         seconds += marker["seconds"]
         for k, v in marker["risk_counts"].items():
             counts[k] += v
+        for d, v in marker.get("row_errors", {}).items():
+            row_errors[d] = row_errors.get(d, 0) + v
         part = layout.read_part(sid, t.index)
         if part.num_rows:
             parts.append(part.cast(FINDINGS_SCHEMA))
+        err = layout.read_part_errors(sid, t.index)
+        if err is not None and err.num_rows:
+            error_parts.append(err.cast(ERRORS_SCHEMA))
     findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
     flagged = sum(v for k, v in counts.items() if k != "clean")
     if info.num_rows is not None and rows != info.num_rows:
@@ -176,6 +192,12 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
             f"{info.shard.path}: findings do not add up ({findings.num_rows} "
             f"rows written, {flagged} flagged, {rows} read)"
         )
+    if sum(e.num_rows for e in error_parts) != sum(row_errors.values()):
+        raise RuntimeError(f"{info.shard.path}: row error parts do not match their markers")
+    if error_parts:
+        write_parquet_atomic(layout.errors(sid), pa.concat_tables(error_parts))
+    else:
+        layout.errors(sid).unlink(missing_ok=True)
     write_parquet_atomic(layout.findings(sid), findings)
     stats = {
         "shard_id": sid,
@@ -190,6 +212,8 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         "tasks": len(info.tasks),
         "seconds": round(seconds, 3),
         "errors": [],
+        # rows a detector could not check (e.g. an unreadable image): listed in errors/
+        "row_errors": dict(sorted(row_errors.items())),
         "status": "ok",
         "tool_version": __version__,
     }
