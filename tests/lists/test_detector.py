@@ -272,3 +272,12 @@ def test_scan_lists_rows_it_could_not_check(tmp_path: Path, monkeypatch, images)
     assert json.loads((out / "run.json").read_text())["summary"]["row_errors"] == {
         "takedown_lists": 1
     }
+
+
+def test_report_warns_about_rows_not_checked(tmp_path: Path, monkeypatch, images) -> None:
+    from childguard.report import build_report
+
+    test_scan_lists_rows_it_could_not_check(tmp_path, monkeypatch, images)
+    data = build_report(tmp_path / "audit", tmp_path / "r.html").data
+    assert data["totals"]["row_errors"] == {"takedown_lists": 1}
+    assert any("could not be fully checked by takedown_lists" in w for w in data["warnings"])

@@ -93,6 +93,15 @@ def compute(
         for k, v in s["risk_counts"].items():
             risk_counts[k] += v
     flagged_total = rows - risk_counts["clean"]
+    row_errors: dict[str, int] = {}
+    for s_ in ok:
+        for k, v in (s_.get("row_errors") or {}).items():
+            row_errors[k] = row_errors.get(k, 0) + int(v)
+    for det, n in sorted(row_errors.items()):
+        warnings.append(
+            f"{n:,} row(s) could not be fully checked by {det} (see errors/ in the audit): "
+            "they are not proven clean"
+        )
 
     findings = audit.findings()
     by_rule = audit.collect(findings.group_by("risk", "action", "rule").len("rows"))
@@ -250,6 +259,7 @@ def compute(
             "flagged": flagged_total,
             "risk_counts": risk_counts,
             "action_counts": action_counts,
+            "row_errors": row_errors,
         },
         "prevalence": prevalence,
         "shard_spread": spread,
