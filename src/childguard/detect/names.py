@@ -304,8 +304,9 @@ class Names(Detector):
         self._places_br = {p for p in load_places(kinds=("br_city", "br_state")) if " " not in p}
         self._strict |= self._places_br
         self._names = names
-        self._ja_names = {n for n in given | extra if re.search(JA_ANY, n)}
-        self._patterns = word_patterns(sorted(n for n in names if not re.search(JA_ANY, n)))
+        ja = re.compile(JA_ANY).search
+        self._ja_names = {n for n in given | extra if ja(n)}
+        self._patterns = word_patterns(sorted(n for n in names if not ja(n)))
         single = lambda cats: {  # noqa: E731
             t for c in cats for t in lex.get(c) if " " not in t
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from functools import lru_cache
 
 import pyarrow as pa
 
@@ -25,9 +26,14 @@ _CAP = re.compile(r"\b[^\W\d_][\w-]*", re.UNICODE)
 
 def load_places(kinds: tuple[str, ...] | None = None) -> list[str]:
     """Packaged place names (normalised), optionally only some kinds (br_city, br_state, city)."""
+    return [r[0] for r in _place_rows() if kinds is None or (len(r) > 1 and r[1] in kinds)]
+
+
+@lru_cache(maxsize=1)
+def _place_rows() -> tuple[tuple[str, ...], ...]:
+    """The packaged file parsed once per process (two detectors read it)."""
     blob = gzip.decompress((DATA_DIR / "places.tsv.gz").read_bytes()).decode("utf-8")
-    rows = [ln.split("\t") for ln in blob.splitlines() if ln and not ln.startswith("#")]
-    return [r[0] for r in rows if kinds is None or (len(r) > 1 and r[1] in kinds)]
+    return tuple(tuple(ln.split("\t")) for ln in blob.splitlines() if ln and not ln.startswith("#"))
 
 
 @register

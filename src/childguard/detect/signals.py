@@ -340,19 +340,23 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
 def _human_rows(pairs: pl.DataFrame, pet_words: list[str]) -> list[int]:
     """Candidate rows with a child word that nobody calls a pet ("girl", "kids"; not "baby",
     and not "girl" inside "baby girl"): a pet in such a row does not cancel the child."""
-    pets = set(pet_words)
-    kids = pairs.filter(pl.col("category").is_in(["child", "child_ambiguous"]))
+    kids = pairs.filter(
+        pl.col("category").is_in(["child", "child_ambiguous"]) & ~pl.col("m").is_in(pet_words)
+    )
     if kids.is_empty():
         return []
-    by_row: dict[int, list[str]] = {}
-    for r, m in pairs.filter(pl.col("m").is_in(list(pets))).select("r", "m").iter_rows():
-        by_row.setdefault(r, []).append(m)
-    out = {
-        r
-        for r, m in kids.select("r", "m").iter_rows()
-        if m not in pets and not any(m.strip() in pm for pm in by_row.get(r, ()))
-    }
-    return sorted(out)
+    pets = pairs.filter(pl.col("m").is_in(pet_words)).select("r", pm="m").unique()
+    # a child word is covered when it is part of a pet word matched in the same row
+    covered = (
+        kids.select("r", "m")
+        .join(pets, on="r", how="left")
+        .with_columns(
+            pl.col("pm").str.contains(pl.col("m").str.strip_chars(), literal=True).fill_null(False)
+        )
+        .group_by("r", "m")
+        .agg(pl.col("pm").any())
+    )
+    return covered.filter(~pl.col("pm"))["r"].unique().sort().to_list()
 
 
 def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict[str, pl.Series]:
