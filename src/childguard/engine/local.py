@@ -213,6 +213,11 @@ def run_scan(
         else:
             _run_pool(work, ctx, workers, on_result)
 
+    return close_run(result, plans, layout, config, ctx, described, config_hash, t0)
+
+
+def close_run(result, plans, layout, config, ctx, described, config_hash, t0) -> ScanResult:
+    """Totals over every shard (finished now or earlier) and the final run.json; both engines."""
     for p in plans:
         if p.done:
             result.skipped_shards += 1

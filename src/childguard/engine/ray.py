@@ -38,7 +38,7 @@ import ray.data
 
 from childguard.config import ScanConfig
 from childguard.detect.base import Detector
-from childguard.engine.local import ScanResult, prepare_run, write_run_json
+from childguard.engine.local import ScanResult, close_run, prepare_run, write_run_json
 from childguard.engine.progress import ScanProgress
 from childguard.engine.tasks import (
     ScanContext,
@@ -394,21 +394,7 @@ def run_scan(
         if started:
             ray.shutdown()
 
-    for p in plans:
-        if p.done:
-            result.skipped_shards += 1
-            result.shards.append(json.loads(layout.stats(p.shard.shard_id).read_text()))
-    result.shards.sort(key=lambda s: s["shard_id"])
-    for s in result.shards:
-        result.rows += s["rows"]
-        for k, v in s["risk_counts"].items():
-            result.risk_counts[k] = result.risk_counts.get(k, 0) + v
-        for k, v in s.get("row_errors", {}).items():
-            result.row_errors[k] = result.row_errors.get(k, 0) + v
-    result.seconds = time.perf_counter() - t0
-    status = "finished" if result.ok else "finished_with_errors"
-    write_run_json(layout, config, ctx, described, config_hash, plans, status, result)
-    return result
+    return close_run(result, plans, layout, config, ctx, described, config_hash, t0)
 
 
 __all__ = [
