@@ -107,14 +107,23 @@ class Policy(BaseModel):
         self.check_detectors(present)
         signals = {d: pl.col(f"{d}__score").fill_null(0.0) >= self.threshold(d) for d in present}
         scores_expr = {d: pl.col(f"{d}__score").fill_null(0.0) for d in present}
-        risk = pl.lit("clean")
-        rule = pl.lit(None, dtype=pl.String)
-        for r in reversed(self.rules):  # build so that the first rule wins
-            cond = _compile(r.when, known=(signals, scores_expr))
-            risk = pl.when(cond).then(pl.lit(r.risk)).otherwise(risk)
-            rule = pl.when(cond).then(pl.lit(r.name)).otherwise(rule)
-        action = risk.replace_strict(self.actions, default="keep")
-        return scores.select(risk.alias("risk"), action.alias("action"), rule.alias("rule"))
+        # the index of the first rule that fires (len(rules): none), then three small lookups:
+        # one integer column instead of three string when/then chains over every row
+        first = pl.lit(len(self.rules), dtype=pl.UInt32)
+        for k in reversed(range(len(self.rules))):
+            cond = _compile(self.rules[k].when, known=(signals, scores_expr))
+            first = pl.when(cond).then(pl.lit(k, dtype=pl.UInt32)).otherwise(first)
+        risks = [r.risk for r in self.rules] + ["clean"]
+        actions = [self.actions.get(r, "keep") for r in risks]
+        names = [r.name for r in self.rules] + [None]
+        hit = scores.select(first.alias("i"))["i"]
+        return pl.DataFrame(
+            {
+                "risk": pl.Series(risks, dtype=pl.String).gather(hit),
+                "action": pl.Series(actions, dtype=pl.String).gather(hit),
+                "rule": pl.Series(names, dtype=pl.String).gather(hit),
+            }
+        )
 
     def reasons(self, flagged: pl.DataFrame, versions: dict[str, str]) -> list[list[dict]]:
         """Per flagged row: every detector whose signal fired, with its explanation."""

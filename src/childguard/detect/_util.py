@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from childguard.detect.textnorm import fold_word
 
@@ -12,8 +13,9 @@ def result(
     name: str, n: int, score: pl.Series, evidence: pl.Series | None = None, label: str | None = None
 ) -> pa.Table:
     """Standard detector output columns from polars series of length n."""
+    sc = score.cast(pl.Float64).fill_null(0.0).to_arrow()
     cols: dict[str, pa.Array] = {
-        f"{name}__score": score.cast(pl.Float64).fill_null(0.0).to_arrow(),
+        f"{name}__score": sc,
         f"{name}__evidence": (
             evidence.cast(pl.String).to_arrow().cast(pa.string())
             if evidence is not None
@@ -21,10 +23,11 @@ def result(
         ),
     }
     if label is not None:
-        lab = pl.DataFrame({"s": score}).select(
-            pl.when(pl.col("s") > 0).then(pl.lit(label)).otherwise(pl.lit(None)).alias("l")
-        )["l"]
-        cols[f"{name}__label"] = lab.cast(pl.String).to_arrow().cast(pa.string())
+        # the label where the score is > 0 (NaN counts: polars orders NaN above every number)
+        hit = pc.or_(pc.greater(sc, 0.0), pc.is_nan(sc))
+        cols[f"{name}__label"] = pc.if_else(
+            hit, pa.scalar(label, pa.string()), pa.scalar(None, pa.string())
+        )
     return pa.table(cols)
 
 

@@ -142,7 +142,10 @@ def _on_matching(s: pl.Series, pattern: str, fn: Callable[[pl.Series], pl.Series
 
 
 def _pad(s: pl.Series) -> pl.Series:
-    return (" " + s.str.strip_chars(" ") + " ").alias("s")
+    # one concat_str pass (two `+` would copy the column twice)
+    return s.to_frame("s").select(
+        pl.concat_str([pl.lit(" "), pl.col("s").str.strip_chars(" "), pl.lit(" ")]).alias("s")
+    )["s"]
 
 
 def normalize_series(s: pl.Series) -> pl.Series:

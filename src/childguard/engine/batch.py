@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect.base import Detector
-from childguard.detect.textnorm import prepare
+from childguard.detect.textnorm import NORM_COLUMNS, prepare
 from childguard.policy import REASON_TYPE, Policy
 from childguard.urls import laion_hash_column, url_sha256_column
 
@@ -82,7 +82,9 @@ def decide_batch_with_errors(
     batch: pa.Table, detectors: list[Detector], policy: Policy
 ) -> tuple[pa.Table, dict[str, int], pa.Table]:
     """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on)."""
-    scored = pl.from_arrow(score_batch(batch, detectors))
+    table = score_batch(batch, detectors)
+    # the normalised text columns are the detectors' input only: not copied into polars here
+    scored = pl.from_arrow(table.select([c for c in table.column_names if c not in NORM_COLUMNS]))
     assert isinstance(scored, pl.DataFrame)
     errors = row_errors(scored)
     versions = {d.name: d.version for d in detectors}
