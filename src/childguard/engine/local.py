@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -70,6 +71,9 @@ def _worker_init(ctx: ScanContext) -> None:
     _W_DETS = build_detectors(ctx)
     for d in _W_DETS:
         d.ensure_setup()
+    # modules, word lists and automata live as long as the worker: keep the cyclic GC from
+    # re-scanning them at every collection (about 3% of a scan's time)
+    gc.freeze()
 
 
 def _worker_run(info: ShardInfo, task: Task) -> TaskResult:
@@ -208,8 +212,12 @@ def run_scan(
         if workers == 1:
             for d in dets:
                 d.ensure_setup()
-            for info, t in work:
-                on_result(run_task(info, t, ctx, dets))
+            gc.freeze()  # as in `_worker_init`; undone after, this process may go on
+            try:
+                for info, t in work:
+                    on_result(run_task(info, t, ctx, dets))
+            finally:
+                gc.unfreeze()
         else:
             _run_pool(work, ctx, workers, on_result)
 

@@ -367,7 +367,8 @@ def _jsonl_python(
 
 def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.Array:
     """Any column type to utf8 strings; invalid UTF-8 bytes become U+FFFD, never an error."""
-    arr = arr.combine_chunks()
+    # one chunk (every parquet batch): no copy; `combine_chunks` copies even a single chunk
+    arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     t = arr.type
     if pa.types.is_string(t):
         return arr
