@@ -51,6 +51,7 @@ class Places(Detector):
         # locative word right before ("em Vitória", "in Natal")
         self._ambiguous = {p for p in self._places if p in names}
         self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
+        self._first_words = {p.split(" ")[0] for p in self._places}
 
     def score(self, batch: pa.Table) -> pa.Table:
         self.ensure_setup()
@@ -74,8 +75,12 @@ class Places(Detector):
         return result(self.name, n, scatter_floats(n, hits), scatter_strings(n, hits, ev), "place")
 
     def _find(self, toks: list[str]) -> str | None:
+        # only where a place can start (most words start none: no join for them)
+        starts = [j for j, t in enumerate(toks) if t in self._first_words]
         for k in range(self._longest, 0, -1):
-            for j in range(len(toks) - k + 1):
+            for j in starts:
+                if j > len(toks) - k:
+                    break
                 cand = " ".join(toks[j : j + k])
                 if cand in self._places and (
                     cand not in self._ambiguous or (j > 0 and toks[j - 1] in LOCATIVE)
