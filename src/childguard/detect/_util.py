@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from childguard.detect.textnorm import fold_word
+
+# Arrow scalars made from buffers: `pa.scalar(0.0)` and `pa.array([...])` import pandas
+# (0.15 s of start-up) to check their argument for pandas objects.
+_ZERO = pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.zeros(1))])[0]
 
 
 def result(
@@ -24,10 +29,9 @@ def result(
     }
     if label is not None:
         # the label where the score is > 0 (NaN counts: polars orders NaN above every number)
-        hit = pc.or_(pc.greater(sc, 0.0), pc.is_nan(sc))
-        cols[f"{name}__label"] = pc.if_else(
-            hit, pa.scalar(label, pa.string()), pa.scalar(None, pa.string())
-        )
+        hit = pc.or_(pc.greater(sc, _ZERO), pc.is_nan(sc))
+        lab = pl.Series([label], dtype=pl.String).to_arrow().cast(pa.string())[0]
+        cols[f"{name}__label"] = pc.if_else(hit, lab, pa.nulls(1, pa.string())[0])
     return pa.table(cols)
 
 
