@@ -11,7 +11,7 @@ from childguard.lists import pdq
 from childguard.lists.pdq import PDQIndex, brute_force_search, hex_to_bytes
 
 PDQ_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdq"
-ENGINES = ["numpy"] + (["numba"] if pdq._numba is not None else [])
+ENGINES = ["numpy"] + (["numba"] if pdq._load_numba() is not None else [])
 
 
 def _flip(rng: np.random.Generator, h: np.ndarray, k: int) -> np.ndarray:
