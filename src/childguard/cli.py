@@ -33,8 +33,44 @@ app.command("eval")(eval_cmd)
 # ---------------------------------------------------------------------------------------------
 
 
+# Optional extras: a command that needs one says which, instead of a traceback.
+_EXTRA_OF_MODULE = {
+    "fastapi": "web",
+    "uvicorn": "web",
+    "sqlalchemy": "web",
+    "alembic": "web",
+    "argon2": "web",
+    "itsdangerous": "web",
+    "multipart": "web",
+    "python_multipart": "web",
+    "psycopg": "postgres",
+    "pdqhash": "images",
+    "PIL": "images",
+    "faiss": "images",
+    "matplotlib": "report",
+    "ray": "ray",
+    "s3fs": "remote",
+    "huggingface_hub": "remote",
+    "aiohttp": "remote",
+}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        extra = _EXTRA_OF_MODULE.get(top)
+        if extra is None:
+            raise
+        import sys
+
+        print(
+            f"error: this command needs the optional package {top!r}: "
+            f"pip install 'childguard[{extra}]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""A command whose optional extra is missing says which extra to install, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from childguard import cli
+
+
+def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def boom() -> None:
+        raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 2
+    assert "pip install 'childguard[web]'" in capsys.readouterr().err
+
+
+def test_other_missing_modules_still_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom() -> None:
+        raise ModuleNotFoundError("No module named 'nope'", name="nope")
+
+    monkeypatch.setattr(cli, "app", boom)
+    monkeypatch.setattr(sys, "argv", ["childguard"])
+    with pytest.raises(ModuleNotFoundError):
+        cli.main()
