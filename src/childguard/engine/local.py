@@ -3,61 +3,19 @@
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing as mp
 import os
 import sys
-import time
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from childguard import __version__
 from childguard.config import ScanConfig
 from childguard.detect.base import Detector
-from childguard.engine.progress import ScanProgress
-from childguard.engine.state import OutLayout
-from childguard.engine.tasks import (
-    ScanContext,
-    ShardPlan,
-    TaskResult,
-    build_detectors,
-    fail_shard,
-    finalize_shard,
-    plan_shard,
-    resolve_detector_names,
-    run_task,
-)
-from childguard.io.atomic import clean_stale_temps, write_json_atomic
-from childguard.io.paths import expand_inputs
+from childguard.engine.run import ScanConfigMismatch, ScanResult, ScanRun
+from childguard.engine.tasks import ScanContext, TaskResult, build_detectors, run_task
 from childguard.io.readers import ShardInfo, Task
-from childguard.policy import RISKS, Policy, load_policy
+from childguard.policy import Policy
 
-
-class ScanConfigMismatch(RuntimeError):
-    pass
-
-
-@dataclass
-class ScanResult:
-    out: Path
-    shards: list[dict] = field(default_factory=list)  # per-shard stats
-    failed: list[dict] = field(default_factory=list)
-    rows: int = 0
-    risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISKS, 0))
-    seconds: float = 0.0
-    skipped_shards: int = 0
-    row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+__all__ = ["ScanConfigMismatch", "ScanResult", "run_scan"]
 
 
 # worker-process globals: detectors are built once per worker, not once per task
@@ -81,81 +39,6 @@ def _worker_run(info: ShardInfo, task: Task) -> TaskResult:
     return run_task(info, task, _W_CTX, _W_DETS)
 
 
-def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool = False):
-    """Resolve policy/detectors, check resume compatibility, write run.json. Shared by engines."""
-    policy = policy or load_policy()
-    names = resolve_detector_names(policy, config.detectors, config.plugins)
-    ctx = ScanContext(
-        out=str(Path(config.out).resolve()),
-        policy=policy,
-        detector_names=names,
-        detector_options=config.detector_options,
-        batch_rows=config.batch_rows,
-        url_col=config.url_col,
-        text_col=config.text_col,
-        plugins=config.plugins,
-    )
-    dets = build_detectors(ctx)  # fail fast in the parent on a bad policy or detector
-    described = [d.describe() for d in dets]
-    # workers rebuild detectors from the options the parent resolved (e.g. takedown lists
-    # pinned at name@version), so every worker matches what run.json records
-    ctx.detector_options = {d["name"]: dict(d["options"]) for d in described}
-    config_hash = config.fingerprint(policy, described)
-    layout = OutLayout(Path(ctx.out))
-    if restart:
-        layout.wipe()
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-        except ValueError:
-            prev = {}
-        if prev.get("config_hash") not in (None, config_hash):
-            raise ScanConfigMismatch(
-                f"{layout.root} holds a scan made with another configuration "
-                f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
-            )
-    clean_stale_temps(layout.root)
-    shards = expand_inputs(config.inputs)
-    return ctx, dets, described, config_hash, layout, shards
-
-
-def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
-    run = {
-        "tool": "childguard",
-        "tool_version": __version__,
-        "status": status,
-        "config": config.model_dump(mode="json"),
-        "config_hash": config_hash,
-        "policy": ctx.policy.model_dump(mode="json"),
-        "policy_hash": ctx.policy.fingerprint(),
-        "detectors": described,
-        "inputs": [
-            (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
-            for p in plans
-        ],
-    }
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-            # keep what earlier (resumed) runs learnt about shards finished before this one
-            known = {i["shard_id"]: i for i in prev.get("inputs", [])}
-            run["inputs"] = [
-                known.get(i["shard_id"], i) if "columns" not in i else i for i in run["inputs"]
-            ]
-        except ValueError:
-            pass
-    if result is not None:
-        run["summary"] = {
-            "rows": result.rows,
-            "risk_counts": result.risk_counts,
-            "row_errors": result.row_errors,
-            "shards": len(result.shards),
-            "failed_shards": [f["shard_id"] for f in result.failed],
-            "seconds": round(result.seconds, 3),
-        }
-    write_json_atomic(layout.run_json, run)
-
-
 def run_scan(
     config: ScanConfig,
     policy: Policy | None = None,
@@ -163,84 +46,22 @@ def run_scan(
     restart: bool = False,
     progress: bool | None = None,
 ) -> ScanResult:
-    t0 = time.perf_counter()
-    ctx, dets, described, config_hash, layout, shards = prepare_run(config, policy, restart)
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(shards)))) as tp:
-        plans: list[ShardPlan] = list(tp.map(lambda s: plan_shard(s, ctx), shards))
-    write_run_json(layout, config, ctx, described, config_hash, plans, "running")
-
-    result = ScanResult(out=layout.root)
-    todo = [p for p in plans if not p.done and p.error is None]
-    for p in plans:
-        if p.error is not None:
-            result.failed.append(fail_shard(p.shard, ctx, [p.error]))
-    total_rows = sum((p.info.num_rows or 0) for p in todo)
-    rows_known = all(p.info.num_rows is not None for p in todo)
-    prog = ScanProgress(
-        total_rows if rows_known else None,
-        sum(len(p.pending) for p in todo),
-        enabled=progress,
-    )
-    remaining = {p.shard.shard_id: len(p.pending) for p in todo}
-    task_errors: dict[str, list[str]] = {}
-    by_id = {p.shard.shard_id: p for p in todo}
-
-    def on_result(r: TaskResult) -> None:
-        prog.advance(r.rows)
-        if r.error:
-            task_errors.setdefault(r.shard_id, []).append(r.error)
-        remaining[r.shard_id] -= 1
-        if remaining[r.shard_id] == 0:
-            _finish(by_id[r.shard_id])
-
-    def _finish(p: ShardPlan) -> None:
-        errs = task_errors.get(p.shard.shard_id)
-        if errs:
-            result.failed.append(fail_shard(p.shard, ctx, errs))
-            return
-        try:
-            result.shards.append(finalize_shard(p, ctx))
-        except RuntimeError as e:
-            result.failed.append(fail_shard(p.shard, ctx, [str(e)]))
-
-    with prog:
-        for p in todo:  # shards whose tasks all finished in an earlier run
-            if not p.pending:
-                _finish(p)
-        work = [(p.info, t) for p in todo for t in p.pending]
+    run = ScanRun(config, policy, restart=restart, progress=progress)
+    with run:
+        work = run.work
         workers = max(1, min(config.workers, len(work)))
         if workers == 1:
-            for d in dets:
+            for d in run.dets:
                 d.ensure_setup()
             gc.freeze()  # as in `_worker_init`; undone after, this process may go on
             try:
                 for info, t in work:
-                    on_result(run_task(info, t, ctx, dets))
+                    run.on_result(run_task(info, t, run.ctx, run.dets))
             finally:
                 gc.unfreeze()
         else:
-            _run_pool(work, ctx, workers, on_result)
-
-    return close_run(result, plans, layout, config, ctx, described, config_hash, t0)
-
-
-def close_run(result, plans, layout, config, ctx, described, config_hash, t0) -> ScanResult:
-    """Totals over every shard (finished now or earlier) and the final run.json; both engines."""
-    for p in plans:
-        if p.done:
-            result.skipped_shards += 1
-            result.shards.append(json.loads(layout.stats(p.shard.shard_id).read_text()))
-    result.shards.sort(key=lambda s: s["shard_id"])
-    for s in result.shards:
-        result.rows += s["rows"]
-        for k, v in s["risk_counts"].items():
-            result.risk_counts[k] = result.risk_counts.get(k, 0) + v
-        for k, v in s.get("row_errors", {}).items():
-            result.row_errors[k] = result.row_errors.get(k, 0) + v
-    result.seconds = time.perf_counter() - t0
-    status = "finished" if result.ok else "finished_with_errors"
-    write_run_json(layout, config, ctx, described, config_hash, plans, status, result)
-    return result
+            _run_pool(work, run.ctx, workers, run.on_result)
+    return run.close()
 
 
 def _run_pool(work, ctx: ScanContext, workers: int, on_result) -> None:

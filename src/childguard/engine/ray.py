@@ -24,11 +24,9 @@ import json
 import os
 import pickle
 import socket
-import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,16 +36,11 @@ import ray.data
 
 from childguard.config import ScanConfig
 from childguard.detect.base import Detector
-from childguard.engine.local import ScanResult, close_run, prepare_run, write_run_json
-from childguard.engine.progress import ScanProgress
+from childguard.engine.run import ScanResult, ScanRun
 from childguard.engine.tasks import (
     ScanContext,
-    ShardPlan,
     TaskResult,
     build_detectors,
-    fail_shard,
-    finalize_shard,
-    plan_shard,
     run_task,
 )
 from childguard.io.atomic import write_bytes_atomic
@@ -338,63 +331,23 @@ def run_scan(
     progress: bool | None = None,
 ) -> ScanResult:
     """`childguard scan --engine ray`: same signature and outputs as the local engine."""
-    t0 = time.perf_counter()
     if config.ray_address and not ray.is_initialized():
         _probe(config.ray_address)  # before anything is written under --out
-    ctx, dets, described, config_hash, layout, shards = prepare_run(config, policy, restart)
-    with ThreadPoolExecutor(max_workers=min(16, max(1, len(shards)))) as tp:
-        plans: list[ShardPlan] = list(tp.map(lambda s: plan_shard(s, ctx), shards))
-    write_run_json(layout, config, ctx, described, config_hash, plans, "running")
-
-    result = ScanResult(out=layout.root)
-    todo = [p for p in plans if not p.done and p.error is None]
-    for p in plans:
-        if p.error is not None:
-            result.failed.append(fail_shard(p.shard, ctx, [p.error]))
-    rows_known = all(p.info is not None and p.info.num_rows is not None for p in todo)
-    total_rows = sum((p.info.num_rows or 0) for p in todo if p.info is not None)
-    prog = ScanProgress(
-        total_rows if rows_known else None,
-        sum(len(p.pending) for p in todo),
-        enabled=progress,
-    )
-    remaining = {p.shard.shard_id: len(p.pending) for p in todo}
-    task_errors: dict[str, list[str]] = {}
-    by_id = {p.shard.shard_id: p for p in todo}
-
-    def finish(p: ShardPlan) -> None:
-        errs = task_errors.get(p.shard.shard_id)
-        if errs:
-            result.failed.append(fail_shard(p.shard, ctx, errs))
-            return
-        try:
-            result.shards.append(finalize_shard(p, ctx))
-        except RuntimeError as e:
-            result.failed.append(fail_shard(p.shard, ctx, [str(e)]))
-
-    work = [(p.info, t) for p in todo for t in p.pending if p.info is not None]
-    spec = WorkerSpec.from_detectors(dets)
+    run = ScanRun(config, policy, restart=restart, progress=progress)
+    work = run.work
+    spec = WorkerSpec.from_detectors(run.dets)
     started = connect(config.ray_address, config.workers) if work else False
     try:
-        with prog:
-            for p in todo:  # shards whose tasks all finished in an earlier run
-                if not p.pending:
-                    finish(p)
+        with run:
             if work:
-                check_shared_out(layout.root)
+                check_shared_out(run.layout.root)
                 conc = _concurrency(config, spec, len(work))
-                for r in execute(work, ctx, spec, conc):
-                    prog.advance(r.rows)
-                    if r.error:
-                        task_errors.setdefault(r.shard_id, []).append(r.error)
-                    remaining[r.shard_id] -= 1
-                    if remaining[r.shard_id] == 0:
-                        finish(by_id[r.shard_id])
+                for r in execute(work, run.ctx, spec, conc):
+                    run.on_result(r)
     finally:
         if started:
             ray.shutdown()
-
-    return close_run(result, plans, layout, config, ctx, described, config_hash, t0)
+    return run.close()
 
 
 __all__ = [

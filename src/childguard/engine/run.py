@@ -1,0 +1,233 @@
+"""One scan run, whichever executor runs its tasks: resolve, plan, account, close.
+
+`ScanRun` does everything around the tasks: resolve policy and detectors, refuse a resume
+with another configuration, plan shards, write run.json, count task results, finalise each
+shard when its last task is in, and total the run. The local and Ray executors only decide
+where `run_task` runs and hand each `TaskResult` to `ScanRun.on_result`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from childguard import __version__
+from childguard.config import ScanConfig
+from childguard.engine.progress import ScanProgress
+from childguard.engine.state import OutLayout
+from childguard.engine.tasks import (
+    ScanContext,
+    ShardPlan,
+    TaskResult,
+    build_detectors,
+    fail_shard,
+    finalize_shard,
+    plan_shard,
+    resolve_detector_names,
+)
+from childguard.io.atomic import clean_stale_temps, write_json_atomic
+from childguard.io.paths import expand_inputs
+from childguard.io.readers import ShardInfo, Task
+from childguard.policy import RISKS, Policy, load_policy
+
+
+class ScanConfigMismatch(RuntimeError):
+    pass
+
+
+@dataclass
+class ScanResult:
+    out: Path
+    shards: list[dict] = field(default_factory=list)  # per-shard stats
+    failed: list[dict] = field(default_factory=list)
+    rows: int = 0
+    risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISKS, 0))
+    seconds: float = 0.0
+    skipped_shards: int = 0
+    row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool = False):
+    """Resolve policy/detectors, check resume compatibility, write run.json. Shared by engines."""
+    policy = policy or load_policy()
+    names = resolve_detector_names(policy, config.detectors, config.plugins)
+    ctx = ScanContext(
+        out=str(Path(config.out).resolve()),
+        policy=policy,
+        detector_names=names,
+        detector_options=config.detector_options,
+        batch_rows=config.batch_rows,
+        url_col=config.url_col,
+        text_col=config.text_col,
+        plugins=config.plugins,
+    )
+    dets = build_detectors(ctx)  # fail fast in the parent on a bad policy or detector
+    described = [d.describe() for d in dets]
+    # workers rebuild detectors from the options the parent resolved (e.g. takedown lists
+    # pinned at name@version), so every worker matches what run.json records
+    ctx.detector_options = {d["name"]: dict(d["options"]) for d in described}
+    config_hash = config.fingerprint(policy, described)
+    layout = OutLayout(Path(ctx.out))
+    if restart:
+        layout.wipe()
+    if layout.run_json.exists():
+        try:
+            prev = json.loads(layout.run_json.read_text())
+        except ValueError:
+            prev = {}
+        if prev.get("config_hash") not in (None, config_hash):
+            raise ScanConfigMismatch(
+                f"{layout.root} holds a scan made with another configuration "
+                f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
+            )
+    clean_stale_temps(layout.root)
+    shards = expand_inputs(config.inputs)
+    return ctx, dets, described, config_hash, layout, shards
+
+
+def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
+    run = {
+        "tool": "childguard",
+        "tool_version": __version__,
+        "status": status,
+        "config": config.model_dump(mode="json"),
+        "config_hash": config_hash,
+        "policy": ctx.policy.model_dump(mode="json"),
+        "policy_hash": ctx.policy.fingerprint(),
+        "detectors": described,
+        "inputs": [
+            (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
+            for p in plans
+        ],
+    }
+    if layout.run_json.exists():
+        try:
+            prev = json.loads(layout.run_json.read_text())
+            # keep what earlier (resumed) runs learnt about shards finished before this one
+            known = {i["shard_id"]: i for i in prev.get("inputs", [])}
+            run["inputs"] = [
+                known.get(i["shard_id"], i) if "columns" not in i else i for i in run["inputs"]
+            ]
+        except ValueError:
+            pass
+    if result is not None:
+        run["summary"] = {
+            "rows": result.rows,
+            "risk_counts": result.risk_counts,
+            "row_errors": result.row_errors,
+            "shards": len(result.shards),
+            "failed_shards": [f["shard_id"] for f in result.failed],
+            "seconds": round(result.seconds, 3),
+        }
+    write_json_atomic(layout.run_json, run)
+
+
+class ScanRun:
+    """The bookkeeping of one scan; an executor feeds it task results."""
+
+    def __init__(
+        self,
+        config: ScanConfig,
+        policy: Policy | None = None,
+        *,
+        restart: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        self.t0 = time.perf_counter()
+        self.config = config
+        (
+            self.ctx,
+            self.dets,
+            self.described,
+            self.config_hash,
+            self.layout,
+            shards,
+        ) = prepare_run(config, policy, restart)
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(shards)))) as tp:
+            self.plans: list[ShardPlan] = list(tp.map(lambda s: plan_shard(s, self.ctx), shards))
+        self._write("running")
+        self.result = ScanResult(out=self.layout.root)
+        for p in self.plans:
+            if p.error is not None:
+                self.result.failed.append(fail_shard(p.shard, self.ctx, [p.error]))
+        self.todo = [p for p in self.plans if not p.done and p.error is None]
+        rows_known = all(p.info is not None and p.info.num_rows is not None for p in self.todo)
+        total_rows = sum((p.info.num_rows or 0) for p in self.todo if p.info is not None)
+        self.progress = ScanProgress(
+            total_rows if rows_known else None,
+            sum(len(p.pending) for p in self.todo),
+            enabled=progress,
+        )
+        self._remaining = {p.shard.shard_id: len(p.pending) for p in self.todo}
+        self._errors: dict[str, list[str]] = {}
+        self._by_id = {p.shard.shard_id: p for p in self.todo}
+
+    @property
+    def work(self) -> list[tuple[ShardInfo, Task]]:
+        """Every task still to run, in plan order."""
+        return [(p.info, t) for p in self.todo for t in p.pending if p.info is not None]
+
+    def __enter__(self) -> ScanRun:
+        self.progress.__enter__()
+        for p in self.todo:  # shards whose tasks all finished in an earlier run
+            if not p.pending:
+                self._finish(p)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_result(self, r: TaskResult) -> None:
+        self.progress.advance(r.rows)
+        if r.error:
+            self._errors.setdefault(r.shard_id, []).append(r.error)
+        self._remaining[r.shard_id] -= 1
+        if self._remaining[r.shard_id] == 0:
+            self._finish(self._by_id[r.shard_id])
+
+    def _finish(self, p: ShardPlan) -> None:
+        errs = self._errors.get(p.shard.shard_id)
+        if errs:
+            self.result.failed.append(fail_shard(p.shard, self.ctx, errs))
+            return
+        try:
+            self.result.shards.append(finalize_shard(p, self.ctx))
+        except RuntimeError as e:
+            self.result.failed.append(fail_shard(p.shard, self.ctx, [str(e)]))
+
+    def _write(self, status: str, result: ScanResult | None = None) -> None:
+        write_run_json(
+            self.layout,
+            self.config,
+            self.ctx,
+            self.described,
+            self.config_hash,
+            self.plans,
+            status,
+            result,
+        )
+
+    def close(self) -> ScanResult:
+        """Totals over every shard (finished now or earlier) and the final run.json."""
+        result = self.result
+        for p in self.plans:
+            if p.done:
+                result.skipped_shards += 1
+                result.shards.append(json.loads(self.layout.stats(p.shard.shard_id).read_text()))
+        result.shards.sort(key=lambda s: s["shard_id"])
+        for s in result.shards:
+            result.rows += s["rows"]
+            for k, v in s["risk_counts"].items():
+                result.risk_counts[k] = result.risk_counts.get(k, 0) + v
+            for k, v in s.get("row_errors", {}).items():
+                result.row_errors[k] = result.row_errors.get(k, 0) + v
+        result.seconds = time.perf_counter() - self.t0
+        self._write("finished" if result.ok else "finished_with_errors", result)
+        return result
