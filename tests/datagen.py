@@ -32,3 +32,10 @@ def write_jsonl(path: Path, records: list[dict], compression: str | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def cli_cmd(*args: object) -> list[str]:
+    """The `childguard` command line as a subprocess argument list."""
+    import sys
+
+    return [sys.executable, "-m", "childguard.cli", *(str(a) for a in args)]

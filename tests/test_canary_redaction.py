@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from datagen import cli_cmd
 
 CANARIES = ["Valentina", "Heitor", "Lorena", "Enzo Gabriel", "Isadora"]
 TEMPLATES = [
@@ -41,17 +42,7 @@ def test_no_canary_name_in_any_output(tmp_path: Path) -> None:
     )
     out = tmp_path / "audit"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "childguard.cli",
-            "scan",
-            str(data),
-            "--out",
-            str(out),
-            "--workers",
-            "1",
-        ],
+        cli_cmd("scan", str(data), "--out", str(out), "--workers", "1"),
         capture_output=True,
         text=True,
         timeout=300,

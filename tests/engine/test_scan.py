@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from childguard.cli import app
 
-from datagen import make_rows, write_jsonl
+from datagen import cli_cmd, make_rows, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(__file__).parent
@@ -185,19 +184,7 @@ def test_bad_shard_does_not_stop_the_run(tmp_path: Path, cfg: Path) -> None:
     pq.write_table(pa.table({"foo": ["a"], "bar": ["b"]}), data / "part-nocols.parquet")
     out = tmp_path / "audit"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "childguard.cli",
-            "scan",
-            str(data),
-            "--out",
-            str(out),
-            "--config",
-            str(cfg),
-            "--workers",
-            "2",
-        ],
+        cli_cmd("scan", str(data), "--out", str(out), "--config", str(cfg), "--workers", "2"),
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(PLUGIN_DIR)},
@@ -235,10 +222,7 @@ def test_kill_minus_9_and_resume(tmp_path: Path, cfg: Path) -> None:
     )
     expected = findings_bytes(ref)
     out = tmp_path / "audit"
-    cmd = [
-        sys.executable,
-        "-m",
-        "childguard.cli",
+    cmd = cli_cmd(
         "scan",
         str(data),
         "--out",
@@ -249,7 +233,7 @@ def test_kill_minus_9_and_resume(tmp_path: Path, cfg: Path) -> None:
         "2",
         "--batch-rows",
         "500",
-    ]
+    )
     env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR)}
     killed = 0
     for delay in (1.5, 2.2, 2.9, 3.6):
