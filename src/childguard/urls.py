@@ -180,9 +180,14 @@ def url_sha256(url: str | None) -> str | None:
 
 
 def sha256_column(values: pl.Series) -> pl.Series:
-    """Hex SHA-256 of every string in a column (nulls stay null)."""
+    """Hex SHA-256 of every string in a column (nulls stay null).
+
+    Hashes the column's UTF-8 bytes directly (no per-row `str.encode`): `apply` runs this over
+    every row of a downstream copy."""
+    sha = hashlib.sha256
+    raw = values.cast(pl.String).cast(pl.Binary).to_list()
     return pl.Series(
-        "sha256", [None if v is None else sha256_hex(v) for v in values.to_list()], dtype=pl.String
+        "sha256", [None if b is None else sha(b).hexdigest() for b in raw], dtype=pl.String
     )
 
 
