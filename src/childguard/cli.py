@@ -17,6 +17,7 @@ from childguard.lists.commands import app as lists_app  # noqa: E402
 from childguard.release.commands import apply_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
+from childguard.scorer.commands import train_cmd  # noqa: E402
 from childguard.web.commands import serve_cmd, users_app  # noqa: E402
 
 app.add_typer(lists_app, name="lists")
@@ -30,6 +31,7 @@ app.command("apply")(apply_cmd)
 app.command("report")(report_cmd)
 app.command("serve")(serve_cmd)
 app.command("eval")(eval_cmd)
+app.command("train")(train_cmd)
 # ---------------------------------------------------------------------------------------------
 
 

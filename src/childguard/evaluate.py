@@ -93,6 +93,7 @@ class EvalResult:
     misclassified: pl.DataFrame
     detectors: list[dict[str, Any]] = field(default_factory=list)
     missing_detectors: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str:
@@ -120,7 +121,7 @@ def _normalise_labels(labels: pl.Series, path: Path, label_col: str) -> pl.Serie
     return lab
 
 
-def _detectors(policy: Policy) -> tuple[list, list[str]]:
+def _detectors(policy: Policy, options: dict | None = None) -> tuple[list, list[str]]:
     """The policy's detectors; ones that cannot be built here are scored 0 and reported."""
     from childguard.detect import REGISTRY, DetectorError, load_builtin
 
@@ -130,7 +131,7 @@ def _detectors(policy: Policy) -> tuple[list, list[str]]:
     missing = []
     for n in names:
         try:
-            d = REGISTRY.create([n])
+            d = REGISTRY.create([n], options or {})
             d[-1].ensure_setup()
         except (DetectorError, OSError, ValueError) as e:
             missing.append(f"{n} ({e})")
@@ -179,7 +180,19 @@ def _score(table: pl.DataFrame, policy: Policy, dets: list, batch_size: int) -> 
                 ignore_nulls=True,
             ).alias("evidence")
         )
-        out.append(pl.concat([dec, evidence], how="horizontal"))
+        probs = scored.select(
+            (
+                pl.col("scorer__score")
+                if "scorer__score" in scored.columns
+                else pl.lit(None, pl.Float64)
+            ).alias("p_id"),
+            (
+                pl.col("scorer__minor")
+                if "scorer__minor" in scored.columns
+                else pl.lit(None, pl.Float64)
+            ).alias("p_minor"),
+        )
+        out.append(pl.concat([dec, evidence, probs], how="horizontal"))
     return pl.concat(out)
 
 
@@ -191,6 +204,7 @@ def evaluate(
     text_col: str | None = None,
     policy: Policy | None = None,
     batch_size: int = 50_000,
+    model: str | Path | None = None,
 ) -> EvalResult:
     import polars as pl
 
@@ -213,7 +227,9 @@ def evaluate(
             raise EvalError(f"{path}: language column {lang_col!r} not found; columns: {cols}")
         lang_col = None  # the default column is optional: one overall group
     policy = policy or load_policy()
-    dets, missing = _detectors(policy)
+    options = {"scorer": {"model": str(model)}} if model else {}
+    dets, missing = _detectors(policy, options)
+    policy = policy.resolve(dets)
     table = df.select(
         pl.col(u).alias("url"),
         pl.col(t).alias("text"),
@@ -222,8 +238,17 @@ def evaluate(
             "lang"
         ),
         *([pl.col("note").cast(pl.String)] if "note" in cols else []),
+        (
+            pl.col("source").cast(pl.String).fill_null("?") if "source" in cols else pl.lit("all")
+        ).alias("source"),
     )
     pred = _score(table, policy, dets, batch_size)
+    scorer = next((d for d in dets if d.name == "scorer"), None)
+    seen = (
+        int(scorer.model.trained_on(table["url"].to_list(), table["text"].to_list()).sum())
+        if scorer is not None
+        else 0
+    )
     table = pl.concat([table, pred], how="horizontal").with_row_index("row")
 
     def metrics(name: str, d: pl.DataFrame) -> GroupMetrics:
@@ -279,13 +304,82 @@ def evaluate(
         pl.col("url").map_elements(lambda s: redact_url(s), pl.String).alias("url_redacted"),
         "evidence",
     )
+    from childguard.redact import allow_evidence
+    from childguard.scorer.features import _evidence_words
+
+    vocab = _evidence_words()
+    mis = mis.with_columns(
+        pl.col("evidence").map_elements(lambda e: allow_evidence(e, vocab), pl.String)
+    )
     return EvalResult(
         groups=groups,
         overall=overall,
         misclassified=mis,
         detectors=[d.describe() for d in dets],
         missing_detectors=missing,
+        figures={**_figures(table), "rows_in_model_training_set": seen},
     )
+
+
+def _figures(table: pl.DataFrame) -> dict[str, Any]:
+    """P/R/F1 with 95% intervals (overall, per source, per language, with and without AMBIG
+    rows), and the scorer's reliability table and precision-recall curve."""
+    import numpy as np
+    import polars as pl
+
+    from childguard.scorer.metrics import (
+        average_precision,
+        binary_figures,
+        pr_curve,
+        reliability,
+    )
+
+    def figs(d: pl.DataFrame, boot: bool = True) -> dict[str, Any]:
+        lab = d["label"].to_numpy()
+        risk = d["risk"].to_numpy()
+        return {
+            "rows": d.height,
+            "identifiable_child": binary_figures(
+                lab == "identifiable_child", risk == "identifiable_child", bootstrap=boot
+            ).as_dict(),
+            "any_minor": binary_figures(lab != "none", risk != "clean", bootstrap=boot).as_dict(),
+            "none_flagged": int(((lab == "none") & (risk != "clean")).sum()),
+        }
+
+    amb = (
+        table["note"].fill_null("").str.starts_with("AMBIG")
+        if "note" in table.columns
+        else pl.Series([False] * table.height)
+    )
+    clear = table.filter(~amb)
+    out: dict[str, Any] = {
+        "all_rows": figs(table),
+        "without_ambiguous": figs(clear),
+        "by_source": {
+            str(k[0]): figs(g, boot=False) for k, g in clear.group_by("source", maintain_order=True)
+        },
+        "by_language": {
+            str(k[0]): figs(g, boot=False) for k, g in clear.group_by("lang", maintain_order=True)
+        },
+    }
+    if table["p_id"].null_count() < table.height:
+        lab = clear["label"].to_numpy()
+        pid = clear["p_id"].fill_null(0.0).to_numpy()
+        pm = clear["p_minor"].fill_null(0.0).to_numpy()
+        y_id, y_m = lab == "identifiable_child", lab != "none"
+        out["scorer"] = {
+            "average_precision": {
+                "identifiable_child": round(average_precision(y_id, pid), 4),
+                "any_minor": round(average_precision(y_m, pm), 4),
+            },
+            "reliability": {
+                "identifiable_child": reliability(y_id, pid),
+                "any_minor": reliability(y_m, pm),
+            },
+            "pr_curve": {"identifiable_child": pr_curve(y_id, pid), "any_minor": pr_curve(y_m, pm)},
+        }
+        del np
+    return out
 
 
 def write_outputs(result: EvalResult, out: Path) -> tuple[Path, Path]:
@@ -302,11 +396,47 @@ def write_outputs(result: EvalResult, out: Path) -> tuple[Path, Path]:
         "detectors": result.detectors,
         "missing_detectors": result.missing_detectors,
         "misclassified_rows": result.misclassified.height,
+        "figures": result.figures,
     }
     tmp = met_path.with_name(f"{met_path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(blob, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, met_path)
+    plot_pr_curve(result.figures, out / PR_PLOT_FILE)
     return mis_path, met_path
+
+
+PR_PLOT_FILE = "pr_curve.png"
+
+
+def plot_pr_curve(figures: dict[str, Any], path: Path) -> Path | None:
+    """The scorer's precision-recall curves (identifiable, any minor) as a PNG."""
+    sc = figures.get("scorer")
+    if not sc:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
+    for key, name in (("identifiable_child", "identifiable child"), ("any_minor", "any minor")):
+        pts = sc["pr_curve"][key]
+        ax.plot([p["recall"] for p in pts], [p["precision"] for p in pts], marker=".", label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("scorer precision-recall (thresholds 0.02-0.98)")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def print_table(result: EvalResult) -> None:
@@ -331,6 +461,69 @@ def print_table(result: EvalResult) -> None:
             end_section=g is result.groups[-1],
         )
     Console().print(tab)
+    print_figures(result.figures)
+    seen = result.figures.get("rows_in_model_training_set", 0)
+    if seen:
+        Console().print(
+            f"[yellow]warning: {seen:,} of these rows were used to train the scorer model: "
+            "these figures are optimistic; quote cross-validated figures (`childguard train`) "
+            "or evaluate on rows the model never saw[/yellow]"
+        )
+
+
+def _iv(f: dict[str, Any], k: str) -> str:
+    lo, hi = f[f"{k}_ci95"]
+    return f"{f[k]:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def print_figures(figures: dict[str, Any]) -> None:
+    """Overall figures with 95% intervals, per source, and the scorer's reliability."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if not figures:
+        return
+    con = Console()
+    for key, title in (("without_ambiguous", "AMBIG rows dropped"), ("all_rows", "all rows")):
+        f = figures[key]
+        i, m = f["identifiable_child"], f["any_minor"]
+        con.print(
+            f"[bold]{title}[/bold] ({f['rows']} rows): identifiable P {_iv(i, 'precision')} "
+            f"R {_iv(i, 'recall')} F1 {_iv(i, 'f1')}; any-minor recall {_iv(m, 'recall')}"
+        )
+    tab = Table(title="per source (AMBIG dropped)")
+    for c in ("source", "rows", "ident P", "ident R", "minor R", "none flagged"):
+        tab.add_column(c, justify="right" if c != "source" else "left")
+    for src, f in sorted(figures["by_source"].items()):
+        i, m = f["identifiable_child"], f["any_minor"]
+        tab.add_row(
+            src,
+            str(f["rows"]),
+            f"{i['precision']:.3f}",
+            f"{i['recall']:.3f}",
+            f"{m['recall']:.3f}",
+            str(f["none_flagged"]),
+        )
+    con.print(tab)
+    sc = figures.get("scorer")
+    if sc:
+        rel = Table(title="scorer reliability: P(identifiable) predicted vs observed")
+        for c in ("bin", "rows", "predicted", "observed", "95% CI"):
+            rel.add_column(c, justify="right")
+        for r in sc["reliability"]["identifiable_child"]:
+            lo, hi = r["observed_ci95"]
+            rel.add_row(
+                r["bin"],
+                str(r["rows"]),
+                f"{r['mean_predicted']:.3f}",
+                f"{r['observed']:.3f}",
+                f"{lo:.2f}-{hi:.2f}",
+            )
+        con.print(rel)
+        ap = sc["average_precision"]
+        con.print(
+            f"average precision: identifiable {ap['identifiable_child']:.3f}, any minor {ap['any_minor']:.3f}"
+        )
 
 
 def eval_cmd(
@@ -347,14 +540,19 @@ def eval_cmd(
     out: Annotated[
         Path, typer.Option(help="Folder for misclassified.csv (redacted) and metrics.json.")
     ] = Path("eval-out"),
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Scorer model from `childguard train` (default: the shipped one)."),
+    ] = None,
 ) -> None:
     """Score a labelled file; print precision/recall per language; write errors redacted."""
     from childguard.policy import PolicyError, load_policy
+    from childguard.scorer.model import ModelError
 
     try:
         pol = load_policy(policy) if policy else None
-        result = evaluate(labelled, label_col, lang_col, url_col, text_col, pol)
-    except (EvalError, PolicyError) as e:
+        result = evaluate(labelled, label_col, lang_col, url_col, text_col, pol, model=model)
+    except (EvalError, PolicyError, ModelError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     print_table(result)

@@ -46,6 +46,7 @@ class Rule(BaseModel):
     name: str
     risk: Literal["blocked", "identifiable_child", "child"]
     when: str
+    action: Action | None = None  # None: the risk's action (policy `actions`)
 
     @field_validator("when")
     @classmethod
@@ -54,9 +55,25 @@ class Rule(BaseModel):
         return v
 
 
+class ReviewBand(BaseModel):
+    """Rows just below a probability rule's threshold go to human review, as many as people
+    can read: the band's lower edge is set from the model's score distribution on real rows
+    (`scorer.model.threshold_for_band`), so it holds about `max_per_million` rows per million."""
+
+    model_config = ConfigDict(extra="forbid")
+    detector: str = "scorer"
+    below: float = Field(gt=0, le=1)  # upper edge: the automatic rule's threshold
+    max_per_million: float = Field(ge=0)
+    risk: Literal["identifiable_child", "child"] = "child"
+    name: str = "uncertain_review"
+    # filled in when the policy is resolved against the running model (recorded in run.json)
+    resolved_threshold: float | None = None
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = "1"
+    review: ReviewBand | None = None
     detectors: list[str] | None = None  # None: every registered detector
     thresholds: dict[str, float] = Field(default_factory=dict)
     default_threshold: float = 0.5
@@ -80,6 +97,55 @@ class Policy(BaseModel):
 
     def threshold(self, detector: str) -> float:
         return self.thresholds.get(detector, self.default_threshold)
+
+    def resolve(self, detectors: list) -> Policy:
+        """The policy with its review band turned into a rule for the running detectors.
+
+        The band rule sits right after the last rule that reads the band's detector, so rows
+        above `below` are decided by that rule and the band catches those just under it."""
+        band = self.review
+        if band is None or band.resolved_threshold is not None:
+            return self
+        det = next((d for d in detectors if d.name == band.detector), None)
+        if det is None:
+            raise PolicyError(
+                f"the review band reads detector {band.detector!r}, which is not running"
+            )
+        det.ensure_setup()
+        lo = det.model.threshold_for_band(band.below, band.max_per_million)
+        rules = list(self.rules)
+        at = max(
+            (i for i, r in enumerate(rules) if band.detector in _bare_names(r.when)),
+            default=len(rules) - 1,
+        )
+        if lo < band.below:
+            rule = Rule(
+                name=band.name,
+                risk=band.risk,
+                when=f"{band.detector} >= {lo!r} and {band.detector} < {band.below!r}",
+                action="review",
+            )
+            rules.insert(at + 1, rule)
+        return self.model_copy(
+            update={"rules": rules, "review": band.model_copy(update={"resolved_threshold": lo})}
+        )
+
+    def rule_detectors(self) -> dict[str, list[str]]:
+        """Rule name -> the detectors its condition reads, in the order they appear."""
+        out = {}
+        for r in self.rules:
+            seen = []
+            for n in ast.walk(_parse(r.when)):
+                if isinstance(n, ast.Name) and n.id not in seen:
+                    seen.append(n.id)
+                elif (
+                    isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id not in seen
+                ):
+                    seen.append(n.value.id)
+            out[r.name] = seen
+        return out
 
     def signal_names(self) -> set[str]:
         names: set[str] = set()
@@ -114,7 +180,7 @@ class Policy(BaseModel):
             cond = _compile(self.rules[k].when, known=(signals, scores_expr))
             first = pl.when(cond).then(pl.lit(k, dtype=pl.UInt32)).otherwise(first)
         risks = [r.risk for r in self.rules] + ["clean"]
-        actions = [self.actions.get(r, "keep") for r in risks]
+        actions = [r.action or self.actions.get(r.risk, "keep") for r in self.rules] + ["keep"]
         names = [r.name for r in self.rules] + [None]
         hit = scores.select(first.alias("i"))["i"]
         return pl.DataFrame(
@@ -127,6 +193,10 @@ class Policy(BaseModel):
 
     def reasons(self, flagged: pl.DataFrame, versions: dict[str, str]) -> list[list[dict]]:
         """Per flagged row: every detector whose signal fired, with its explanation."""
+        from childguard.redact import allow_evidence
+        from childguard.scorer.features import _evidence_words
+
+        vocab = _evidence_words()
         dets = [c[: -len("__score")] for c in flagged.columns if c.endswith("__score")]
         out: list[list[dict]] = [[] for _ in range(flagged.height)]
         for d in dets:
@@ -150,7 +220,7 @@ class Policy(BaseModel):
                         "label": lab[i] or d,
                         "score": float(scl[i]),
                         "threshold": float(thr),
-                        "evidence": ev[i],
+                        "evidence": allow_evidence(ev[i], vocab),
                     }
                 )
         return out
@@ -173,6 +243,7 @@ _ALLOWED = (
     ast.LtE,
     ast.Eq,
     ast.NotEq,
+    ast.Attribute,  # `scorer.minor`: another score column of a detector (`scorer__minor`)
 )
 
 
@@ -189,11 +260,36 @@ def _parse(expr: str) -> ast.Expression:
             )
         if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
             raise PolicyError(f"rule {expr!r}: constants must be numbers")
+    compared = {id(n.left) for n in ast.walk(tree) if isinstance(n, ast.Compare)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (
+            id(node) not in compared or not isinstance(node.value, ast.Name)
+        ):
+            raise PolicyError(
+                f"rule {expr!r}: a field (`detector.field`) is only allowed compared with a "
+                "number, e.g. `scorer.minor >= 0.5`"
+            )
     return tree
 
 
 def _names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(_parse(expr)) if isinstance(n, ast.Name)}
+
+
+def _bare_names(expr: str) -> set[str]:
+    """Detectors whose main score a rule reads (not only a field such as `scorer.minor`)."""
+    tree = _parse(expr)
+    attr_values = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in attr_values}
+
+
+def _fields(expr: str) -> set[str]:
+    """`det__field` columns a rule reads through attributes (`scorer.minor`)."""
+    return {
+        f"{n.value.id}__{n.attr}"
+        for n in ast.walk(_parse(expr))
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+    }
 
 
 def _compile(expr: str, known: tuple[dict, dict] | None) -> pl.Expr:
@@ -216,9 +312,14 @@ def _compile(expr: str, known: tuple[dict, dict] | None) -> pl.Expr:
         if isinstance(node, ast.Name):
             return signals[node.id]
         if isinstance(node, ast.Compare):
-            if len(node.ops) != 1 or not isinstance(node.left, ast.Name):
+            if len(node.ops) != 1 or not isinstance(node.left, ast.Name | ast.Attribute):
                 raise PolicyError(f"rule {expr!r}: write comparisons as `detector >= number`")
-            left = scores[node.left.id]
+            if isinstance(node.left, ast.Attribute):
+                if not isinstance(node.left.value, ast.Name):
+                    raise PolicyError(f"rule {expr!r}: write fields as `detector.field`")
+                left = pl.col(f"{node.left.value.id}__{node.left.attr}").fill_null(0.0)
+            else:
+                left = scores[node.left.id]
             right = node.comparators[0]
             assert isinstance(right, ast.Constant)
             v = right.value
@@ -237,11 +338,15 @@ def _compile(expr: str, known: tuple[dict, dict] | None) -> pl.Expr:
 
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "default_policy.toml"
+SHIPPED_POLICIES = Path(__file__).parent / "policies"
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
-    """Load a policy from TOML or YAML; None gives the shipped default policy."""
+    """Load a policy from TOML or YAML; None gives the shipped default policy, and a bare
+    name that is no file names a shipped one (`rules`: the hand rules without the model)."""
     p = Path(path) if path is not None else DEFAULT_POLICY_FILE
+    if path is not None and not p.exists() and (SHIPPED_POLICIES / f"{path}.toml").is_file():
+        p = SHIPPED_POLICIES / f"{path}.toml"
     try:
         raw = p.read_text(encoding="utf-8")
     except OSError as e:

@@ -115,6 +115,10 @@ def scan(
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard earlier results in --out.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Scorer model from `childguard train` (default: the shipped one)."),
+    ] = None,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
     fields: dict = {"inputs": inputs}
@@ -136,6 +140,10 @@ def scan(
         fields["detector_options"] = {
             "takedown_lists": {"lists": [x.strip() for x in lists.split(",") if x.strip()]}
         }
+    if model is not None:
+        if not model.is_file():
+            raise typer.BadParameter(f"model file not found: {model}", param_hint="--model")
+        fields.setdefault("detector_options", {})["scorer"] = {"model": str(model.resolve())}
     if ray_address:
         fields["ray_address"] = ray_address
     cfg = ScanConfig(**fields)

@@ -45,12 +45,13 @@ def text_detectors():
 
 @pytest.fixture(scope="session")
 def text_policy():
-    """The shipped policy without rules for detectors of other areas (lists, images)."""
+    """The shipped hand-rule policy (`rules`) without rules for detectors of other areas
+    (lists, images): these tests are about the caption detectors, not the trained scorer."""
     from childguard.policy import Policy, load_policy
 
     mine = {"ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names"}
     mine |= {"places"}
-    pol = load_policy()
+    pol = load_policy("rules")
     data = pol.model_dump()
     data["rules"] = [
         r

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from childguard.cli import app
-from childguard.policy import DEFAULT_POLICY_FILE
+from childguard.policy import SHIPPED_POLICIES
 from childguard.release.img2dataset import sample_key
 from release.helpers import img2dataset_shard
 
@@ -46,7 +46,7 @@ def test_scan_release_apply_img2dataset(tmp_path: Path, monkeypatch) -> None:
     pq.write_table(pa.table({"url": urls, "caption": caps}), data / "input.parquet")
     (tmp_path / "takedown.txt").write_text(f"{urls[10]}\n{urls[30]}\n")
     policy = tmp_path / "policy.toml"
-    default = DEFAULT_POLICY_FILE.read_text()
+    default = (SHIPPED_POLICIES / "rules.toml").read_text()  # known decisions on these rows
     first_rule = default.index("[[rules]]")
     policy.write_text(
         default[:first_rule]

@@ -69,6 +69,8 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
         plugins=config.plugins,
     )
     dets = build_detectors(ctx)  # fail fast in the parent on a bad policy or detector
+    # a review band sized in rows per million becomes a concrete rule for the running model
+    policy = ctx.policy = policy.resolve(dets)
     described = [d.describe() for d in dets]
     # workers rebuild detectors from the options the parent resolved (e.g. takedown lists
     # pinned at name@version), so every worker matches what run.json records

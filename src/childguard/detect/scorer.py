@@ -1,0 +1,78 @@
+"""The trained scorer: decides the screen's candidates with calibrated probabilities.
+
+Stage one is the screen every row passes through (`signals.compute`: one automaton of child,
+kinship, school and event words plus age/class/handle patterns over whole columns); only its
+candidates (a few percent of web rows) get feature tokens and the model (`childguard.scorer`).
+Outputs: `scorer__score` = P(identifiable child), `scorer__minor` = P(any minor), evidence =
+the model's top features, allowlisted (lexicon words, placeholders and signal names only).
+
+Options: `model` = path of a model trained with `childguard train` (default: the shipped one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect.base import Detector, Example, register
+from childguard.scorer.features import DETECTOR_FEATURES, batch_features, evidence_token
+from childguard.scorer.model import ScorerModel, load_model
+
+
+@register
+class Scorer(Detector):
+    name = "scorer"
+    version = "1"
+    after = DETECTOR_FEATURES
+
+    def setup(self) -> None:
+        path = self.options.get("model")
+        self.model: ScorerModel = load_model(str(path) if path else None)
+
+    def describe(self) -> dict[str, object]:
+        d = super().describe()
+        self.ensure_setup()
+        d["model_id"] = self.model.model_id
+        return d
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        self.ensure_setup()
+        n = batch.num_rows
+        sig = signals.compute(batch)
+        idx = sig["candidate"].arg_true().to_numpy()
+        p_id = np.zeros(n)
+        p_minor = np.zeros(n)
+        evidence: list[str | None] = [None] * n
+        if len(idx):
+            feats = batch_features(batch, sig, idx)
+            pred = self.model.predict(feats)
+            p_id[idx] = pred["identifiable"]
+            p_minor[idx] = pred["minor"]
+            for k, i in enumerate(idx.tolist()):
+                if pred["minor"][k] < 0.05:
+                    continue
+                head = "identifiable" if pred["identifiable"][k] >= 0.05 else "minor"
+                top = self.model.contributions(feats[k], head, top=4)
+                shown = [e for e in (evidence_token(t) for t, _ in top) if e]
+                evidence[i] = (
+                    f"p_id={pred['identifiable'][k]:.2f} p_minor={pred['minor'][k]:.2f}"
+                    + (" top:" + ",".join(shown) if shown else "")
+                )
+        label = np.where(p_id >= 0.5, "identifiable", np.where(p_minor >= 0.5, "minor", None))
+        return pa.table(
+            {
+                "scorer__score": pa.array(p_id, pa.float64()),
+                "scorer__minor": pa.array(p_minor, pa.float64()),
+                "scorer__evidence": pa.array(evidence, pa.string()),
+                "scorer__label": pl.Series(label.tolist(), dtype=pl.String).to_arrow(),
+            }
+        )
+
+    @staticmethod
+    def examples() -> list[Example]:
+        return [
+            Example("happy 2nd birthday to my son Lucas at Escola Pequeno Mundo", lang="en"),
+            Example("Sunset over the lake", fires=False, lang="en"),
+        ]

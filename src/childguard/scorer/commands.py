@@ -1,0 +1,172 @@
+"""`childguard train`: fit the scorer on labelled rows and print cross-validated figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+# the thresholds the shipped policy uses; figures are printed at these
+ID_THRESHOLD = 0.5
+MINOR_THRESHOLD = 0.5
+
+
+def cv_figures(
+    labels: np.ndarray,
+    p_id: np.ndarray,
+    p_minor: np.ndarray,
+    t_id: float = ID_THRESHOLD,
+    t_minor: float = MINOR_THRESHOLD,
+) -> dict[str, Any]:
+    from childguard.scorer.metrics import average_precision, binary_figures, pr_curve, reliability
+
+    y_id = labels == "identifiable_child"
+    y_minor = labels != "none"
+    flagged = (p_id >= t_id) | (p_minor >= t_minor)
+    return {
+        "rows": len(labels),
+        "identifiable_child": binary_figures(y_id, p_id >= t_id).as_dict(),
+        "any_minor": binary_figures(y_minor, flagged).as_dict(),
+        "average_precision": {
+            "identifiable_child": round(average_precision(y_id, p_id), 4),
+            "any_minor": round(average_precision(y_minor, p_minor), 4),
+        },
+        "reliability": {
+            "identifiable_child": reliability(y_id, p_id),
+            "any_minor": reliability(y_minor, p_minor),
+        },
+        "pr_curve": {
+            "identifiable_child": pr_curve(y_id, p_id),
+            "any_minor": pr_curve(y_minor, p_minor),
+        },
+        "thresholds": {"identifiable": t_id, "minor": t_minor},
+    }
+
+
+def _fmt(f: dict[str, Any]) -> str:
+    def iv(k: str) -> str:
+        lo, hi = f[f"{k}_ci95"]
+        return f"{f[k]:.3f} [{lo:.2f}, {hi:.2f}]"
+
+    return f"P {iv('precision')}  R {iv('recall')}  F1 {iv('f1')}  (TP {f['tp']}, FP {f['fp']}, FN {f['fn']})"
+
+
+def print_figures(title: str, fig: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]{title}[/bold] ({fig['rows']} rows)")
+    con.print(f"  identifiable_child  {_fmt(fig['identifiable_child'])}")
+    con.print(f"  any minor           {_fmt(fig['any_minor'])}")
+    ap = fig["average_precision"]
+    con.print(
+        f"  average precision   identifiable {ap['identifiable_child']:.3f}, any minor {ap['any_minor']:.3f}"
+    )
+    t = Table(title="reliability (identifiable_child, screened rows)", show_edge=False)
+    for c in ("bin", "rows", "predicted", "observed", "95% CI"):
+        t.add_column(c, justify="right")
+    for r in fig["reliability"]["identifiable_child"]:
+        lo, hi = r["observed_ci95"]
+        t.add_row(
+            r["bin"],
+            str(r["rows"]),
+            f"{r['mean_predicted']:.3f}",
+            f"{r['observed']:.3f}",
+            f"{lo:.2f}-{hi:.2f}",
+        )
+    con.print(t)
+
+
+def train_cmd(
+    labelled: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled files (parquet/CSV/JSONL with URL, TEXT, label[, note, lang, source]); cross-validated."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.npz).")],
+    extra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Labelled files used for training only, never scored (e.g. written examples)."
+        ),
+    ] = None,
+    pool: Annotated[
+        Path | None,
+        typer.Option(
+            help="Unlabelled real rows (URL, TEXT): the score distribution sizes review bands."
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed (folds and solver).")] = 0,
+    c: Annotated[float, typer.Option("--c", help="Inverse L2 regularisation strength.")] = 1.0,
+    min_rows: Annotated[
+        int, typer.Option(help="Keep tokens seen in at least this many distinct captions.")
+    ] = 3,
+) -> None:
+    """Train the scorer; print cross-validated precision/recall (95% CI) and reliability."""
+    from childguard.scorer.train import TrainError, prepare, train
+
+    try:
+        data = prepare(labelled, extra or [])
+        pool_df = None
+        if pool is not None:
+            pool_df = read_labelled_pool(pool)
+        result = train(data, folds=folds, seed=seed, c_reg=c, min_rows=min_rows, pool=pool_df)
+    except TrainError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    keep = data.cv
+    labels = data.labels
+    figs = {
+        "all_rows": cv_figures(
+            labels[keep], result.oof["identifiable"][keep], result.oof["minor"][keep]
+        ),
+        "without_ambiguous": cv_figures(
+            labels[keep & ~data.ambiguous],
+            result.oof["identifiable"][keep & ~data.ambiguous],
+            result.oof["minor"][keep & ~data.ambiguous],
+        ),
+    }
+    print_figures(f"cross-validated ({folds} folds), AMBIG rows dropped", figs["without_ambiguous"])
+    print_figures(f"cross-validated ({folds} folds), all rows", figs["all_rows"])
+    meta = result.model.meta
+    meta["cv"] = {
+        k: {kk: v[kk] for kk in ("rows", "identifiable_child", "any_minor", "average_precision")}
+        for k, v in figs.items()
+    }
+    meta["trained_on"] = [p.name for p in labelled] + [p.name for p in extra or []]
+    result.model.save(out)
+    metrics_path = out.with_suffix(".metrics.json")
+    metrics_path.write_text(json.dumps(figs, indent=1))
+    dist = meta.get("pool_distribution")
+    if dist:
+        pm = result.model.rows_per_million_above(ID_THRESHOLD)
+        typer.echo(
+            f"pool: {dist['rows']:,} rows, {dist['screened']:,} screened; "
+            f"P(identifiable) >= {ID_THRESHOLD}: {pm:,.0f} per million"
+        )
+    typer.echo(
+        f"model {result.model.model_id} -> {out} ({meta['tokens']:,} tokens); figures -> {metrics_path}"
+    )
+
+
+def read_labelled_pool(path: Path):
+    import polars as pl
+
+    from childguard.evaluate import TEXT_COLUMNS, URL_COLUMNS, _pick
+
+    df = (
+        pl.read_parquet(path)
+        if path.suffix == ".parquet"
+        else pl.read_csv(path, infer_schema_length=0)
+    )
+    u = _pick(df.columns, None, URL_COLUMNS, "URL")
+    t = _pick(df.columns, None, TEXT_COLUMNS, "caption")
+    return df.select(
+        pl.col(u).cast(pl.String).alias("url"), pl.col(t).cast(pl.String).alias("text")
+    )

@@ -1,0 +1,219 @@
+"""The trained scorer: two calibrated linear heads over feature tokens.
+
+`P(minor)`: the row's picture shows (or is about) a minor; `P(identifiable)`: a minor plus
+something that identifies or locates them. Each head is a logistic regression over the feature
+tokens of `features.py`, followed by Platt scaling fitted on cross-validated predictions, so
+its outputs are probabilities that a policy can threshold and a report can sum.
+
+The file is one `.npz` (numpy arrays only, loaded with `allow_pickle=False`): the sorted 64-bit
+ids of the kept tokens, one weight array per head, and a JSON string with intercepts,
+calibration, the score distribution on an unlabelled pool (for sizing a review band in rows
+per million) and the cross-validated metrics of its training run. No token text is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from childguard.scorer.features import FEATURE_VERSION, token_ids
+
+MODEL_FORMAT = 1
+HEADS = ("minor", "identifiable")
+DEFAULT_MODEL = "default_model.npz"
+
+
+class ModelError(ValueError):
+    pass
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+@dataclass
+class Head:
+    weights: np.ndarray  # float32, aligned with ScorerModel.vocab
+    intercept: float
+    calib_a: float = 1.0  # p = sigmoid(a * z + b) on the raw logit z
+    calib_b: float = 0.0
+
+
+@dataclass
+class ScorerModel:
+    vocab: np.ndarray  # sorted uint64 token ids
+    heads: dict[str, Head]
+    meta: dict[str, Any] = field(default_factory=dict)
+    # 64-bit keys of the rows it was trained on (`row_keys`), so `eval` can say when it is
+    # measuring a model on its own training rows
+    train_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    def trained_on(self, urls: list[str | None], texts: list[str | None]) -> np.ndarray:
+        """Per row: was this (URL, caption) among the model's training rows?"""
+        if not len(self.train_keys):
+            return np.zeros(len(urls), bool)
+        return np.isin(row_keys(urls, texts), self.train_keys)
+
+    # scoring -------------------------------------------------------------------------------
+    def index(self, feature_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each known token, its column in vocab) for a list of rows' tokens."""
+        lens = np.fromiter((len(f) for f in feature_lists), dtype=np.int64)
+        flat = [t for f in feature_lists for t in f]
+        if not flat:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        ids = token_ids(flat)
+        rows = np.repeat(np.arange(len(feature_lists)), lens)
+        pos = np.searchsorted(self.vocab, ids)
+        pos = np.minimum(pos, len(self.vocab) - 1)
+        ok = self.vocab[pos] == ids
+        return rows[ok], pos[ok]
+
+    def logits(self, feature_lists: list[list[str]], head: str) -> np.ndarray:
+        rows, cols = self.index(feature_lists)
+        h = self.heads[head]
+        z = np.full(len(feature_lists), h.intercept, dtype=np.float64)
+        np.add.at(z, rows, h.weights[cols].astype(np.float64))
+        return z
+
+    def predict(self, feature_lists: list[list[str]]) -> dict[str, np.ndarray]:
+        """Calibrated probability per head."""
+        out = {}
+        for name in HEADS:
+            h = self.heads[name]
+            out[name] = _sigmoid(h.calib_a * self.logits(feature_lists, name) + h.calib_b)
+        # a row cannot be an identifiable minor more likely than a minor
+        out["minor"] = np.maximum(out["minor"], out["identifiable"])
+        return out
+
+    def contributions(
+        self, features: list[str], head: str, top: int = 3
+    ) -> list[tuple[str, float]]:
+        """The features of one row that raise the head's logit most (for explanations)."""
+        _rows, cols = self.index([features])
+        if not len(cols):
+            return []
+        ids = self.vocab[cols]
+        by_id = dict(zip(token_ids(features).tolist(), features, strict=True))
+        w = self.heads[head].weights[cols]
+        order = np.argsort(-w)[:top]
+        return [(by_id[int(ids[k])], float(w[k])) for k in order if w[k] > 0]
+
+    # review-band sizing ----------------------------------------------------------------------
+    def rows_per_million_above(self, p: float, head: str = "identifiable") -> float | None:
+        """Rows per million of the pool the model was sized on whose probability is >= p."""
+        dist = self.meta.get("pool_distribution", {}).get(head)
+        if not dist:
+            return None
+        thr = np.asarray(dist["thresholds"])
+        rate = np.asarray(dist["per_million"])
+        k = int(np.searchsorted(thr, p, side="left"))
+        return float(rate[k]) if k < len(rate) else 0.0
+
+    def threshold_for_band(
+        self, upper: float, per_million: float, head: str = "identifiable"
+    ) -> float:
+        """The lowest p such that rows with p in [p, upper) are at most `per_million`."""
+        dist = self.meta.get("pool_distribution", {}).get(head)
+        if not dist:
+            raise ModelError(
+                "this model has no pool distribution: a review band in rows per million needs "
+                "a model trained with --pool"
+            )
+        thr = np.asarray(dist["thresholds"], dtype=float)
+        rate = np.asarray(dist["per_million"], dtype=float)
+        above_upper = self.rows_per_million_above(upper, head) or 0.0
+        ok = (rate - above_upper <= per_million) & (thr < upper)
+        return float(thr[ok].min()) if ok.any() else upper
+
+    # files -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        import os
+        import tempfile
+
+        meta = {
+            **self.meta,
+            "format": MODEL_FORMAT,
+            "feature_version": FEATURE_VERSION,
+            "heads": {
+                n: {"intercept": h.intercept, "calib_a": h.calib_a, "calib_b": h.calib_b}
+                for n, h in self.heads.items()
+            },
+        }
+        arrays = {"vocab": self.vocab.astype(np.uint64)}
+        for n, h in self.heads.items():
+            arrays[f"w_{n}"] = h.weights.astype(np.float32)
+        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+        arrays["train_keys"] = np.unique(self.train_keys.astype(np.uint64))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.meta.get("model_id", "unknown"))
+
+
+def row_keys(urls: list[str | None], texts: list[str | None]) -> np.ndarray:
+    """First 8 bytes of SHA-256(URL + "\\x1f" + caption), the key labels files use."""
+    import hashlib
+
+    return np.array(
+        [
+            int.from_bytes(
+                hashlib.sha256(((u or "") + "\x1f" + (t or "")).encode()).digest()[:8], "big"
+            )
+            for u, t in zip(urls, texts, strict=True)
+        ],
+        dtype=np.uint64,
+    )
+
+
+def load_model(path: str | Path | None = None) -> ScorerModel:
+    """Load a scorer model; None loads the one shipped in the package."""
+    if path is None:
+        ref = resources.files("childguard.scorer").joinpath(DEFAULT_MODEL)
+        with resources.as_file(ref) as p:
+            return load_model(p)
+    p = Path(path)
+    try:
+        z = np.load(p, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        vocab = z["vocab"]
+        weights = {n: z[f"w_{n}"] for n in HEADS}
+        train_keys = z["train_keys"] if "train_keys" in z.files else np.zeros(0, np.uint64)
+    except FileNotFoundError:
+        raise ModelError(f"model file not found: {p}") from None
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"{p}: not a childguard scorer model ({e})") from None
+    if meta.get("format") != MODEL_FORMAT:
+        raise ModelError(
+            f"{p}: model format {meta.get('format')} (this childguard reads {MODEL_FORMAT})"
+        )
+    if meta.get("feature_version") != FEATURE_VERSION:
+        raise ModelError(
+            f"{p}: trained on features v{meta.get('feature_version')}, this childguard makes "
+            f"v{FEATURE_VERSION}: retrain it with `childguard train`"
+        )
+    heads = {
+        n: Head(
+            weights=weights[n],
+            intercept=float(meta["heads"][n]["intercept"]),
+            calib_a=float(meta["heads"][n]["calib_a"]),
+            calib_b=float(meta["heads"][n]["calib_b"]),
+        )
+        for n in HEADS
+    }
+    return ScorerModel(vocab=vocab, heads=heads, meta=meta, train_keys=train_keys)

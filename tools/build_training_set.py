@@ -1,0 +1,124 @@
+"""Materialise the labelled rows that childguard's shipped model is trained on.
+
+The repo keeps only keys and labels of the rows we labelled ourselves (`labels/*.csv`: key =
+SHA-256 of URL + "\\x1f" + TEXT of a `real_pool.parquet` row); the rows' text is third-party and
+stays in ../shared/data. This joins the keys back to the pool and writes one parquet file
+with URL, TEXT, label, lang, note, source, selected_as, ready for `childguard train`.
+
+    python tools/build_training_set.py --shared ../shared/data --out /tmp/added.parquet
+    python tools/build_training_set.py --import-jsonl out.jsonl --batch batch.jsonl \\
+        --provenance "..." --labels labels/real_pool_added.csv   # add a labelling round
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ROOT / "labels" / "real_pool_added.csv"
+FIELDS = ["key", "label", "lang", "note", "provenance"]
+
+
+def row_key(url: str | None, text: str | None) -> str:
+    return hashlib.sha256(((url or "") + "\x1f" + (text or "")).encode("utf-8")).hexdigest()
+
+
+def redact_note(note: str) -> str:
+    """Capitalised words (names, places) to initials: notes never carry a child's name."""
+    return re.sub(
+        r"\b([^\W\d_])[^\W\d_]*",
+        lambda m: (
+            m.group(1) + "."
+            if m.group(1).isupper() and m.group(0) not in ("AMBIG",)
+            else m.group(0)
+        ),
+        note,
+    )
+
+
+def import_round(out_jsonl: Path, batch_jsonl: Path, provenance: str, labels: Path) -> int:
+    batch = {}
+    for ln in batch_jsonl.read_text(encoding="utf-8").split("\n"):
+        if not ln.strip():
+            continue
+        r = json.loads(ln)
+        batch[r["id"]] = r
+    rows = [
+        json.loads(ln) for ln in out_jsonl.read_text(encoding="utf-8").split("\n") if ln.strip()
+    ]
+    ids = [r["id"] for r in rows]
+    if sorted(ids) != sorted(batch) or len(set(ids)) != len(ids):
+        raise SystemExit(f"{out_jsonl}: ids do not match {batch_jsonl} one to one")
+    existing = {}
+    if labels.exists():
+        with labels.open(encoding="utf-8") as f:
+            existing = {r["key"]: r for r in csv.DictReader(f)}
+    for r in rows:
+        if r["label"] not in ("identifiable_child", "child", "none"):
+            raise SystemExit(f"{out_jsonl}: id {r['id']}: bad label {r['label']!r}")
+        b = batch[r["id"]]
+        k = row_key(b["URL"], b["TEXT"])
+        existing[k] = {
+            "key": k,
+            "label": r["label"],
+            "lang": r.get("lang") or "und",
+            "note": redact_note(r.get("note") or ""),
+            "provenance": provenance,
+        }
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    with labels.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        for k in sorted(existing):
+            w.writerow(existing[k])
+    return len(rows)
+
+
+def build(shared: Path, labels: Path, out: Path) -> int:
+    pool = pl.read_parquet(shared / "real_pool.parquet")
+    keys = [
+        row_key(u, t) for u, t in zip(pool["URL"].to_list(), pool["TEXT"].to_list(), strict=True)
+    ]
+    pool = pool.with_columns(key=pl.Series(keys)).unique("key", keep="first", maintain_order=True)
+    lab = pl.read_csv(labels, infer_schema_length=0)
+    rows = lab.join(pool, on="key", how="left")
+    missing = rows["URL"].is_null().sum()
+    if missing:
+        print(f"warning: {missing} labelled keys are not in the pool", file=sys.stderr)
+    rows = rows.filter(pl.col("URL").is_not_null())
+    rows = rows.with_columns(selected_as=pl.col("provenance").str.extract(r"^(\S+)"))
+    rows.select(
+        "URL", "TEXT", "label", "lang", "note", "source", "selected_as", "key"
+    ).write_parquet(out)
+    return rows.height
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--import-jsonl", type=Path)
+    ap.add_argument("--batch", type=Path)
+    ap.add_argument("--provenance", default="")
+    a = ap.parse_args()
+    if a.import_jsonl:
+        n = import_round(a.import_jsonl, a.batch, a.provenance, a.labels)
+        print(f"{n} labels from {a.import_jsonl} -> {a.labels}")
+    if a.out:
+        n = build(a.shared, a.labels, a.out)
+        print(f"{n} rows -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
