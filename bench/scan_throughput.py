@@ -4,6 +4,8 @@ Makes (or reuses) a synthetic LAION-like corpus (default 1,000,000 rows, bench/c
 prints, side by side in one run, rows/s per core and peak memory for:
 
   childguard   `childguard scan --workers 1` end to end: read parquet, detect, write findings
+  v0.1 rules   the same scan with `--policy rules`: the previous release's hand rules, no scorer
+  real pool    both again on ../shared/data/real_pool.parquet (347k real rows), where present
                (wall, process start-up included; also the steady state: the tasks' own time)
   warm         the same scan (`run_scan`, one worker, everything from planning to the final
                run.json) in a process that has already scanned once: the per-row rate a
@@ -40,8 +42,8 @@ from corpus import write_corpus
 OUT = Path(__file__).parent / "out"
 
 
-def run_childguard(corpus: Path, workers: int) -> dict:
-    audit = OUT / f"audit-w{workers}"
+def run_childguard(corpus: Path, workers: int, policy: str | None = None) -> dict:
+    audit = OUT / f"audit-w{workers}{'-' + policy if policy else ''}"
     shutil.rmtree(audit, ignore_errors=True)
     exe = Path(sys.executable).with_name("childguard")
     cmd = [
@@ -54,6 +56,7 @@ def run_childguard(corpus: Path, workers: int) -> dict:
         str(workers),
         "--no-progress",
         "--restart",
+        *(["--policy", policy] if policy else []),
     ]
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     t0 = time.perf_counter()
@@ -208,6 +211,12 @@ def main() -> None:
     write_corpus(corpus, a.rows)
     table = pq.read_table(corpus / "part-00000.parquet", columns=["URL", "TEXT"])
     results = {"childguard": run_childguard(corpus, a.workers)}
+    # the previous release's decision path: hand rules only, no trained scorer
+    results["v0.1 rules"] = run_childguard(corpus, a.workers, policy="rules")
+    real = Path(__file__).parents[1].parent / "shared" / "data" / "real_pool.parquet"
+    if real.exists():  # real captions: a different share of rows reach the scorer
+        results["real pool"] = run_childguard(real, a.workers)
+        results["real rules"] = run_childguard(real, a.workers, policy="rules")
     results["warm"] = run_childguard_warm(corpus)
     results["re_loop"] = run_re_loop(table, min(a.sample, table.num_rows))
     results["presidio"] = run_presidio(table, min(a.presidio_sample, table.num_rows))
@@ -221,7 +230,13 @@ def main() -> None:
             print(f"{name:<12} skipped: {r['skipped']}")
             continue
         ratio = base / r["rows_per_s_per_core"]
-        vs = "-" if name in ("childguard", "warm") else f"{ratio:,.0f}x slower"
+        vs = (
+            "-"
+            if name in ("childguard", "warm", "real pool")
+            else f"{1 / ratio:.2f}x the speed"
+            if name in ("v0.1 rules", "real rules")
+            else f"{ratio:,.0f}x slower"
+        )
         print(
             f"{name:<12}{r['rows']:>12,}{r['seconds']:>10.2f}{r['rows_per_s_per_core']:>14,.0f}"
             f"{r['peak_mb']:>10.0f}  {vs}"
@@ -240,7 +255,9 @@ def main() -> None:
         f"{w['cpu_seconds']:.2f} s CPU)"
     )
     (OUT / "scan_throughput.json").write_text(json.dumps(results, indent=2))
-    print(f"flagged by childguard: {results['childguard']['flagged']}")
+    for name in ("childguard", "v0.1 rules", "real pool", "real rules"):
+        if name in results:
+            print(f"flagged ({name}): {results[name]['flagged']}")
 
 
 if __name__ == "__main__":

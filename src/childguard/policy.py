@@ -66,8 +66,12 @@ class ReviewBand(BaseModel):
     max_per_million: float = Field(ge=0)
     risk: Literal["identifiable_child", "child"] = "child"
     name: str = "uncertain_review"
+    # a model without a pool distribution (trained without --pool) cannot size the band:
+    # its lower edge is then this probability
+    fallback_threshold: float = Field(default=0.1, ge=0, le=1)
     # filled in when the policy is resolved against the running model (recorded in run.json)
     resolved_threshold: float | None = None
+    resolved_by: str | None = None
 
 
 class Policy(BaseModel):
@@ -111,8 +115,14 @@ class Policy(BaseModel):
             raise PolicyError(
                 f"the review band reads detector {band.detector!r}, which is not running"
             )
+        from childguard.scorer.model import ModelError
+
         det.ensure_setup()
-        lo = det.model.threshold_for_band(band.below, band.max_per_million)
+        try:
+            lo = det.model.threshold_for_band(band.below, band.max_per_million)
+            how = f"{band.max_per_million:g} rows per million on the model's pool"
+        except ModelError:
+            lo, how = band.fallback_threshold, "fallback_threshold (model has no pool distribution)"
         rules = list(self.rules)
         at = max(
             (i for i, r in enumerate(rules) if band.detector in _bare_names(r.when)),
@@ -127,7 +137,10 @@ class Policy(BaseModel):
             )
             rules.insert(at + 1, rule)
         return self.model_copy(
-            update={"rules": rules, "review": band.model_copy(update={"resolved_threshold": lo})}
+            update={
+                "rules": rules,
+                "review": band.model_copy(update={"resolved_threshold": lo, "resolved_by": how}),
+            }
         )
 
     def rule_detectors(self) -> dict[str, list[str]]:

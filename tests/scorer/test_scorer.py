@@ -1,0 +1,249 @@
+"""The trained scorer: training is reproducible, names never become features, probabilities
+drive the policy (review band in rows per million), and `scan/eval --model` use a user's model.
+
+Models here are trained on rows the test writes (a few seconds); nothing reads ../shared."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from childguard.cli import app
+from childguard.scorer.features import caption_tokens, token_ids, url_tokens
+from childguard.scorer.model import ModelError, ScorerModel, load_model
+from childguard.scorer.train import prepare, train
+
+NAMES = ["Lucas", "Valentina", "Theodore", "Marisol", "Henrik", "Annelie", "Bartek", "Yusuf"]
+# other given names (in the shipped name lists, like NAMES): the swap keeps every signal
+UNSEEN = ["Oliver", "Sofia", "Mateo", "Clara"]
+TOWNS = ["Campinas", "Leeds", "Utrecht", "Lyon"]
+
+
+def _rows(seed: int = 0) -> list[tuple[str, str, str]]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(40):
+        n, t = rnd.choice(NAMES), rnd.choice(TOWNS)
+        age = rnd.randint(2, 12)
+        out += [
+            (
+                f"https://x.example/{i}.jpg",
+                f"My son {n}, {age} years old, at his school in {t}",
+                "identifiable_child",
+            ),
+            (
+                f"https://x.example/b{i}.jpg",
+                f"Happy {age}th birthday to our daughter {n}!",
+                "identifiable_child",
+            ),
+            (f"https://x.example/c{i}.jpg", "A little girl playing in the park", "child"),
+            (f"https://x.example/d{i}.jpg", "Kids running on the beach at sunset", "child"),
+            (f"https://x.example/e{i}.jpg", f"My dog is a good boy, {age} years old", "none"),
+            (f"https://x.example/f{i}.jpg", f"Kids shoes size {age}, free shipping", "none"),
+            (f"https://x.example/g{i}.jpg", f"Red car number {i} parked in {t}", "none"),
+        ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("lab") / "lab.parquet"
+    rows = _rows()
+    pl.DataFrame(
+        {"URL": [r[0] for r in rows], "TEXT": [r[1] for r in rows], "label": [r[2] for r in rows]}
+    ).write_parquet(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def trained(labelled):
+    data = prepare([labelled])
+    pool = pl.DataFrame(
+        {
+            "url": [f"https://p.example/{i}.jpg" for i in range(400)],
+            "text": [r[1] for r in _rows(1)][:80] + ["Mountain lake at dawn"] * 320,
+        }
+    )
+    return train(data, folds=3, seed=0, min_rows=2, pool=pool)
+
+
+def test_training_is_reproducible(labelled, trained) -> None:
+    again = train(prepare([labelled]), folds=3, seed=0, min_rows=2)
+    assert again.model.model_id == trained.model.model_id
+    assert np.array_equal(again.model.vocab, trained.model.vocab)
+    for h in ("minor", "identifiable"):
+        assert np.array_equal(again.model.heads[h].weights, trained.model.heads[h].weights)
+        assert np.array_equal(again.oof[h], trained.oof[h])
+
+
+def test_learns_and_is_probability(trained) -> None:
+    labels = trained.data.labels
+    oof = trained.oof
+    assert ((oof["identifiable"] >= 0) & (oof["identifiable"] <= 1)).all()
+    assert (oof["minor"] >= oof["identifiable"]).all()
+    # written rows are easy: cross-validated ranking separates the classes
+    assert oof["identifiable"][labels == "identifiable_child"].mean() > 0.7
+    assert oof["minor"][labels == "none"].mean() < 0.3
+
+
+def test_no_training_name_is_a_feature(trained) -> None:
+    """Names become placeholders before features are made: no name's token id is in the
+    model, and swapping the names of training rows for unseen ones changes no probability."""
+    model = trained.model
+    for n in NAMES + TOWNS:
+        for prefix in ("t:", "u:"):
+            ids = token_ids([f"{prefix}{n.lower()}"])
+            assert not np.isin(ids, model.vocab).any(), n
+    assert "<name>" in caption_tokens("my son Lucas") and "lucas" not in caption_tokens(
+        "my son Lucas"
+    )
+    assert "lucas" not in url_tokens(" aniversario lucas 5 anos ")
+
+    from childguard.scorer.train import featurise
+
+    rows = [r for r in _rows() if r[2] == "identifiable_child"][:20]
+    swapped = []
+    for u, t, _ in rows:
+        for k, n in enumerate(NAMES):
+            t = t.replace(n, UNSEEN[k % len(UNSEEN)])
+        swapped.append((u, t))
+    f1 = featurise(pl.DataFrame({"url": [r[0] for r in rows], "text": [r[1] for r in rows]}))
+    f2 = featurise(pl.DataFrame({"url": [r[0] for r in swapped], "text": [r[1] for r in swapped]}))
+    p1, p2 = model.predict(f1), model.predict(f2)
+    for h in p1:
+        assert np.allclose(p1[h], p2[h]), h
+
+
+def test_save_load_and_bad_files(trained, tmp_path: Path) -> None:
+    p = tmp_path / "m.npz"
+    trained.model.save(p)
+    m = load_model(p)
+    assert m.model_id == trained.model.model_id and np.array_equal(m.vocab, trained.model.vocab)
+    feats = [["bias", "t:son", "t:<name>"], ["bias"]]
+    for h in ("minor", "identifiable"):
+        assert np.allclose(m.predict(feats)[h], trained.model.predict(feats)[h])
+    assert m.trained_on(["https://x.example/0.jpg"], [_rows()[0][1]]).all()
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a childguard scorer model"):
+        load_model(bad)
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "missing.npz")
+
+
+def test_review_band_from_pool_distribution(trained) -> None:
+    m: ScorerModel = trained.model
+    dist = m.meta["pool_distribution"]["identifiable"]
+    assert dist["per_million"][0] == 1e6
+    above = m.rows_per_million_above(0.5)
+    assert 0 < above < 1e6
+    lo = m.threshold_for_band(0.5, per_million=50_000)
+    assert lo <= 0.5
+    assert m.rows_per_million_above(lo) - above <= 50_000 + 1e-6
+
+
+def test_policy_resolves_band_after_the_removal_rule(trained, tmp_path: Path) -> None:
+    from childguard.policy import Policy
+
+    class Det:
+        name = "scorer"
+        model = trained.model
+
+        def ensure_setup(self) -> None:
+            pass
+
+    pol = Policy.model_validate(
+        {
+            "rules": [
+                {"name": "ident", "risk": "identifiable_child", "when": "scorer >= 0.5"},
+                {"name": "minor", "risk": "child", "when": "scorer.minor >= 0.5"},
+            ],
+            "review": {"below": 0.5, "max_per_million": 50_000},
+        }
+    )
+    res = pol.resolve([Det()])
+    assert [r.name for r in res.rules] == ["ident", "uncertain_review", "minor"]
+    assert res.rules[1].action == "review" and res.review.resolved_threshold is not None
+    scores = pl.DataFrame(
+        {"scorer__score": [0.9, 0.3, 0.0, 0.0], "scorer__minor": [0.9, 0.6, 0.7, 0.1]}
+    )
+    lo = res.review.resolved_threshold
+    scores = scores.with_columns(pl.col("scorer__score").replace({0.3: max(lo, 0.3)}))
+    dec = res.decide(scores, {})
+    assert dec["risk"].to_list() == ["identifiable_child", "child", "child", "clean"]
+    assert dec["action"].to_list()[:2] == ["remove", "review"]
+
+
+def test_train_scan_and_eval_with_a_users_model(labelled, tmp_path: Path) -> None:
+    model = tmp_path / "mine.npz"
+    res = CliRunner().invoke(
+        app,
+        ["train", str(labelled), "--out", str(model), "--folds", "3", "--min-rows", "2"],
+        env={"COLUMNS": "160"},
+    )
+    assert res.exit_code == 0, res.output
+    assert "cross-validated" in res.output and "reliability" in res.output
+    assert "lucas" not in res.output.lower()
+    figs = json.loads(model.with_suffix(".metrics.json").read_text())
+    assert figs["without_ambiguous"]["identifiable_child"]["recall_ci95"][0] <= 1
+    mid = load_model(model).model_id
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = _rows(2)[:70]
+    pl.DataFrame({"url": [r[0] for r in rows], "caption": [r[1] for r in rows]}).write_parquet(
+        data / "part.parquet"
+    )
+    audit = tmp_path / "audit"
+    res = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(data),
+            "--out",
+            str(audit),
+            "--model",
+            str(model),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    run = json.loads((audit / "run.json").read_text())
+    scorer = next(d for d in run["detectors"] if d["name"] == "scorer")
+    assert scorer["model_id"] == mid
+    f = pl.read_parquet(next((audit / "findings").glob("*.parquet")))
+    assert (f["risk"] == "identifiable_child").sum() >= 10
+    blob = json.dumps(f["reasons"].to_list()).lower()
+    for n in NAMES:
+        assert n.lower() not in blob
+
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(
+        app,
+        ["eval", str(labelled), "--model", str(model), "--out", str(out)],
+        env={"COLUMNS": "160"},
+    )
+    assert res.exit_code == 0, res.output
+    assert "optimistic" in res.output  # these rows trained the model
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["figures"]["scorer"]["reliability"]["identifiable_child"]
+    assert (out / "pr_curve.png").stat().st_size > 1000
+
+
+def test_metrics_intervals() -> None:
+    from childguard.scorer.metrics import binary_figures, reliability, wilson
+
+    lo, hi = wilson(8, 10)
+    assert 0.44 < lo < 0.5 and 0.94 < hi < 0.97
+    f = binary_figures(np.array([1, 1, 0, 0, 1], bool), np.array([1, 0, 0, 1, 1], bool))
+    assert (f.tp, f.fp, f.fn) == (2, 1, 1) and f.precision_ci[0] < f.precision < f.precision_ci[1]
+    rel = reliability(np.array([1, 0, 1, 0], bool), np.array([0.9, 0.1, 0.8, 0.2]))
+    assert [r["rows"] for r in rel] == [1, 1, 1, 1]
