@@ -204,18 +204,25 @@ class Policy(BaseModel):
             }
         )
 
-    def reasons(self, flagged: pl.DataFrame, versions: dict[str, str]) -> list[list[dict]]:
-        """Per flagged row: every detector whose signal fired, with its explanation."""
+    def reasons(
+        self, flagged: pl.DataFrame, versions: dict[str, str], rules: list[str | None] | None = None
+    ) -> list[list[dict]]:
+        """Per flagged row: every detector whose signal fired, and every detector the deciding
+        rule read (a review band's `scorer < 0.35` is below its signal), with explanations."""
         from childguard.redact import allow_evidence
         from childguard.scorer.features import _evidence_words
 
         vocab = _evidence_words()
+        read_by = self.rule_detectors() if rules is not None else {}
         dets = [c[: -len("__score")] for c in flagged.columns if c.endswith("__score")]
         out: list[list[dict]] = [[] for _ in range(flagged.height)]
         for d in dets:
             thr = self.threshold(d)
             sc = flagged[f"{d}__score"].fill_null(0.0)
             hit = (sc >= thr) & (sc > 0)
+            if rules is not None:
+                reads = pl.Series([d in read_by.get(r or "", ()) for r in rules], dtype=pl.Boolean)
+                hit = hit | (reads & (sc > 0))
             if not hit.any():
                 continue
             ev = flagged[f"{d}__evidence"].to_list()

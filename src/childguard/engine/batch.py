@@ -97,7 +97,7 @@ def decide_batch_with_errors(
         return empty_findings(), counts, errors
     flagged = scored.filter(mask)
     dec = decided.filter(mask)
-    reasons = policy.reasons(flagged, versions)
+    reasons = policy.reasons(flagged, versions, dec["rule"].to_list())
     if "laion_hash" in flagged.columns and flagged["laion_hash"].null_count() == 0:
         lh = flagged["laion_hash"].cast(pl.Int64)
     else:

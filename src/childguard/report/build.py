@@ -216,6 +216,7 @@ def compute(
 
     # review ------------------------------------------------------------------------------
     review = _review(audit, findings, decisions, risk_counts, rows, review_note)
+    decided = _scorer_decisions(audit, findings, rows, action_counts)
 
     # examples ----------------------------------------------------------------------------
     ex = _examples(audit, findings, examples) if examples > 0 else {}
@@ -268,6 +269,7 @@ def compute(
         "rules": rules,
         "signals": signals,
         "review": review,
+        "scorer_decisions": decided,
         "examples": ex,
         "examples_per_risk": examples,
         "warnings": warnings,
@@ -284,6 +286,41 @@ def _now() -> datetime:
 
 def _ci(p) -> dict:
     return {"share": p.estimate, "ci_low": p.low, "ci_high": p.high}
+
+
+LAION_5B_ROWS = 5_850_000_000
+
+
+def _scorer_decisions(audit: Audit, findings: pl.LazyFrame, rows: int, actions: dict) -> dict:
+    """What the scorer's calibrated probabilities say about the decisions: the expected
+    precision of automatic removals (mean P(identifiable) of the rows removed by a scorer
+    rule) and the reviewer load the policy implies, per million rows and at LAION-5B scale."""
+    sc = audit.collect(
+        findings.select("action", "rule", "reasons")
+        .explode("reasons")
+        .filter(pl.col("reasons").struct.field("detector") == "scorer")
+        .select("action", "rule", p=pl.col("reasons").struct.field("score"))
+    )
+    if not sc.height:
+        return {"available": False}
+    out: dict = {"available": True, "rows": rows}
+    for action in ("remove", "review"):
+        d = sc.filter(pl.col("action") == action)
+        n = d.height
+        out[action] = {
+            "rows_scored": n,
+            "expected_identifiable": round(float(d["p"].sum()), 1) if n else 0.0,
+            "expected_precision": round(float(d["p"].mean()), 3) if n else None,
+        }
+    n_review = int(actions.get("review", 0))
+    per_million = n_review / rows * 1e6 if rows else 0.0
+    out["review"]["rows"] = n_review
+    out["review"]["per_million"] = round(per_million, 1)
+    out["review"]["at_laion_5b"] = int(per_million * LAION_5B_ROWS / 1e6)
+    # a reviewer reading ~600 redacted rows an hour (one every ~6 s)
+    out["review"]["reviewer_hours"] = round(n_review / 600, 1)
+    out["review"]["reviewer_hours_at_laion_5b"] = int(per_million * LAION_5B_ROWS / 1e6 / 600)
+    return out
 
 
 def _signals(audit: Audit, findings: pl.LazyFrame, flagged_total: int) -> list[dict]:
