@@ -13,6 +13,9 @@ import pyarrow.parquet as pq
 from datagen import cli_cmd
 
 CANARIES = ["Valentina", "Heitor", "Lorena", "Enzo Gabriel", "Isadora"]
+# children named like a town: the places detector takes the name for a place, and its
+# evidence (`place:<word>`) must still not carry it (evidence by allowlist)
+PLACE_NAMED = ["Londrina", "Jundiai"]
 TEMPLATES = [
     ("Festa de 5 anos da {n} em Campinas", "https://blog.example.com.br/festa-{s}-5-anos.jpg"),
     ("Nosso filho {n} no primeiro dia na Escola Pequeno Sábio", "https://x.example/{s}.jpg"),
@@ -33,6 +36,9 @@ def test_no_canary_name_in_any_output(tmp_path: Path) -> None:
         slug = fold(name).replace(" ", "-")
         for text, url in TEMPLATES:
             rows.append((url.format(s=slug), text.format(n=name)))
+    for name in PLACE_NAMED:
+        rows.append(("https://x.example/a.jpg", f"Menina de 5 anos {name} com a avó"))
+        rows.append(("https://x.example/b.jpg", f"Nossa filha {name}, 6 anos, no parque"))
     rows += [(f"https://a.example/{i}.jpg", f"mountain lake {i}") for i in range(200)]
     data = tmp_path / "data"
     data.mkdir()
@@ -54,11 +60,15 @@ def test_no_canary_name_in_any_output(tmp_path: Path) -> None:
     assert findings.num_rows >= len(CANARIES) * 4
     risks = findings.column("risk").to_pylist()
     assert risks.count("identifiable_child") >= len(CANARIES) * 3
-    texts = [proc.stdout, proc.stderr, str(findings.to_pylist())]
+    rep = subprocess.run(
+        cli_cmd("report", str(out)), capture_output=True, text=True, timeout=300
+    )
+    assert rep.returncode == 0, rep.stderr
+    texts = [proc.stdout, proc.stderr, rep.stdout, rep.stderr, str(findings.to_pylist())]
     for p in out.rglob("*"):
         if p.is_file() and p.suffix != ".parquet":
             texts.append(p.read_text(errors="replace"))
     blob = fold("\n".join(texts))
-    for name in CANARIES:
+    for name in CANARIES + PLACE_NAMED:
         for part in fold(name).split():
             assert part not in blob, f"{part!r} leaked into an output"

@@ -13,6 +13,7 @@ import ast
 import hashlib
 import json
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -145,20 +146,7 @@ class Policy(BaseModel):
 
     def rule_detectors(self) -> dict[str, list[str]]:
         """Rule name -> the detectors its condition reads, in the order they appear."""
-        out = {}
-        for r in self.rules:
-            seen = []
-            for n in ast.walk(_parse(r.when)):
-                if isinstance(n, ast.Name) and n.id not in seen:
-                    seen.append(n.id)
-                elif (
-                    isinstance(n, ast.Attribute)
-                    and isinstance(n.value, ast.Name)
-                    and n.value.id not in seen
-                ):
-                    seen.append(n.value.id)
-            out[r.name] = seen
-        return out
+        return _rule_detectors(tuple((r.name, r.when) for r in self.rules))
 
     def signal_names(self) -> set[str]:
         names: set[str] = set()
@@ -381,3 +369,21 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return Policy.model_validate(data)
     except Exception as e:
         raise PolicyError(f"{p}: invalid policy:\n{e}") from None
+
+
+@lru_cache(maxsize=64)
+def _rule_detectors(rules: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
+    out = {}
+    for name, when in rules:
+        seen = []
+        for n in ast.walk(_parse(when)):
+            if isinstance(n, ast.Name) and n.id not in seen:
+                seen.append(n.id)
+            elif (
+                isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name)
+                and n.value.id not in seen
+            ):
+                seen.append(n.value.id)
+        out[name] = seen
+    return out

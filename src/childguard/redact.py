@@ -8,6 +8,7 @@ non-identifying vocabulary (lexicon terms), which the caller passes in.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -137,6 +138,13 @@ _PLACEHOLDER = re.compile(r"^(?:[a-z]:)?(?:<[a-z]+>|[a-z_]+)(?:_(?:<[a-z]+>|[^_\
 
 
 def allow_evidence(evidence: str | None, vocabulary: frozenset[str]) -> str | None:
+    if evidence is None:
+        return None
+    return _allow_cached(evidence, vocabulary)
+
+
+@lru_cache(maxsize=65536)
+def _allow_cached(evidence: str, vocabulary: frozenset[str]) -> str:
     """Evidence by allowlist: lexicon terms (`vocabulary`), digits, initials, placeholders
     (`<name>`) and the detectors' own evidence words pass; every other piece becomes `*`.
 

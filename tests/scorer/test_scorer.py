@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from childguard.cli import app
-from childguard.scorer.features import caption_tokens, token_ids, url_tokens
+from childguard.scorer.features import caption_tokens, url_tokens
 from childguard.scorer.model import ModelError, ScorerModel, load_model
 from childguard.scorer.train import prepare, train
 
@@ -96,10 +96,10 @@ def test_no_training_name_is_a_feature(trained) -> None:
     """Names become placeholders before features are made: no name's token id is in the
     model, and swapping the names of training rows for unseen ones changes no probability."""
     model = trained.model
+    words = {w for tok in model.vocab.tolist() for w in tok.replace(":", "_").split("_")}
+    assert "<name>" in words  # the placeholder is what the model learned
     for n in NAMES + TOWNS:
-        for prefix in ("t:", "u:"):
-            ids = token_ids([f"{prefix}{n.lower()}"])
-            assert not np.isin(ids, model.vocab).any(), n
+        assert n.lower() not in words, n
     assert "<name>" in caption_tokens("my son Lucas") and "lucas" not in caption_tokens(
         "my son Lucas"
     )

@@ -12,12 +12,11 @@ Options: `model` = path of a model trained with `childguard train` (default: the
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect.base import Detector, Example, register
-from childguard.scorer.features import DETECTOR_FEATURES, batch_features, evidence_token
+from childguard.scorer.features import DETECTOR_FEATURES, evidence_token, feature_frame
 from childguard.scorer.model import ScorerModel, load_model
 
 
@@ -46,19 +45,20 @@ class Scorer(Detector):
         p_minor = np.zeros(n)
         evidence: list[str | None] = [None] * n
         if len(idx):
-            feats = batch_features(batch, sig, idx)
-            pred = self.model.predict(feats)
+            ff = feature_frame(batch, sig, idx)
+            pred = self.model.predict_frame(ff, len(idx))
             p_id[idx] = pred["identifiable"]
             p_minor[idx] = pred["minor"]
-            for k, i in enumerate(idx.tolist()):
-                if pred["minor"][k] < 0.05:
-                    continue
-                head = "identifiable" if pred["identifiable"][k] >= 0.05 else "minor"
-                top = self.model.contributions(feats[k], head, top=4)
-                shown = [e for e in (evidence_token(t) for t, _ in top) if e]
-                evidence[i] = (
+            # explanations only where a policy can act (P >= 0.05): a few rows per batch
+            shown = np.where(pred["minor"] >= 0.05)[0]
+            ident = shown[pred["identifiable"][shown] >= 0.05]
+            tops = self.model.top_features(ff, ident, "identifiable")
+            tops.update(self.model.top_features(ff, np.setdiff1d(shown, ident), "minor"))
+            for k in shown.tolist():
+                ev = [e for e in (evidence_token(t) for t in tops.get(k, [])) if e]
+                evidence[int(idx[k])] = (
                     f"p_id={pred['identifiable'][k]:.2f} p_minor={pred['minor'][k]:.2f}"
-                    + (" top:" + ",".join(shown) if shown else "")
+                    + (" top:" + ",".join(ev) if ev else "")
                 )
         label = np.where(p_id >= 0.5, "identifiable", np.where(p_minor >= 0.5, "minor", None))
         return pa.table(
@@ -66,7 +66,7 @@ class Scorer(Detector):
                 "scorer__score": pa.array(p_id, pa.float64()),
                 "scorer__minor": pa.array(p_minor, pa.float64()),
                 "scorer__evidence": pa.array(evidence, pa.string()),
-                "scorer__label": pl.Series(label.tolist(), dtype=pl.String).to_arrow(),
+                "scorer__label": pa.array(label.tolist(), pa.string()),
             }
         )
 

@@ -9,9 +9,25 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-# the thresholds the shipped policy uses; figures are printed at these
+# used when a policy has no `scorer >= x` / `scorer.minor >= y` rule
 ID_THRESHOLD = 0.5
 MINOR_THRESHOLD = 0.5
+
+
+def policy_thresholds(policy) -> tuple[float, float]:
+    """(identifiable, minor) thresholds of a policy's first `scorer >= x` and
+    `scorer.minor >= y` rules: the figures `train` prints are that policy's."""
+    import re
+
+    t_id = t_minor = None
+    for r in policy.rules:
+        m = re.fullmatch(r"\s*scorer\s*>=\s*([0-9.]+)\s*", r.when)
+        if m and t_id is None and r.risk == "identifiable_child":
+            t_id = float(m.group(1))
+        m = re.fullmatch(r"\s*scorer\.minor\s*>=\s*([0-9.]+)\s*", r.when)
+        if m and t_minor is None:
+            t_minor = float(m.group(1))
+    return (t_id or ID_THRESHOLD, t_minor or MINOR_THRESHOLD)
 
 
 def cv_figures(
@@ -20,16 +36,26 @@ def cv_figures(
     p_minor: np.ndarray,
     t_id: float = ID_THRESHOLD,
     t_minor: float = MINOR_THRESHOLD,
+    t_review: float | None = None,
 ) -> dict[str, Any]:
     from childguard.scorer.metrics import average_precision, binary_figures, pr_curve, reliability
 
     y_id = labels == "identifiable_child"
     y_minor = labels != "none"
     flagged = (p_id >= t_id) | (p_minor >= t_minor)
+    with_review = {}
+    if t_review is not None:
+        with_review = {
+            "identifiable_removed_or_reviewed": binary_figures(y_id, p_id >= t_review).as_dict(),
+            "any_minor_flagged_or_reviewed": binary_figures(
+                y_minor, flagged | (p_id >= t_review)
+            ).as_dict(),
+        }
     return {
         "rows": len(labels),
         "identifiable_child": binary_figures(y_id, p_id >= t_id).as_dict(),
         "any_minor": binary_figures(y_minor, flagged).as_dict(),
+        **with_review,
         "average_precision": {
             "identifiable_child": round(average_precision(y_id, p_id), 4),
             "any_minor": round(average_precision(y_minor, p_minor), 4),
@@ -42,7 +68,7 @@ def cv_figures(
             "identifiable_child": pr_curve(y_id, p_id),
             "any_minor": pr_curve(y_minor, p_minor),
         },
-        "thresholds": {"identifiable": t_id, "minor": t_minor},
+        "thresholds": {"identifiable": t_id, "minor": t_minor, "review_band_from": t_review},
     }
 
 
@@ -60,8 +86,14 @@ def print_figures(title: str, fig: dict[str, Any]) -> None:
 
     con = Console()
     con.print(f"[bold]{title}[/bold] ({fig['rows']} rows)")
+    t = fig["thresholds"]
+    con.print(f"  at P(identifiable) >= {t['identifiable']}, P(minor) >= {t['minor']}:")
     con.print(f"  identifiable_child  {_fmt(fig['identifiable_child'])}")
     con.print(f"  any minor           {_fmt(fig['any_minor'])}")
+    if "any_minor_flagged_or_reviewed" in fig:
+        con.print(f"  with the review band (P(identifiable) >= {t['review_band_from']}):")
+        con.print(f"    identifiable removed or reviewed  {_fmt(fig['identifiable_removed_or_reviewed'])}")
+        con.print(f"    any minor flagged or reviewed     {_fmt(fig['any_minor_flagged_or_reviewed'])}")
     ap = fig["average_precision"]
     con.print(
         f"  average precision   identifiable {ap['identifiable_child']:.3f}, any minor {ap['any_minor']:.3f}"
@@ -107,6 +139,10 @@ def train_cmd(
     min_rows: Annotated[
         int, typer.Option(help="Keep tokens seen in at least this many distinct captions.")
     ] = 3,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy whose thresholds the printed figures use (default: shipped)."),
+    ] = None,
 ) -> None:
     """Train the scorer; print cross-validated precision/recall (95% CI) and reliability."""
     from childguard.scorer.train import TrainError, prepare, train
@@ -120,18 +156,27 @@ def train_cmd(
     except TrainError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    from childguard.policy import PolicyError, load_policy
+
+    try:
+        pol = load_policy(policy)
+    except PolicyError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    t_id, t_minor = policy_thresholds(pol)
+    t_review = None
+    if pol.review is not None and pool is not None:
+        t_review = result.model.threshold_for_band(pol.review.below, pol.review.max_per_million)
     keep = data.cv
     labels = data.labels
-    figs = {
-        "all_rows": cv_figures(
-            labels[keep], result.oof["identifiable"][keep], result.oof["minor"][keep]
-        ),
-        "without_ambiguous": cv_figures(
-            labels[keep & ~data.ambiguous],
-            result.oof["identifiable"][keep & ~data.ambiguous],
-            result.oof["minor"][keep & ~data.ambiguous],
-        ),
-    }
+    oof = result.oof
+
+    def figures(m: np.ndarray) -> dict[str, Any]:
+        return cv_figures(
+            labels[m], oof["identifiable"][m], oof["minor"][m], t_id, t_minor, t_review
+        )
+
+    figs = {"all_rows": figures(keep), "without_ambiguous": figures(keep & ~data.ambiguous)}
     print_figures(f"cross-validated ({folds} folds), AMBIG rows dropped", figs["without_ambiguous"])
     print_figures(f"cross-validated ({folds} folds), all rows", figs["all_rows"])
     meta = result.model.meta
@@ -145,10 +190,11 @@ def train_cmd(
     metrics_path.write_text(json.dumps(figs, indent=1))
     dist = meta.get("pool_distribution")
     if dist:
-        pm = result.model.rows_per_million_above(ID_THRESHOLD)
+        pm = result.model.rows_per_million_above(t_id)
         typer.echo(
             f"pool: {dist['rows']:,} rows, {dist['screened']:,} screened; "
-            f"P(identifiable) >= {ID_THRESHOLD}: {pm:,.0f} per million"
+            f"P(identifiable) >= {t_id}: {pm:,.0f} per million"
+            + (f"; review band from P(identifiable) >= {t_review}" if t_review is not None else "")
         )
     typer.echo(
         f"model {result.model.model_id} -> {out} ({meta['tokens']:,} tokens); figures -> {metrics_path}"

@@ -8,31 +8,23 @@ Three kinds, all strings ("feature tokens"), so one linear model can weigh them 
 - `s:` the shared signals that fired (child words, kinship, ages, schools, pet words, ...).
 - `d:` the caption detectors that fired, with their labels.
 
-Tokens are hashed to 64-bit ids (mmh3); a model holds the sorted ids of the tokens it kept
-(seen in enough distinct training rows) and one weight per id, so unknown tokens weigh nothing.
-Per-row Python runs here, on screened rows only (a few percent of a dataset).
+A model holds the tokens it kept (seen in enough distinct training captions; placeholders, never
+names) and one weight per token, so unknown tokens weigh nothing. Everything is vectorised over
+the screened rows (long (row, token) frames, joins and group-bys); only CJK runs, rare in web
+captions, are split into character pairs in Python.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 import unicodedata
-from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-import mmh3
-import numpy as np
+import polars as pl
 
 from childguard.detect.lexicon import load_lexicon
 from childguard.detect.names import load_word_set
 
-FEATURE_VERSION = "1"
-
-# caption words: letters runs, digit runs, handles; CJK runs are split into character pairs
-_WORD = re.compile(r"@[\w.]{2,}|[^\W\d_]+|[0-9]+", re.UNICODE)
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-_HEXISH = re.compile(r"^(?=.*\d)[0-9a-f]{5,}$")
+FEATURE_VERSION = "2"
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -74,131 +66,235 @@ def vocab() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(keep - names), frozenset(names)
 
 
-def _number(tok: str) -> str:
-    if len(tok) > 4:
-        return "<id>"
-    v = int(tok)
-    if v < 18:
-        return "<age>"
-    if 1900 <= v <= 2035:
-        return "<year>"
-    return "<num>"
-
-
-def caption_tokens(text: str | None) -> list[str]:
-    """Placeholdered, folded caption words in order."""
-    if not text:
-        return []
+@lru_cache(maxsize=1)
+def _vocab_series() -> tuple[pl.Series, pl.Series, pl.Series]:
     keep, names = vocab()
-    out: list[str] = []
-    for m in _WORD.finditer(text):
-        raw = m.group(0)
-        if raw[0] == "@":
-            out.append("<handle>")
-            continue
-        if "0" <= raw[0] <= "9":
-            out.append(_number(raw))
-            continue
-        if _CJK.search(raw):
-            out.extend(raw[i : i + 2] for i in range(max(1, len(raw) - 1)))
-            continue
-        w = _fold(raw)
-        if w in names:
-            out.append("<name>")
-        elif raw[0].isupper() and w not in keep:
-            out.append("<cap>")
-        else:
-            out.append(w)
+    return (
+        pl.Series(sorted(keep), dtype=pl.String),
+        pl.Series(sorted(names), dtype=pl.String),
+        pl.Series(sorted(_child_vocab()), dtype=pl.String),
+    )
+
+
+def _child_vocab() -> frozenset[str]:
+    return _evidence_words()
+
+
+_CJK_RE = "[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
+_WORD_RE = r"@[\w.]{2,}|[^\W\d_]+|[0-9]+"
+_WORD_ASCII = r"(?-u)@[A-Za-z0-9_.]{2,}|[A-Za-z]+|[0-9]+"
+
+
+def _fold_expr(e: pl.Expr) -> pl.Expr:
+    from childguard.detect.textnorm import _FOLD_FROM, _FOLD_TO
+
+    low = e.str.to_lowercase()
+    # most web words are ASCII: only the others pay for the fold table
+    return (
+        pl.when(low.str.len_bytes() != low.str.len_chars())
+        .then(low.str.replace_many(_FOLD_FROM, _FOLD_TO))
+        .otherwise(low)
+    )
+
+
+def _numbers(tok: pl.Expr) -> pl.Expr:
+    v = tok.str.slice(0, 5).cast(pl.Int64, strict=False)
+    return (
+        pl.when(tok.str.len_chars() > 4)
+        .then(pl.lit("<id>"))
+        .when(v < 18)
+        .then(pl.lit("<age>"))
+        .when((v >= 1900) & (v <= 2035))
+        .then(pl.lit("<year>"))
+        .otherwise(pl.lit("<num>"))
+    )
+
+
+def _cjk_pairs(words: pl.DataFrame) -> pl.DataFrame:
+    """CJK runs become character pairs (per-row Python on the few CJK tokens)."""
+    rows, pos, out = [], [], []
+    for r, p, w in words.select("row", "pos", "raw").iter_rows():
+        pairs = [w[i : i + 2] for i in range(max(1, len(w) - 1))]
+        for k, t in enumerate(pairs):
+            rows.append(r)
+            pos.append(p * 1000 + k)
+            out.append(t)
+    return pl.DataFrame(
+        {"row": rows, "pos": pos, "tok": out}, schema={"row": pl.UInt32, "pos": pl.Int64, "tok": pl.String}
+    )
+
+
+def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
+    """Long frame (row, pos, tok) of placeholdered tokens of a caption (`kind="t"`, raw
+    text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column."""
+    keep, names, _ = _vocab_series()
+    df = pl.DataFrame({"row": rows, "s": col})
+    if kind == "t":
+        # ASCII captions (most web rows) take an ASCII-class regex, several times faster
+        text = pl.col("s").fill_null("")
+        ascii_ = text.str.len_bytes() == text.str.len_chars()
+        words = pl.concat(
+            [
+                df.filter(ascii_).select("row", raw=text.str.extract_all(_WORD_ASCII)),
+                df.filter(~ascii_).select("row", raw=text.str.extract_all(_WORD_RE)),
+            ]
+        ).sort("row")
+    else:
+        words = df.select("row", raw=pl.col("s").fill_null("").str.strip_chars().str.split(" "))
+    words = (
+        words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len()))
+        .explode("raw", "pos")
+        .drop_nulls("raw")
+        .filter(pl.col("raw") != "")
+        .with_columns(pl.col("pos").cast(pl.Int64) * 1000)
+    )
+    cjk = words.filter(pl.col("raw").str.contains(_CJK_RE))
+    words = words.filter(~pl.col("raw").str.contains(_CJK_RE))
+    raw = pl.col("raw")
+    w = _fold_expr(raw) if kind == "t" else raw
+    is_digit = raw.str.contains(r"^[0-9]+$")
+    if kind == "t":
+        first = raw.str.slice(0, 1)
+        tok = (
+            pl.when(raw.str.starts_with("@"))
+            .then(pl.lit("<handle>"))
+            .when(is_digit)
+            .then(_numbers(raw))
+            .when(pl.col("w").is_in(names))
+            .then(pl.lit("<name>"))
+            .when((first != first.str.to_lowercase()) & ~pl.col("w").is_in(keep))
+            .then(pl.lit("<cap>"))
+            .otherwise(pl.col("w"))
+        )
+    else:
+        tok = (
+            pl.when(is_digit)
+            .then(_numbers(raw))
+            .when(
+                raw.str.contains(r"^[0-9a-f]{5,}$") & raw.str.contains("[0-9]")
+                | ((raw.str.len_chars() > 12) & ~raw.is_in(keep))
+            )
+            .then(pl.lit("<id>"))
+            .when(raw.is_in(names))
+            .then(pl.lit("<name>"))
+            .otherwise(raw)
+        )
+    out = words.with_columns(w=w).select("row", "pos", tok=tok)
+    if cjk.height:
+        out = pl.concat([out, _cjk_pairs(cjk)]).sort("row", "pos")
     return out
 
 
-def url_tokens(url_words: str | None) -> list[str]:
-    """Placeholdered URL-slug words (input: textnorm's `url_words`, folded and split)."""
-    if not url_words:
-        return []
-    keep, names = vocab()
-    out: list[str] = []
-    for w in url_words.split():
-        if w.isascii() and w.isdigit():
-            out.append(_number(w))
-        elif _HEXISH.match(w) or (len(w) > 12 and w not in keep):
-            out.append("<id>")
-        elif w in names:
-            out.append("<name>")
-        elif _CJK.search(w):
-            out.extend(w[i : i + 2] for i in range(max(1, len(w) - 1)))
-        else:
-            out.append(w)
-    return out
+def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
+    """Every feature token of the given rows of a scored batch, as a long frame
+    (row: position in `rows`, token), one row per distinct (row, token). Vectorised: this
+    runs on every screened row of a scan.
 
-
-def _grams(prefix: str, toks: Sequence[str]) -> Iterable[str]:
-    for t in toks:
-        yield f"{prefix}{t}"
-    for a, b in itertools.pairwise(toks):
-        yield f"{prefix}{a}_{b}"
-
-
-def row_features(
-    text: str | None,
-    url_words: str | None,
-    signals: Iterable[str],
-    detectors: Iterable[str],
-) -> list[str]:
-    """Every feature token of one row (duplicates removed, order kept)."""
-    ct = caption_tokens(text)
-    ut = url_tokens(url_words)
-    feats = ["bias"]
-    feats += [f"s:{s}" for s in signals]
-    feats += [f"d:{d}" for d in detectors]
-    feats += _grams("t:", ct)
-    feats += _grams("u:", ut)
-    n_names = ct.count("<name>") + ct.count("<cap>")
-    feats.append(f"n:names={min(n_names, 3)}")
-    feats.append(f"n:urlnames={min(ut.count('<name>'), 3)}")
-    feats.append(f"n:len={min(len(ct) // 5, 8)}")
-    if not ct:
-        feats.append("n:no_text")
-    return list(dict.fromkeys(feats))
-
-
-def token_ids(tokens: Iterable[str]) -> np.ndarray:
-    """64-bit ids of feature tokens (mmh3 x64, seed 0), as uint64."""
-    return np.array([mmh3.hash64(t, signed=False)[0] for t in tokens], dtype=np.uint64)
+    table: the prepared batch (pyarrow) with every caption detector's columns;
+    sig: that batch's shared signals (`signals.compute`); rows: row positions."""
+    n = len(rows)
+    idx = pl.Series("i", list(rows) if not isinstance(rows, pl.Series) else rows, dtype=pl.UInt32)
+    rid = pl.Series("row", range(n), dtype=pl.UInt32)
+    sub = pl.from_arrow(table.select(["text", "url_words"])).gather(idx)
+    parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
+    s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
+    sig_long = (
+        s.with_columns(pl.all().fill_null(False))
+        .with_columns(row=rid)
+        .unpivot(index="row", variable_name="token")
+        .filter(pl.col("value"))
+        .select("row", token="s:" + pl.col("token"))
+    )
+    parts.append(sig_long)
+    dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
+    if dets:
+        cols = {f"{d}__score": pl.from_arrow(table.column(f"{d}__score")).gather(idx) for d in dets}
+        for d in dets:
+            lab = f"{d}__label"
+            cols[lab] = (
+                pl.from_arrow(table.column(lab)).gather(idx).cast(pl.String)
+                if lab in table.column_names
+                else pl.repeat(None, n, dtype=pl.String, eager=True)
+            )
+        wide = pl.DataFrame(cols).with_columns(row=rid)
+        long = pl.concat(
+            [
+                wide.select(
+                    "row",
+                    det=pl.lit(d),
+                    score=pl.col(f"{d}__score").fill_null(0.0),
+                    label=pl.col(f"{d}__label").fill_null("None"),
+                )
+                for d in dets
+            ]
+        ).filter(pl.col("score") > 0)
+        tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
+        parts.append(
+            long.select(
+                "row",
+                a="d:" + pl.col("det"),
+                b="d:" + pl.col("det") + ":" + pl.col("label"),
+                c="d:" + pl.col("det") + ">=" + (tenths // 10).cast(pl.String) + "."
+                + (tenths % 10).cast(pl.String),
+            )
+            .unpivot(index="row", value_name="token")
+            .select("row", "token")
+        )
+    ct = _token_frame(sub["text"], rid, "t")
+    ut = _token_frame(sub["url_words"], rid, "u")
+    for prefix, tf in (("t:", ct), ("u:", ut)):
+        uni = tf.select("row", token=prefix + pl.col("tok"))
+        bi = tf.with_columns(nxt=pl.col("tok").shift(-1).over("row")).drop_nulls("nxt")
+        bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
+        parts += [uni, bi]
+    counts = (
+        pl.DataFrame({"row": rid})
+        .join(
+            ct.group_by("row").agg(
+                n=pl.len(), names=pl.col("tok").is_in(["<name>", "<cap>"]).sum()
+            ),
+            on="row",
+            how="left",
+        )
+        .join(ut.group_by("row").agg(un=(pl.col("tok") == "<name>").sum()), on="row", how="left")
+        .fill_null(0)
+    )
+    cnt = counts.select(
+        "row",
+        a="n:names=" + pl.min_horizontal("names", 3).cast(pl.String),
+        b="n:urlnames=" + pl.min_horizontal("un", 3).cast(pl.String),
+        c="n:len=" + pl.min_horizontal(pl.col("n") // 5, 8).cast(pl.String),
+        e=pl.when(pl.col("n") == 0).then(pl.lit("n:no_text")),
+    ).unpivot(index="row", value_name="token").drop("variable").drop_nulls("token")
+    parts.append(cnt)
+    out = pl.concat([p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts])
+    return out.unique(maintain_order=True)
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
-    """Feature tokens of the given rows of a scored batch.
-
-    table: the prepared batch (pyarrow) with every caption detector's columns;
-    sig: that batch's shared signals (`signals.compute`); rows: row positions (ints)."""
-    import polars as pl
-
-    if not len(rows):
+    """Feature tokens per row (lists, in `rows` order): the training path's view of
+    `feature_frame`."""
+    n = len(rows)
+    if not n:
         return []
-    idx = pl.Series("i", list(rows), dtype=pl.UInt32)
-    cols = ["text", "url_words"]
-    dets = []
-    for d in DETECTOR_FEATURES:
-        if f"{d}__score" in table.column_names:
-            dets.append(d)
-            cols += [f"{d}__score"] + (
-                [f"{d}__label"] if f"{d}__label" in table.column_names else []
-            )
-    sub = pl.from_arrow(table.select(cols)).gather(idx)
-    s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
-    sig_names = s.columns
-    sig_rows = s.rows()
-    out: list[list[str]] = []
-    for k, r in enumerate(sub.iter_rows(named=True)):
-        fired = [n for n, v in zip(sig_names, sig_rows[k], strict=True) if v]
-        dfe: list[str] = []
-        for d in dets:
-            v = r[f"{d}__score"] or 0.0
-            if v > 0:
-                dfe += [d, f"{d}:{r.get(f'{d}__label')}", f"{d}>={v:.1f}"]
-        out.append(row_features(r["text"], r["url_words"], fired, dfe))
+    ff = feature_frame(table, sig, rows)
+    grouped = ff.group_by("row").agg("token")
+    out: list[list[str]] = [[] for _ in range(n)]
+    for r, toks in grouped.iter_rows():
+        out[r] = toks
     return out
+
+
+def caption_tokens(text: str | None) -> list[str]:
+    """Placeholdered caption tokens of one caption (for tests and explanations)."""
+    tf = _token_frame(pl.Series([text], dtype=pl.String), pl.Series([0], dtype=pl.UInt32), "t")
+    return tf["tok"].to_list()
+
+
+def url_tokens(url_words: str | None) -> list[str]:
+    """Placeholdered URL-slug tokens of one `url_words` value (for tests)."""
+    tf = _token_frame(pl.Series([url_words], dtype=pl.String), pl.Series([0], dtype=pl.UInt32), "u")
+    return tf["tok"].to_list()
 
 
 @lru_cache(maxsize=1)

@@ -5,10 +5,11 @@ something that identifies or locates them. Each head is a logistic regression ov
 tokens of `features.py`, followed by Platt scaling fitted on cross-validated predictions, so
 its outputs are probabilities that a policy can threshold and a report can sum.
 
-The file is one `.npz` (numpy arrays only, loaded with `allow_pickle=False`): the sorted 64-bit
-ids of the kept tokens, one weight array per head, and a JSON string with intercepts,
+The file is one `.npz` (numpy arrays only, loaded with `allow_pickle=False`): the kept feature
+tokens (placeholdered words, signal and detector names: readable, auditable, never a name),
+one weight array per head, 64-bit keys of its training rows, and a JSON string with intercepts,
 calibration, the score distribution on an unlabelled pool (for sizing a review band in rows
-per million) and the cross-validated metrics of its training run. No token text is stored.
+per million) and the cross-validated metrics of its training run.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
-from childguard.scorer.features import FEATURE_VERSION, token_ids
+from childguard.scorer.features import FEATURE_VERSION
 
 MODEL_FORMAT = 1
 HEADS = ("minor", "identifiable")
@@ -38,7 +40,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Head:
-    weights: np.ndarray  # float32, aligned with ScorerModel.vocab
+    weights: np.ndarray  # float32, aligned with ScorerModel.vocab (tokens)
     intercept: float
     calib_a: float = 1.0  # p = sigmoid(a * z + b) on the raw logit z
     calib_b: float = 0.0
@@ -46,7 +48,7 @@ class Head:
 
 @dataclass
 class ScorerModel:
-    vocab: np.ndarray  # sorted uint64 token ids
+    vocab: np.ndarray  # sorted feature tokens (str)
     heads: dict[str, Head]
     meta: dict[str, Any] = field(default_factory=dict)
     # 64-bit keys of the rows it was trained on (`row_keys`), so `eval` can say when it is
@@ -60,48 +62,59 @@ class ScorerModel:
         return np.isin(row_keys(urls, texts), self.train_keys)
 
     # scoring -------------------------------------------------------------------------------
-    def index(self, feature_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """(row of each known token, its column in vocab) for a list of rows' tokens."""
-        lens = np.fromiter((len(f) for f in feature_lists), dtype=np.int64)
-        flat = [t for f in feature_lists for t in f]
-        if not flat:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        ids = token_ids(flat)
-        rows = np.repeat(np.arange(len(feature_lists)), lens)
-        pos = np.searchsorted(self.vocab, ids)
-        pos = np.minimum(pos, len(self.vocab) - 1)
-        ok = self.vocab[pos] == ids
-        return rows[ok], pos[ok]
+    def _table(self) -> pl.DataFrame:
+        t = getattr(self, "_weights_table", None)
+        if t is None:
+            cols = {"token": pl.Series(self.vocab.astype(str).tolist(), dtype=pl.String)}
+            for n, h in self.heads.items():
+                cols[f"w_{n}"] = pl.Series(h.weights.astype(np.float64))
+            t = pl.DataFrame(cols)
+            object.__setattr__(self, "_weights_table", t)
+        return t
 
-    def logits(self, feature_lists: list[list[str]], head: str) -> np.ndarray:
-        rows, cols = self.index(feature_lists)
-        h = self.heads[head]
-        z = np.full(len(feature_lists), h.intercept, dtype=np.float64)
-        np.add.at(z, rows, h.weights[cols].astype(np.float64))
-        return z
-
-    def predict(self, feature_lists: list[list[str]]) -> dict[str, np.ndarray]:
-        """Calibrated probability per head."""
+    def frame_logits(self, ff: pl.DataFrame, n: int) -> dict[str, np.ndarray]:
+        """Raw logits per head for a long (row, token) feature frame of n rows."""
+        t = self._table()
+        j = ff.join(t, on="token", how="inner")
+        sums = j.group_by("row").agg([pl.col(f"w_{h}").sum() for h in self.heads])
         out = {}
-        for name in HEADS:
-            h = self.heads[name]
-            out[name] = _sigmoid(h.calib_a * self.logits(feature_lists, name) + h.calib_b)
+        for h, head in self.heads.items():
+            z = np.full(n, head.intercept, dtype=np.float64)
+            if sums.height:
+                z[sums["row"].to_numpy()] += sums[f"w_{h}"].to_numpy()
+            out[h] = z
+        return out
+
+    def predict_frame(self, ff: pl.DataFrame, n: int) -> dict[str, np.ndarray]:
+        """Calibrated probability per head for a long (row, token) feature frame."""
+        z = self.frame_logits(ff, n)
+        out = {h: _sigmoid(self.heads[h].calib_a * z[h] + self.heads[h].calib_b) for h in HEADS}
         # a row cannot be an identifiable minor more likely than a minor
         out["minor"] = np.maximum(out["minor"], out["identifiable"])
         return out
 
-    def contributions(
-        self, features: list[str], head: str, top: int = 3
-    ) -> list[tuple[str, float]]:
-        """The features of one row that raise the head's logit most (for explanations)."""
-        _rows, cols = self.index([features])
-        if not len(cols):
-            return []
-        ids = self.vocab[cols]
-        by_id = dict(zip(token_ids(features).tolist(), features, strict=True))
-        w = self.heads[head].weights[cols]
-        order = np.argsort(-w)[:top]
-        return [(by_id[int(ids[k])], float(w[k])) for k in order if w[k] > 0]
+    def top_features(self, ff: pl.DataFrame, rows: np.ndarray, head: str, top: int = 4) -> dict[int, list[str]]:
+        """Per row (of `rows`): the features that raise the head's logit most."""
+        if not len(rows):
+            return {}
+        j = (
+            ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32)))
+            .join(self._table().select("token", w=f"w_{head}"), on="token", how="inner")
+            .filter(pl.col("w") > 0)
+            .sort(["row", "w"], descending=[False, True])
+            .group_by("row", maintain_order=True)
+            .head(top)
+            .group_by("row", maintain_order=True)
+            .agg("token")
+        )
+        return {int(r): t for r, t in j.iter_rows()}
+
+    def predict(self, feature_lists: list[list[str]]) -> dict[str, np.ndarray]:
+        """Calibrated probability per head for rows given as token lists."""
+        return self.predict_frame(lists_to_frame(feature_lists), len(feature_lists))
+
+    def logits(self, feature_lists: list[list[str]], head: str) -> np.ndarray:
+        return self.frame_logits(lists_to_frame(feature_lists), len(feature_lists))[head]
 
     # review-band sizing ----------------------------------------------------------------------
     def rows_per_million_above(self, p: float, head: str = "identifiable") -> float | None:
@@ -144,7 +157,7 @@ class ScorerModel:
                 for n, h in self.heads.items()
             },
         }
-        arrays = {"vocab": self.vocab.astype(np.uint64)}
+        arrays = {"vocab": np.asarray(self.vocab, dtype=str)}
         for n, h in self.heads.items():
             arrays[f"w_{n}"] = h.weights.astype(np.float32)
         arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
@@ -164,6 +177,16 @@ class ScorerModel:
     @property
     def model_id(self) -> str:
         return str(self.meta.get("model_id", "unknown"))
+
+
+def lists_to_frame(feature_lists: list[list[str]]) -> pl.DataFrame:
+    lens = [len(f) for f in feature_lists]
+    return pl.DataFrame(
+        {
+            "row": pl.Series(np.repeat(np.arange(len(feature_lists)), lens), dtype=pl.UInt32),
+            "token": pl.Series([t for f in feature_lists for t in f], dtype=pl.String),
+        }
+    ).unique(maintain_order=True)
 
 
 def row_keys(urls: list[str | None], texts: list[str | None]) -> np.ndarray:

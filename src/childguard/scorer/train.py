@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from childguard.scorer.features import FEATURE_VERSION, batch_features, token_ids
+from childguard.scorer.features import FEATURE_VERSION, batch_features
 from childguard.scorer.model import HEADS, Head, ScorerModel
 
 LABELS = ("identifiable_child", "child", "none")
@@ -160,21 +160,25 @@ def _targets(labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _vocab(rows: list[list[str]], groups: np.ndarray, min_rows: int) -> np.ndarray:
-    """Sorted ids of tokens seen in at least `min_rows` distinct captions."""
+    """Sorted tokens seen in at least `min_rows` distinct captions."""
     seen: dict[str, set[int]] = {}
     for f, g in zip(rows, groups, strict=True):
         for t in f:
             seen.setdefault(t, set()).add(int(g))
-    kept = sorted(t for t, gs in seen.items() if len(gs) >= min_rows)
-    ids = token_ids(kept) if kept else np.zeros(0, np.uint64)
-    return np.unique(ids)
+    return np.array(sorted(t for t, gs in seen.items() if len(gs) >= min_rows), dtype=str)
 
 
 def _matrix(rows: list[list[str]], vocab: np.ndarray):
     import scipy.sparse as sp
 
-    model = ScorerModel(vocab=vocab, heads={})
-    r, c = model.index(rows)
+    pos = {t: i for i, t in enumerate(vocab.tolist())}
+    r, c = [], []
+    for i, f in enumerate(rows):
+        for t in f:
+            j = pos.get(t)
+            if j is not None:
+                r.append(i)
+                c.append(j)
     data = np.ones(len(r))
     m = sp.csr_matrix((data, (r, c)), shape=(len(rows), len(vocab)))
     m.data[:] = 1.0  # duplicates are binary presence
@@ -274,7 +278,7 @@ def train(
     }
     if pool is not None:
         model.meta["pool_distribution"] = pool_distribution(model, pool)
-    digest = hashlib.sha256(vocab.tobytes())
+    digest = hashlib.sha256("\n".join(vocab.tolist()).encode())
     for h in HEADS:
         digest.update(heads[h].weights.tobytes())
     model.meta["model_id"] = digest.hexdigest()[:12]
