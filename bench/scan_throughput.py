@@ -4,9 +4,10 @@ Makes (or reuses) a synthetic LAION-like corpus (default 1,000,000 rows, bench/c
 prints, side by side in one run, rows/s per core and peak memory for:
 
   childguard   `childguard scan --workers 1` end to end: read parquet, detect, write findings
-  v0.1 rules   the same scan with `--policy rules`: the previous release's hand rules, no scorer
-  real pool    both again on ../shared/data/real_pool.parquet (347k real rows), where present
                (wall, process start-up included; also the steady state: the tasks' own time)
+  v0.1 rules   the same scan with `--policy rules`: the previous release's hand rules (the
+               scorer still runs: the rules policy lists no detectors, so all of them run)
+  real pool    both again on ../shared/data/real_pool.parquet (347k real rows), where present
   warm         the same scan (`run_scan`, one worker, everything from planning to the final
                run.json) in a process that has already scanned once: the per-row rate a
                long-running worker sustains, without interpreter start-up, imports and lexicon

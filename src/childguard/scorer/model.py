@@ -98,7 +98,7 @@ class ScorerModel:
         if not len(rows):
             return {}
         j = (
-            ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32)))
+            ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32).implode()))
             .join(self._table().select("token", w=f"w_{head}"), on="token", how="inner")
             .filter(pl.col("w") > 0)
             .sort(["row", "w"], descending=[False, True])
