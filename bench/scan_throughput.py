@@ -5,8 +5,8 @@ prints, side by side in one run, rows/s per core and peak memory for:
 
   childguard   `childguard scan --workers 1` end to end: read parquet, detect, write findings
                (wall, process start-up included; also the steady state: the tasks' own time)
-  v0.1 rules   the same scan with `--policy rules`: the previous release's hand rules (the
-               scorer still runs: the rules policy lists no detectors, so all of them run)
+  v0.1 rules   the same scan with `--policy rules`: the previous release's hand rules and
+               caption detectors, no trained scorer
   real pool    both again on ../shared/data/real_pool.parquet (347k real rows), where present
   warm         the same scan (`run_scan`, one worker, everything from planning to the final
                run.json) in a process that has already scanned once: the per-row rate a
