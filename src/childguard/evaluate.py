@@ -180,17 +180,12 @@ def _score(table: pl.DataFrame, policy: Policy, dets: list, batch_size: int) -> 
                 ignore_nulls=True,
             ).alias("evidence")
         )
-        probs = scored.select(
-            (
-                pl.col("scorer__score")
-                if "scorer__score" in scored.columns
-                else pl.lit(None, pl.Float64)
-            ).alias("p_id"),
-            (
-                pl.col("scorer__minor")
-                if "scorer__minor" in scored.columns
-                else pl.lit(None, pl.Float64)
-            ).alias("p_minor"),
+        none = pl.Series([None] * scored.height, dtype=pl.Float64)
+        probs = pl.DataFrame(
+            {
+                "p_id": scored["scorer__score"] if "scorer__score" in scored.columns else none,
+                "p_minor": scored["scorer__minor"] if "scorer__minor" in scored.columns else none,
+            }
         )
         out.append(pl.concat([dec, evidence, probs], how="horizontal"))
     return pl.concat(out)
