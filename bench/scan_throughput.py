@@ -166,6 +166,7 @@ def _warm_child(corpus: str, out: str) -> None:
     from childguard.engine.local import run_scan
 
     shards = sorted(Path(corpus).glob("*.parquet"))
+    shutil.rmtree(out + "-warmup", ignore_errors=True)  # an earlier version's warm-up
     run_scan(ScanConfig(inputs=[str(shards[0])], out=out + "-warmup", workers=1), progress=False)
     cfg = ScanConfig(inputs=[corpus], out=out, workers=1)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
