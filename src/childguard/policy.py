@@ -371,6 +371,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
         raise PolicyError(f"{p}: invalid policy:\n{e}") from None
 
 
+def rules_read(rules: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
+    """(rule name, condition) pairs -> the detectors each condition reads, in order."""
+    return dict(_rule_detectors(rules))
+
+
 @lru_cache(maxsize=64)
 def _rule_detectors(rules: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
     out = {}

@@ -361,3 +361,39 @@ def test_binary_url_column_with_invalid_utf8(tmp_path):
     res = build_release(tmp_path / "audit", tmp_path / "r", decisions=decisions_frame([]))
     assert res.shards[0]["rows_removed"] == 1
     assert pq.read_table(tmp_path / "r/data/b.parquet").column("text").to_pylist() == ["a", "c"]
+
+
+def test_manifest_credits_the_detector_the_rule_reads() -> None:
+    """Two detectors fire; the manifest's source is the one the deciding rule reads (a rule
+    parser that gave up on the first non-name node used to credit the first reason)."""
+    import polars as pl
+
+    from childguard.release.build import _rule_detectors, _sources
+
+    run = {
+        "policy": {
+            "rules": [
+                {"name": "named_child", "when": "names"},
+                {"name": "minor_subject", "when": "child_terms or ages"},
+                {"name": "likely", "when": "scorer >= 0.35 and not handles"},
+            ]
+        }
+    }
+    rule_dets = _rule_detectors(run)
+    assert rule_dets == {
+        "named_child": ["names"],
+        "minor_subject": ["child_terms", "ages"],
+        "likely": ["scorer", "handles"],
+    }
+    reason = {"label": None, "evidence": None, "version": "1", "score": 1.0, "threshold": 0.5}
+    findings = pl.DataFrame(
+        {
+            "reasons": [
+                [{**reason, "detector": "ages"}, {**reason, "detector": "names"}],
+                [{**reason, "detector": "names"}, {**reason, "detector": "scorer"}],
+            ],
+            "rule": ["named_child", "likely"],
+            "risk": ["identifiable_child", "identifiable_child"],
+        }
+    )
+    assert _sources(findings, rule_dets).to_list() == ["names", "scorer"]

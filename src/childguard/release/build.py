@@ -16,7 +16,6 @@ when complete, so a killed release never leaves anything under the final name):
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import json
@@ -165,14 +164,16 @@ def _findings(audit_dir: Path, shard_id: str) -> pl.DataFrame:
 
 
 def _rule_detectors(run: dict) -> dict[str, list[str]]:
-    """Detector names each rule of the scan's policy reads, in order of appearance."""
+    """Detector names each rule of the scan's policy reads, in order of appearance (parsed by
+    the policy module, the one place rules are parsed; an unparsable rule reads nothing)."""
+    from childguard.policy import PolicyError, rules_read
+
     out: dict[str, list[str]] = {}
     for r in (run.get("policy") or {}).get("rules", []):
         try:
-            names = [n.id for n in ast.walk(ast.parse(r["when"], mode="eval"))]
-        except (SyntaxError, KeyError, TypeError, AttributeError):
+            out.update(rules_read(((str(r.get("name", "")), str(r["when"])),)))
+        except (PolicyError, KeyError, TypeError):
             continue
-        out[r.get("name", "")] = list(dict.fromkeys(names))
     return out
 
 
