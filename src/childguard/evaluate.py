@@ -319,15 +319,9 @@ def evaluate(
 def _figures(table: pl.DataFrame) -> dict[str, Any]:
     """P/R/F1 with 95% intervals (overall, per source, per language, with and without AMBIG
     rows), and the scorer's reliability table and precision-recall curve."""
-    import numpy as np
     import polars as pl
 
-    from childguard.scorer.metrics import (
-        average_precision,
-        binary_figures,
-        pr_curve,
-        reliability,
-    )
+    from childguard.scorer.metrics import binary_figures, probability_figures
 
     def figs(d: pl.DataFrame, boot: bool = True) -> dict[str, Any]:
         lab = d["label"].to_numpy()
@@ -362,18 +356,7 @@ def _figures(table: pl.DataFrame) -> dict[str, Any]:
         pid = clear["p_id"].fill_null(0.0).to_numpy()
         pm = clear["p_minor"].fill_null(0.0).to_numpy()
         y_id, y_m = lab == "identifiable_child", lab != "none"
-        out["scorer"] = {
-            "average_precision": {
-                "identifiable_child": round(average_precision(y_id, pid), 4),
-                "any_minor": round(average_precision(y_m, pm), 4),
-            },
-            "reliability": {
-                "identifiable_child": reliability(y_id, pid),
-                "any_minor": reliability(y_m, pm),
-            },
-            "pr_curve": {"identifiable_child": pr_curve(y_id, pid), "any_minor": pr_curve(y_m, pm)},
-        }
-        del np
+        out["scorer"] = probability_figures(y_id, y_m, pid, pm)
     return out
 
 
@@ -502,18 +485,12 @@ def print_figures(figures: dict[str, Any]) -> None:
     con.print(tab)
     sc = figures.get("scorer")
     if sc:
-        rel = Table(title="scorer reliability: P(identifiable) predicted vs observed")
-        for c in ("bin", "rows", "predicted", "observed", "95% CI"):
-            rel.add_column(c, justify="right")
-        for r in sc["reliability"]["identifiable_child"]:
-            lo, hi = r["observed_ci95"]
-            rel.add_row(
-                r["bin"],
-                str(r["rows"]),
-                f"{r['mean_predicted']:.3f}",
-                f"{r['observed']:.3f}",
-                f"{lo:.2f}-{hi:.2f}",
-            )
+        from childguard.scorer.metrics import reliability_table
+
+        rel = reliability_table(
+            sc["reliability"]["identifiable_child"],
+            "scorer reliability: P(identifiable) predicted vs observed",
+        )
         con.print(rel)
         ap = sc["average_precision"]
         con.print(

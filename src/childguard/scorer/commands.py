@@ -38,7 +38,7 @@ def cv_figures(
     t_minor: float = MINOR_THRESHOLD,
     t_review: float | None = None,
 ) -> dict[str, Any]:
-    from childguard.scorer.metrics import average_precision, binary_figures, pr_curve, reliability
+    from childguard.scorer.metrics import binary_figures, probability_figures
 
     y_id = labels == "identifiable_child"
     y_minor = labels != "none"
@@ -56,18 +56,7 @@ def cv_figures(
         "identifiable_child": binary_figures(y_id, p_id >= t_id).as_dict(),
         "any_minor": binary_figures(y_minor, flagged).as_dict(),
         **with_review,
-        "average_precision": {
-            "identifiable_child": round(average_precision(y_id, p_id), 4),
-            "any_minor": round(average_precision(y_minor, p_minor), 4),
-        },
-        "reliability": {
-            "identifiable_child": reliability(y_id, p_id),
-            "any_minor": reliability(y_minor, p_minor),
-        },
-        "pr_curve": {
-            "identifiable_child": pr_curve(y_id, p_id),
-            "any_minor": pr_curve(y_minor, p_minor),
-        },
+        **probability_figures(y_id, y_minor, p_id, p_minor),
         "thresholds": {"identifiable": t_id, "minor": t_minor, "review_band_from": t_review},
     }
 
@@ -82,7 +71,6 @@ def _fmt(f: dict[str, Any]) -> str:
 
 def print_figures(title: str, fig: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     con = Console()
     con.print(f"[bold]{title}[/bold] ({fig['rows']} rows)")
@@ -98,18 +86,11 @@ def print_figures(title: str, fig: dict[str, Any]) -> None:
     con.print(
         f"  average precision   identifiable {ap['identifiable_child']:.3f}, any minor {ap['any_minor']:.3f}"
     )
-    t = Table(title="reliability (identifiable_child, screened rows)", show_edge=False)
-    for c in ("bin", "rows", "predicted", "observed", "95% CI"):
-        t.add_column(c, justify="right")
-    for r in fig["reliability"]["identifiable_child"]:
-        lo, hi = r["observed_ci95"]
-        t.add_row(
-            r["bin"],
-            str(r["rows"]),
-            f"{r['mean_predicted']:.3f}",
-            f"{r['observed']:.3f}",
-            f"{lo:.2f}-{hi:.2f}",
-        )
+    from childguard.scorer.metrics import reliability_table
+
+    t = reliability_table(
+        fig["reliability"]["identifiable_child"], "reliability (identifiable_child, screened rows)"
+    )
     con.print(t)
 
 

@@ -141,3 +141,37 @@ def average_precision(y: np.ndarray, prob: np.ndarray) -> float:
     tp = np.cumsum(ys)
     prec = tp / np.arange(1, len(ys) + 1)
     return float(np.sum(prec[ys]) / pos)
+
+
+def reliability_table(rows: list[dict[str, Any]], title: str):
+    """A rich table of `reliability()` rows: bin, rows, predicted, observed, 95% CI."""
+    from rich.table import Table
+
+    t = Table(title=title, show_edge=False)
+    for c in ("bin", "rows", "predicted", "observed", "95% CI"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        lo, hi = r["observed_ci95"]
+        t.add_row(
+            r["bin"], str(r["rows"]), f"{r['mean_predicted']:.3f}", f"{r['observed']:.3f}",
+            f"{lo:.2f}-{hi:.2f}",
+        )  # fmt: skip
+    return t
+
+
+def probability_figures(y_id: np.ndarray, y_minor: np.ndarray, p_id: np.ndarray, p_minor: np.ndarray) -> dict[str, Any]:
+    """Average precision, reliability and PR curve of both heads (threshold-free figures)."""
+    return {
+        "average_precision": {
+            "identifiable_child": round(average_precision(y_id, p_id), 4),
+            "any_minor": round(average_precision(y_minor, p_minor), 4),
+        },
+        "reliability": {
+            "identifiable_child": reliability(y_id, p_id),
+            "any_minor": reliability(y_minor, p_minor),
+        },
+        "pr_curve": {
+            "identifiable_child": pr_curve(y_id, p_id),
+            "any_minor": pr_curve(y_minor, p_minor),
+        },
+    }
