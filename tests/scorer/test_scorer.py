@@ -247,3 +247,46 @@ def test_metrics_intervals() -> None:
     assert (f.tp, f.fp, f.fn) == (2, 1, 1) and f.precision_ci[0] < f.precision < f.precision_ci[1]
     rel = reliability(np.array([1, 0, 1, 0], bool), np.array([0.9, 0.1, 0.8, 0.2]))
     assert [r["rows"] for r in rel] == [1, 1, 1, 1]
+
+
+SHARED = Path(__file__).parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "real_labelled.parquet").exists(), reason="shared data absent")
+def test_shipped_model_holds_no_name_of_its_training_rows() -> None:
+    """Every capitalised word and every name-list word of the real positive rows the shipped
+    model was trained on: none is a word of any of its feature tokens."""
+    import re
+
+    from childguard.scorer.features import vocab
+
+    model = load_model()
+    words = {w for tok in model.vocab.tolist() for w in re.split(r"[:_]", tok)}
+    keep, names = vocab()
+    lab = pl.read_parquet(SHARED / "real_labelled.parquet").filter(pl.col("label") != "none")
+    everything = pl.read_parquet(SHARED / "real_labelled.parquet")
+    seen_lower = {
+        w
+        for t in everything["TEXT"].to_list()
+        for w in re.findall(r"[^\W\d_]+", t or "")
+        if w.islower()
+    }
+    # words of rows without a minor (agencies, credits, places: "Getty", "AP") are no child's
+    negatives = everything.filter(pl.col("label") == "none")
+    seen_lower |= {
+        w.lower()
+        for col in ("TEXT", "URL")
+        for t in negatives[col].to_list()
+        for w in re.findall(r"[^\W\d_]+", t or "")
+    }
+    probes = set()
+    for text in lab["TEXT"].to_list():
+        for w in re.findall(r"[^\W\d_]+", text or ""):
+            low = w.lower()
+            # a listed name, or a word only ever written capitalised that is no lexicon or
+            # common word (Karter, Kaiarahi): what a name looks like
+            if low in names or (w[0].isupper() and low not in keep and low not in seen_lower):
+                probes.add(low)
+    assert len(probes) > 30  # the probe is real: many training names
+    leaked = sorted(p for p in probes if p in words)
+    assert not leaked, leaked
