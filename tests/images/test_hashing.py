@@ -10,7 +10,8 @@ import pytest
 
 from childguard.images import ImageError, file_hashes, pdq_hash
 
-PDQ_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdq"
+# the ThreatExchange PDQ vectors and images (BSD, tests/data/pdq/LICENSE) ship with the tests
+PDQ_DATA = Path(__file__).resolve().parents[1] / "data" / "pdq"
 
 
 def _reference() -> list[tuple[str, str]]:

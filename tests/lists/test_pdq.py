@@ -10,7 +10,8 @@ import pytest
 from childguard.lists import pdq
 from childguard.lists.pdq import PDQIndex, brute_force_search, hex_to_bytes
 
-PDQ_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pdq"
+# the ThreatExchange PDQ vectors and images (BSD, tests/data/pdq/LICENSE) ship with the tests
+PDQ_DATA = Path(__file__).resolve().parents[1] / "data" / "pdq"
 ENGINES = ["numpy"] + (["numba"] if pdq._load_numba() is not None else [])
 
 
