@@ -72,3 +72,20 @@ def test_no_canary_name_in_any_output(tmp_path: Path) -> None:
     for name in CANARIES + PLACE_NAMED:
         for part in fold(name).split():
             assert part not in blob, f"{part!r} leaked into an output"
+
+
+def test_places_evidence_never_holds_the_word() -> None:
+    """The places detector's own evidence (before the allowlist) gives initials only."""
+    import polars as pl
+
+    from childguard.detect import REGISTRY, load_builtin
+    from childguard.engine.batch import score_batch
+
+    load_builtin()
+    dets = REGISTRY.create(["places"])
+    texts = [f"Nossa filha {n}, 6 anos, no parque" for n in PLACE_NAMED]
+    out = score_batch(
+        pa.table({"row_index": [0, 1], "url": ["https://x.example/a.jpg"] * 2, "text": texts}), dets
+    )
+    ev = pl.from_arrow(out.column("places__evidence")).to_list()
+    assert ev == ["place:L.", "place:J."]

@@ -15,6 +15,7 @@ from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
+from childguard.redact import initials
 
 # words before a place name ("em", "in", "à", "w", "в", "di", "ke", ...), folded
 LOCATIVE = {
@@ -39,7 +40,7 @@ def _place_rows() -> tuple[tuple[str, ...], ...]:
 @register
 class Places(Detector):
     name = "places"
-    version = "1"
+    version = "2"  # 2: evidence gives the place's initials, never the word
 
     def setup(self) -> None:
         lex = load_lexicon()
@@ -71,7 +72,8 @@ class Places(Detector):
                     w[0].isupper() and fold(w) == f.split(" ")[0] for w in _CAP.findall(raw or "")
                 ):
                     hits.append(i)
-                    ev.append(f"place:{f}")
+                    # initials only: a "place" may be a child's name taken for one
+                    ev.append(f"place:{initials(f)}")
         return result(self.name, n, scatter_floats(n, hits), scatter_strings(n, hits, ev), "place")
 
     def _find(self, toks: list[str]) -> str | None:
