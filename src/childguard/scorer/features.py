@@ -244,7 +244,9 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
     ut = _token_frame(sub["url_words"], rid, "u")
     for prefix, tf in (("t:", ct), ("u:", ut)):
         uni = tf.select("row", token=prefix + pl.col("tok"))
-        bi = tf.with_columns(nxt=pl.col("tok").shift(-1).over("row")).drop_nulls("nxt")
+        # token frames are sorted by (row, pos): the next token is the next line of the same row
+        same = pl.col("row").shift(-1) == pl.col("row")
+        bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
         bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
         parts += [uni, bi]
     counts = (
@@ -268,7 +270,8 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
     ).unpivot(index="row", value_name="token").drop("variable").drop_nulls("token")
     parts.append(cnt)
     out = pl.concat([p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts])
-    return out.unique(maintain_order=True)
+    # order is irrelevant downstream (sums; explanations sort by weight, then token)
+    return out.unique()
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
@@ -281,7 +284,7 @@ def batch_features(table, sig, rows) -> list[list[str]]:
     grouped = ff.group_by("row").agg("token")
     out: list[list[str]] = [[] for _ in range(n)]
     for r, toks in grouped.iter_rows():
-        out[r] = toks
+        out[r] = sorted(toks)  # deterministic: training builds its matrix from these lists
     return out
 
 

@@ -101,7 +101,7 @@ class ScorerModel:
             ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32).implode()))
             .join(self._table().select("token", w=f"w_{head}"), on="token", how="inner")
             .filter(pl.col("w") > 0)
-            .sort(["row", "w"], descending=[False, True])
+            .sort(["row", "w", "token"], descending=[False, True, False])
             .group_by("row", maintain_order=True)
             .head(top)
             .group_by("row", maintain_order=True)
