@@ -214,11 +214,18 @@ when = "ray_probe"
 
 
 def _done_tasks(out: Path) -> set[tuple[str, int]]:
-    done = set()
-    for m in (out / "_state").glob("*/task-*.done.json"):
-        off = json.loads(m.read_text())["row_offset"]
-        done.add((m.parent.name, off))
-    return done
+    """Task markers written so far. The scan removes a shard's state folder once the shard is
+    finalised, so a folder (or marker) may vanish while we look: look again."""
+    for _ in range(20):
+        try:
+            done = set()
+            for m in (out / "_state").glob("*/task-*.done.json"):
+                off = json.loads(m.read_text())["row_offset"]
+                done.add((m.parent.name, off))
+            return done
+        except FileNotFoundError:
+            time.sleep(0.05)
+    return set()
 
 
 @pytest.mark.ray
