@@ -81,10 +81,11 @@ def run_scan_command(
     from childguard.detect.base import DetectorError
     from childguard.engine.local import ScanConfigMismatch
     from childguard.io.paths import InputError
+    from childguard.scorer.model import ModelError
 
     try:
         result = run(cfg, policy, restart=restart, progress=progress)
-    except (InputError, ScanConfigMismatch, PolicyError, DetectorError) as e:
+    except (InputError, ScanConfigMismatch, PolicyError, DetectorError, ModelError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
     _summary(result)

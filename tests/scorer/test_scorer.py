@@ -290,3 +290,18 @@ def test_shipped_model_holds_no_name_of_its_training_rows() -> None:
     assert len(probes) > 30  # the probe is real: many training names
     leaked = sorted(p for p in probes if p in words)
     assert not leaked, leaked
+
+
+def test_scan_with_a_bad_model_file_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    pl.DataFrame({"url": ["https://x.example/a.jpg"], "caption": ["a boy"]}).write_parquet(
+        data / "p.parquet"
+    )
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"junk")
+    res = CliRunner().invoke(
+        app, ["scan", str(data), "--out", str(tmp_path / "a"), "--model", str(bad), "--no-progress"]
+    )
+    assert res.exit_code == 2
+    assert "not a childguard scorer model" in res.output and "Traceback" not in res.output

@@ -219,8 +219,10 @@ def load_model(path: str | Path | None = None) -> ScorerModel:
         train_keys = z["train_keys"] if "train_keys" in z.files else np.zeros(0, np.uint64)
     except FileNotFoundError:
         raise ModelError(f"model file not found: {p}") from None
-    except (OSError, KeyError, ValueError) as e:
-        raise ModelError(f"{p}: not a childguard scorer model ({e})") from None
+    except (OSError, KeyError, ValueError):
+        raise ModelError(
+            f"{p}: not a childguard scorer model (expected the .npz `childguard train` writes)"
+        ) from None
     if meta.get("format") != MODEL_FORMAT:
         raise ModelError(
             f"{p}: model format {meta.get('format')} (this childguard reads {MODEL_FORMAT})"
