@@ -16,7 +16,6 @@ captions, are split into character pairs in Python.
 
 from __future__ import annotations
 
-import unicodedata
 from functools import lru_cache
 
 import polars as pl
@@ -38,11 +37,6 @@ SIGNAL_FEATURES = (
 DETECTOR_FEATURES = (
     "ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names", "places",
 )  # fmt: skip
-
-
-def _fold(word: str) -> str:
-    w = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in w if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=1)
@@ -67,18 +61,10 @@ def vocab() -> tuple[frozenset[str], frozenset[str]]:
 
 
 @lru_cache(maxsize=1)
-def _vocab_series() -> tuple[pl.Series, pl.Series, pl.Series]:
+def _vocab_series() -> tuple[pl.Series, pl.Series]:
+    """`vocab()` as Polars series, for vectorised membership tests."""
     keep, names = vocab()
-    return (
-        pl.Series(sorted(keep), dtype=pl.String),
-        pl.Series(sorted(names), dtype=pl.String),
-        pl.Series(sorted(_child_vocab()), dtype=pl.String),
-    )
-
-
-def _child_vocab() -> frozenset[str]:
-    return _evidence_words()
-
+    return pl.Series(sorted(keep), dtype=pl.String), pl.Series(sorted(names), dtype=pl.String)
 
 _CJK_RE = "[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 _WORD_RE = r"@[\w.]{2,}|[^\W\d_]+|[0-9]+"
@@ -127,7 +113,7 @@ def _cjk_pairs(words: pl.DataFrame) -> pl.DataFrame:
 def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     """Long frame (row, pos, tok) of placeholdered tokens of a caption (`kind="t"`, raw
     text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column."""
-    keep, names, _ = _vocab_series()
+    keep, names = _vocab_series()
     df = pl.DataFrame({"row": rows, "s": col})
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
