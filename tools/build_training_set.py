@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import re
 import sys
@@ -22,13 +21,11 @@ from pathlib import Path
 
 import polars as pl
 
+from childguard.scorer.model import row_key
+
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ROOT / "labels" / "real_pool_added.csv"
 FIELDS = ["key", "label", "lang", "note", "provenance"]
-
-
-def row_key(url: str | None, text: str | None) -> str:
-    return hashlib.sha256(((url or "") + "\x1f" + (text or "")).encode("utf-8")).hexdigest()
 
 
 def redact_note(note: str) -> str:

@@ -118,9 +118,10 @@ class Policy(BaseModel):
             )
         from childguard.scorer.model import ModelError
 
-        det.ensure_setup()
+        if not hasattr(det, "band_threshold"):
+            raise PolicyError(f"detector {band.detector!r} cannot size a review band")
         try:
-            lo = det.model.threshold_for_band(band.below, band.max_per_million)
+            lo = det.band_threshold(band.below, band.max_per_million)
             how = f"{band.max_per_million:g} rows per million on the model's pool"
         except ModelError:
             lo, how = band.fallback_threshold, "fallback_threshold (model has no pool distribution)"
@@ -143,6 +144,32 @@ class Policy(BaseModel):
                 "review": band.model_copy(update={"resolved_threshold": lo, "resolved_by": how}),
             }
         )
+
+    def threshold_of(self, column: str, risk: str | None = None) -> float | None:
+        """The threshold of the first rule that is exactly `<column> >= x` (column as in a
+        rule: `scorer`, `scorer.minor`), optionally of one risk; None when there is none."""
+        for r in self.rules:
+            if risk is not None and r.risk != risk:
+                continue
+            body = _parse(r.when).body
+            if not (
+                isinstance(body, ast.Compare)
+                and len(body.ops) == 1
+                and isinstance(body.ops[0], ast.GtE)
+                and isinstance(body.comparators[0], ast.Constant)
+            ):
+                continue
+            left = body.left
+            name = (
+                left.id
+                if isinstance(left, ast.Name)
+                else f"{left.value.id}.{left.attr}"
+                if isinstance(left, ast.Attribute) and isinstance(left.value, ast.Name)
+                else None
+            )
+            if name == column:
+                return float(body.comparators[0].value)
+        return None
 
     def rule_detectors(self) -> dict[str, list[str]]:
         """Rule name -> the detectors its condition reads, in the order they appear."""
@@ -209,7 +236,8 @@ class Policy(BaseModel):
             sc = flagged[f"{d}__score"].fill_null(0.0)
             hit = (sc >= thr) & (sc > 0)
             if rules is not None:
-                reads = pl.Series([d in read_by.get(r or "", ()) for r in rules], dtype=pl.Boolean)
+                reading = [name for name, ds in read_by.items() if d in ds]
+                reads = pl.Series(rules, dtype=pl.String).is_in(reading).fill_null(False)
                 hit = hit | (reads & (sc > 0))
             if not hit.any():
                 continue

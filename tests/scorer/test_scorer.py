@@ -149,15 +149,12 @@ def test_review_band_from_pool_distribution(trained) -> None:
 
 
 def test_policy_resolves_band_after_the_removal_rule(trained, tmp_path: Path) -> None:
+    from childguard.detect.scorer import Scorer
     from childguard.policy import Policy
 
-    class Det:
-        name = "scorer"
-        model = trained.model
-
-        def ensure_setup(self) -> None:
-            pass
-
+    path = tmp_path / "m.npz"
+    trained.model.save(path)
+    det = Scorer(model=str(path))
     pol = Policy.model_validate(
         {
             "rules": [
@@ -167,17 +164,18 @@ def test_policy_resolves_band_after_the_removal_rule(trained, tmp_path: Path) ->
             "review": {"below": 0.5, "max_per_million": 50_000},
         }
     )
-    res = pol.resolve([Det()])
+    res = pol.resolve([det])
     assert [r.name for r in res.rules] == ["ident", "uncertain_review", "minor"]
-    assert res.rules[1].action == "review" and res.review.resolved_threshold is not None
-    scores = pl.DataFrame(
-        {"scorer__score": [0.9, 0.3, 0.0, 0.0], "scorer__minor": [0.9, 0.6, 0.7, 0.1]}
-    )
     lo = res.review.resolved_threshold
-    scores = scores.with_columns(pl.col("scorer__score").replace({0.3: max(lo, 0.3)}))
+    assert res.rules[1].action == "review" and lo == det.band_threshold(0.5, 50_000) < 0.5
+    mid = (lo + 0.5) / 2  # inside the band
+    scores = pl.DataFrame(
+        {"scorer__score": [0.9, mid, 0.0, 0.0], "scorer__minor": [0.9, 0.6, 0.7, 0.1]}
+    )
     dec = res.decide(scores, {})
     assert dec["risk"].to_list() == ["identifiable_child", "child", "child", "clean"]
     assert dec["action"].to_list()[:2] == ["remove", "review"]
+    assert dec["rule"].to_list()[:3] == ["ident", "uncertain_review", "minor"]
 
 
 def test_train_scan_and_eval_with_a_users_model(labelled, tmp_path: Path) -> None:

@@ -36,6 +36,12 @@ class Scorer(Detector):
         d["model_id"] = self.model.model_id
         return d
 
+    def band_threshold(self, below: float, per_million: float) -> float:
+        """The P(identifiable) from which a review band under `below` holds about
+        `per_million` rows per million (from the model's pool distribution)."""
+        self.ensure_setup()
+        return self.model.threshold_for_band(below, per_million)
+
     def score(self, batch: pa.Table) -> pa.Table:
         self.ensure_setup()
         n = batch.num_rows

@@ -15,19 +15,11 @@ MINOR_THRESHOLD = 0.5
 
 
 def policy_thresholds(policy) -> tuple[float, float]:
-    """(identifiable, minor) thresholds of a policy's first `scorer >= x` and
-    `scorer.minor >= y` rules: the figures `train` prints are that policy's."""
-    import re
-
-    t_id = t_minor = None
-    for r in policy.rules:
-        m = re.fullmatch(r"\s*scorer\s*>=\s*([0-9.]+)\s*", r.when)
-        if m and t_id is None and r.risk == "identifiable_child":
-            t_id = float(m.group(1))
-        m = re.fullmatch(r"\s*scorer\.minor\s*>=\s*([0-9.]+)\s*", r.when)
-        if m and t_minor is None:
-            t_minor = float(m.group(1))
-    return (t_id or ID_THRESHOLD, t_minor or MINOR_THRESHOLD)
+    """(identifiable, minor) thresholds of a policy's `scorer >= x` and `scorer.minor >= y`
+    rules: the figures `train` prints are that policy's."""
+    t_id = policy.threshold_of("scorer", risk="identifiable_child")
+    t_minor = policy.threshold_of("scorer.minor")
+    return (ID_THRESHOLD if t_id is None else t_id, MINOR_THRESHOLD if t_minor is None else t_minor)
 
 
 def cv_figures(

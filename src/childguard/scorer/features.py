@@ -22,6 +22,7 @@ import polars as pl
 
 from childguard.detect.lexicon import load_lexicon
 from childguard.detect.names import load_word_set
+from childguard.detect.textnorm import fold_series
 
 FEATURE_VERSION = "2"
 
@@ -69,18 +70,6 @@ def _vocab_series() -> tuple[pl.Series, pl.Series]:
 _CJK_RE = "[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 _WORD_RE = r"@[\w.]{2,}|[^\W\d_]+|[0-9]+"
 _WORD_ASCII = r"(?-u)@[A-Za-z0-9_.]{2,}|[A-Za-z]+|[0-9]+"
-
-
-def _fold_expr(e: pl.Expr) -> pl.Expr:
-    from childguard.detect.textnorm import _FOLD_FROM, _FOLD_TO
-
-    low = e.str.to_lowercase()
-    # most web words are ASCII: only the others pay for the fold table
-    return (
-        pl.when(low.str.len_bytes() != low.str.len_chars())
-        .then(low.str.replace_many(_FOLD_FROM, _FOLD_TO))
-        .otherwise(low)
-    )
 
 
 def _numbers(tok: pl.Expr) -> pl.Expr:
@@ -137,7 +126,12 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     cjk = words.filter(pl.col("raw").str.contains(_CJK_RE))
     words = words.filter(~pl.col("raw").str.contains(_CJK_RE))
     raw = pl.col("raw")
-    w = _fold_expr(raw) if kind == "t" else raw
+    if kind == "t":  # the scan's own fold (lower-case, accents folded; ASCII fast path)
+        words = words.with_columns(w=fold_series(words["raw"]).str.strip_chars()).filter(
+            pl.col("w") != ""  # marks alone (an emoji's variation selector) are no word
+        )
+    else:  # url_words are folded already
+        words = words.with_columns(w=raw)
     is_digit = raw.str.contains(r"^[0-9]+$")
     if kind == "t":
         first = raw.str.slice(0, 1)
@@ -165,7 +159,7 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    out = words.with_columns(w=w).select("row", "pos", tok=tok)
+    out = words.select("row", "pos", tok=tok)
     if cjk.height:
         out = pl.concat([out, _cjk_pairs(cjk)]).sort("row", "pos")
     return out

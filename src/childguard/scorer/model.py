@@ -14,6 +14,7 @@ per million) and the cross-validated metrics of its training run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -54,6 +55,7 @@ class ScorerModel:
     # 64-bit keys of the rows it was trained on (`row_keys`), so `eval` can say when it is
     # measuring a model on its own training rows
     train_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    _weights_table: pl.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def trained_on(self, urls: list[str | None], texts: list[str | None]) -> np.ndarray:
         """Per row: was this (URL, caption) among the model's training rows?"""
@@ -63,13 +65,14 @@ class ScorerModel:
 
     # scoring -------------------------------------------------------------------------------
     def _table(self) -> pl.DataFrame:
-        t = getattr(self, "_weights_table", None)
+        """Token -> one weight column per head (built once, then joined per batch)."""
+        t = self._weights_table
         if t is None:
             cols = {"token": pl.Series(self.vocab.astype(str).tolist(), dtype=pl.String)}
             for n, h in self.heads.items():
                 cols[f"w_{n}"] = pl.Series(h.weights.astype(np.float64))
             t = pl.DataFrame(cols)
-            object.__setattr__(self, "_weights_table", t)
+            self._weights_table = t
         return t
 
     def frame_logits(self, ff: pl.DataFrame, n: int) -> dict[str, np.ndarray]:
@@ -189,18 +192,15 @@ def lists_to_frame(feature_lists: list[list[str]]) -> pl.DataFrame:
     ).unique(maintain_order=True)
 
 
-def row_keys(urls: list[str | None], texts: list[str | None]) -> np.ndarray:
-    """First 8 bytes of SHA-256(URL + "\\x1f" + caption), the key labels files use."""
-    import hashlib
+def row_key(url: str | None, text: str | None) -> str:
+    """Hex SHA-256 of URL + "\\x1f" + caption: how labels files (labels/*.csv) name a row."""
+    return hashlib.sha256(((url or "") + "\x1f" + (text or "")).encode("utf-8")).hexdigest()
 
+
+def row_keys(urls: list[str | None], texts: list[str | None]) -> np.ndarray:
+    """The first 8 bytes of `row_key` per row, as uint64 (a model's training-row keys)."""
     return np.array(
-        [
-            int.from_bytes(
-                hashlib.sha256(((u or "") + "\x1f" + (t or "")).encode()).digest()[:8], "big"
-            )
-            for u, t in zip(urls, texts, strict=True)
-        ],
-        dtype=np.uint64,
+        [int(row_key(u, t)[:16], 16) for u, t in zip(urls, texts, strict=True)], dtype=np.uint64
     )
 
 

@@ -28,8 +28,6 @@ import pyarrow as pa
 from childguard.scorer.features import FEATURE_VERSION, batch_features
 from childguard.scorer.model import HEADS, Head, ScorerModel
 
-LABELS = ("identifiable_child", "child", "none")
-
 
 class TrainError(ValueError):
     pass
@@ -82,7 +80,9 @@ def featurise(frame: pl.DataFrame, dets: list | None = None, batch_rows: int = 6
 
 
 def read_labelled(path: Path, cv: bool = True) -> pl.DataFrame:
-    from childguard.evaluate import TEXT_COLUMNS, URL_COLUMNS, _pick
+    """A labelled file as url, text, label, note, lang, source, weight, cv columns (labels
+    checked and normalised exactly as `childguard eval` does)."""
+    from childguard.evaluate import TEXT_COLUMNS, URL_COLUMNS, EvalError, _normalise_labels, _pick
 
     try:
         if path.suffix == ".parquet":
@@ -94,19 +94,14 @@ def read_labelled(path: Path, cv: bool = True) -> pl.DataFrame:
     except Exception as e:
         raise TrainError(f"{path}: cannot read labelled rows: {e}") from None
     cols = df.columns
-    u = _pick(cols, None, URL_COLUMNS, "URL")
-    t = _pick(cols, None, TEXT_COLUMNS, "caption")
     if "label" not in cols:
         raise TrainError(f"{path}: no `label` column; columns: {cols}")
-    lab = (
-        df["label"].cast(pl.String).str.strip_chars().str.to_lowercase().replace({"clean": "none"})
-    )
-    bad = lab.is_null() | ~lab.is_in(list(LABELS))
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        raise TrainError(
-            f"{path}: row {i}, column 'label': {df['label'][i]!r} is not one of {LABELS}"
-        )
+    try:
+        u = _pick(cols, None, URL_COLUMNS, "URL")
+        t = _pick(cols, None, TEXT_COLUMNS, "caption")
+        lab = _normalise_labels(df["label"], path, "label")
+    except EvalError as e:
+        raise TrainError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
 
     def col(name: str, default: Any) -> pl.Series:
         if name in cols:
