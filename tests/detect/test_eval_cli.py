@@ -57,7 +57,8 @@ def test_eval_command(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     overall = metrics["overall"]["identifiable_child"]
     assert overall["tp"] == 3 and overall["fn"] == 1 and overall["fp"] == 0
-    assert metrics["overall"]["minor_recall"] == 1.0 or metrics["overall"]["minor_recall"] < 1.0
+    # 5 of 6 minors flagged: the unnamed "Ottoline" row has no child word for the screen
+    assert metrics["overall"]["minor_recall"] == round(5 / 6, 4)
     mis = (out / "misclassified.csv").read_text()
     assert "identifiable_child" in mis
     blob = (res.output + mis + (out / "metrics.json").read_text()).lower()
