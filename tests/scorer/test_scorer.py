@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from childguard.cli import app
 from childguard.scorer.features import caption_tokens, url_tokens
 from childguard.scorer.model import ModelError, ScorerModel, load_model
-from childguard.scorer.train import prepare, train
+from childguard.scorer.train import TrainError, prepare, train
 
 NAMES = ["Lucas", "Valentina", "Theodore", "Marisol", "Henrik", "Annelie", "Bartek", "Yusuf"]
 # other given names (in the shipped name lists, like NAMES): the swap keeps every signal
@@ -240,6 +240,21 @@ def test_train_scan_and_eval_with_a_users_model(labelled, tmp_path: Path) -> Non
     assert (out / "pr_curve.png").stat().st_size > 1000
 
 
+def test_extra_weights_once_or_per_file(labelled) -> None:
+    one = prepare([labelled], [labelled, labelled], extra_weight=0.5)
+    per = prepare([labelled], [labelled, labelled], extra_weight=[1.0, 0.1])
+    n = len(_rows())
+    assert set(one.weight[n:].tolist()) == {0.5}
+    assert set(per.weight[n : 2 * n].tolist()) == {1.0} and set(per.weight[2 * n :].tolist()) == {
+        0.1
+    }
+    assert set(per.weight[:n].tolist()) == {1.0}  # the cross-validated rows keep theirs
+    with pytest.raises(TrainError, match="one per --extra file"):
+        prepare([labelled], [labelled, labelled], extra_weight=[1.0, 0.5, 0.1])
+    with pytest.raises(TrainError, match="> 0"):
+        prepare([labelled], [labelled], extra_weight=0)
+
+
 def test_metrics_intervals() -> None:
     from childguard.scorer.metrics import binary_figures, reliability, wilson
 
@@ -281,6 +296,11 @@ def test_shipped_model_holds_no_name_of_its_training_rows() -> None:
         for t in negatives[col].to_list()
         for w in re.findall(r"[^\W\d_]+", t or "")
     }
+    # words our written rows (labels/written, all people invented) use in lower case are
+    # ordinary words ("dressed"), whatever case a real row wrote them in
+    for f in (Path(__file__).resolve().parents[2] / "labels" / "written").glob("*.jsonl"):
+        for t in pl.read_ndjson(f)["TEXT"].to_list():
+            seen_lower |= {w for w in re.findall(r"[^\W\d_]+", t or "") if w.islower()}
     probes = set()
     for text in lab["TEXT"].to_list():
         for w in re.findall(r"[^\W\d_]+", text or ""):
@@ -306,4 +326,5 @@ def test_scan_with_a_bad_model_file_says_so(tmp_path: Path) -> None:
         app, ["scan", str(data), "--out", str(tmp_path / "a"), "--model", str(bad), "--no-progress"]
     )
     assert res.exit_code == 2
-    assert "not a childguard scorer model" in res.output and "Traceback" not in res.output
+    out = " ".join(res.output.split())  # the console wraps long paths at its width
+    assert "not a childguard scorer model" in out and "Traceback" not in out

@@ -72,8 +72,12 @@ def print_figures(title: str, fig: dict[str, Any]) -> None:
     con.print(f"  any minor           {_fmt(fig['any_minor'])}")
     if "any_minor_flagged_or_reviewed" in fig:
         con.print(f"  with the review band (P(identifiable) >= {t['review_band_from']}):")
-        con.print(f"    identifiable removed or reviewed  {_fmt(fig['identifiable_removed_or_reviewed'])}")
-        con.print(f"    any minor flagged or reviewed     {_fmt(fig['any_minor_flagged_or_reviewed'])}")
+        con.print(
+            f"    identifiable removed or reviewed  {_fmt(fig['identifiable_removed_or_reviewed'])}"
+        )
+        con.print(
+            f"    any minor flagged or reviewed     {_fmt(fig['any_minor_flagged_or_reviewed'])}"
+        )
     ap = fig["average_precision"]
     con.print(
         f"  average precision   identifiable {ap['identifiable_child']:.3f}, any minor {ap['any_minor']:.3f}"
@@ -100,6 +104,13 @@ def train_cmd(
             help="Labelled files used for training only, never scored (e.g. written examples)."
         ),
     ] = None,
+    extra_weight: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Weight of an --extra row relative to a real labelled row: once for all "
+            "--extra files, or once per --extra file in the same order (default 1)."
+        ),
+    ] = None,
     pool: Annotated[
         Path | None,
         typer.Option(
@@ -121,7 +132,7 @@ def train_cmd(
     from childguard.scorer.train import TrainError, prepare, train
 
     try:
-        data = prepare(labelled, extra or [])
+        data = prepare(labelled, extra or [], extra_weight=extra_weight or [1.0])
         pool_df = None
         if pool is not None:
             pool_df = read_labelled_pool(pool)
@@ -158,6 +169,7 @@ def train_cmd(
         for k, v in figs.items()
     }
     meta["trained_on"] = [p.name for p in labelled] + [p.name for p in extra or []]
+    meta["extra_weight"] = list(extra_weight or [1.0])
     result.model.save(out)
     metrics_path = out.with_suffix(".metrics.json")
     metrics_path.write_text(json.dumps(figs, indent=1))

@@ -24,7 +24,7 @@ from childguard.detect.lexicon import load_lexicon
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "2"
+FEATURE_VERSION = "3"
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -61,11 +61,38 @@ def vocab() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(keep - names), frozenset(names)
 
 
+# word classes for class n-grams, first class wins: "her son Karter" and "seu filho Pedro" both
+# read `poss rel <name>`, so what the model learns in one language carries to the others
+WORD_CLASSES = (
+    "child", "relation", "possessive", "school", "class_word", "youth_sport", "hospital",
+    "birthday", "birth", "first_day", "event", "age_years", "age_months", "age_days",
+    "age_prefix", "child_ambiguous", "pet_words", "neg_pet", "neg_doll", "neg_religious",
+    "neg_product", "neg_campaign", "adult_person", "neg_adult", "month",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def word_classes() -> pl.DataFrame:
+    """(w, cls): the lexicon's one-word terms by class (words of multi-word terms, "de" of
+    "dia de vida", and two-letter terms outside kinship and possessives, "an", stay plain)."""
+    lex = load_lexicon()
+    out: dict[str, str] = {}
+    for c in WORD_CLASSES:
+        for w in lex.get(c):
+            short = len(w) <= 2 and c not in ("relation", "possessive")
+            if " " not in w and not w.isdigit() and not short and w not in out:
+                out[w] = c
+    return pl.DataFrame(
+        {"w": list(out), "cls": list(out.values())}, schema={"w": pl.String, "cls": pl.String}
+    )
+
+
 @lru_cache(maxsize=1)
 def _vocab_series() -> tuple[pl.Series, pl.Series]:
     """`vocab()` as Polars series, for vectorised membership tests."""
     keep, names = vocab()
     return pl.Series(sorted(keep), dtype=pl.String), pl.Series(sorted(names), dtype=pl.String)
+
 
 _CJK_RE = "[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 _WORD_RE = r"@[\w.]{2,}|[^\W\d_]+|[0-9]+"
@@ -95,7 +122,8 @@ def _cjk_pairs(words: pl.DataFrame) -> pl.DataFrame:
             pos.append(p * 1000 + k)
             out.append(t)
     return pl.DataFrame(
-        {"row": rows, "pos": pos, "tok": out}, schema={"row": pl.UInt32, "pos": pl.Int64, "tok": pl.String}
+        {"row": rows, "pos": pos, "tok": out},
+        schema={"row": pl.UInt32, "pos": pl.Int64, "tok": pl.String},
     )
 
 
@@ -159,10 +187,59 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    out = words.select("row", "pos", tok=tok)
+    out = words.select("row", "pos", "w", tok=tok)
     if cjk.height:
-        out = pl.concat([out, _cjk_pairs(cjk)]).sort("row", "pos")
+        cj = _cjk_pairs(cjk)
+        out = pl.concat([out, cj.with_columns(w=pl.col("tok")).select(out.columns)])
+        out = out.sort("row", "pos")
     return out
+
+
+def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
+    """URL-slug tokens other than lexicon words, names, ages and handles become `_`: the rest
+    of a URL (upload years, CDN ids, size suffixes, file-name parts) says where a row was
+    scraped, which a model would learn as a stand-in for the label."""
+    allowed = pl.Series(
+        sorted(_evidence_words() | {"<name>", "<age>", "<handle>"}), dtype=pl.String
+    )
+    return ut.with_columns(
+        tok=pl.when(pl.col("tok").is_in(allowed.implode()))
+        .then(pl.col("tok"))
+        .otherwise(pl.lit("_"))
+    )
+
+
+def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Class bigrams and trigrams of a token frame: lexicon words as their class, placeholders
+    as themselves, other words as `_` (runs of plain words alone make no gram)."""
+    cls = tf.join(word_classes(), on="w", how="left").sort("row", "pos")
+    c = (
+        pl.when(pl.col("tok").str.starts_with("<"))
+        .then(pl.col("tok"))
+        .otherwise(pl.col("cls").fill_null("_"))
+    )
+    seq = cls.select("row", c=c)
+    same1 = pl.col("row").shift(-1) == pl.col("row")
+    same2 = pl.col("row").shift(-2) == pl.col("row")
+    g = seq.with_columns(
+        n1=pl.when(same1).then(pl.col("c").shift(-1)),
+        n2=pl.when(same2).then(pl.col("c").shift(-2)),
+    )
+    plain = pl.col("c") == "_"
+    bi = g.filter(pl.col("n1").is_not_null() & ~(plain & (pl.col("n1") == "_"))).select(
+        "row", token=prefix + pl.col("c") + "_" + pl.col("n1")
+    )
+    tri = g.filter(
+        pl.col("n2").is_not_null()
+        & (
+            (~plain).cast(pl.Int8)
+            + (pl.col("n1") != "_").cast(pl.Int8)
+            + (pl.col("n2") != "_").cast(pl.Int8)
+            >= 2
+        )
+    ).select("row", token=prefix + pl.col("c") + "_" + pl.col("n1") + "_" + pl.col("n2"))
+    uni = seq.filter(~plain).select("row", token=prefix + pl.col("c"))
+    return pl.concat([uni, bi, tri])
 
 
 def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
@@ -214,7 +291,11 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
                 "row",
                 a="d:" + pl.col("det"),
                 b="d:" + pl.col("det") + ":" + pl.col("label"),
-                c="d:" + pl.col("det") + ">=" + (tenths // 10).cast(pl.String) + "."
+                c="d:"
+                + pl.col("det")
+                + ">="
+                + (tenths // 10).cast(pl.String)
+                + "."
                 + (tenths % 10).cast(pl.String),
             )
             .unpivot(index="row", value_name="token")
@@ -222,13 +303,17 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
         )
     ct = _token_frame(sub["text"], rid, "t")
     ut = _token_frame(sub["url_words"], rid, "u")
+    ut = _url_vocabulary(ut)
     for prefix, tf in (("t:", ct), ("u:", ut)):
-        uni = tf.select("row", token=prefix + pl.col("tok"))
+        uni = tf.filter(pl.col("tok") != "_").select("row", token=prefix + pl.col("tok"))
         # token frames are sorted by (row, pos): the next token is the next line of the same row
         same = pl.col("row").shift(-1) == pl.col("row")
         bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
+        bi = bi.filter((pl.col("tok") != "_") | (pl.col("nxt") != "_"))
         bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
         parts += [uni, bi]
+    parts.append(_class_grams(ct, "k:"))
+    parts.append(_class_grams(ut, "ku:"))
     counts = (
         pl.DataFrame({"row": rid})
         .join(
@@ -241,17 +326,46 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
         .join(ut.group_by("row").agg(un=(pl.col("tok") == "<name>").sum()), on="row", how="left")
         .fill_null(0)
     )
-    cnt = counts.select(
-        "row",
-        a="n:names=" + pl.min_horizontal("names", 3).cast(pl.String),
-        b="n:urlnames=" + pl.min_horizontal("un", 3).cast(pl.String),
-        c="n:len=" + pl.min_horizontal(pl.col("n") // 5, 8).cast(pl.String),
-        e=pl.when(pl.col("n") == 0).then(pl.lit("n:no_text")),
-    ).unpivot(index="row", value_name="token").drop("variable").drop_nulls("token")
+    cnt = (
+        counts.select(
+            "row",
+            a="n:names=" + pl.min_horizontal("names", 3).cast(pl.String),
+            b="n:urlnames=" + pl.min_horizontal("un", 3).cast(pl.String),
+            c="n:len=" + pl.min_horizontal(pl.col("n") // 5, 8).cast(pl.String),
+            e=pl.when(pl.col("n") == 0).then(pl.lit("n:no_text")),
+        )
+        .unpivot(index="row", value_name="token")
+        .drop("variable")
+        .drop_nulls("token")
+    )
     parts.append(cnt)
-    out = pl.concat([p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts])
+    parts.append(_conjunctions(pl.concat([sig_long, cnt.select("row", "token")])))
+    out = pl.concat(
+        [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts]
+    )
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
     return out.unique()
+
+
+# pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"
+# above the sum of its parts, and that conjunction is what separates a named child from news
+CONJUNCT = {
+    "s:child": "child", "s:child_human": "child", "s:relation": "rel", "s:age_child": "age",
+    "s:paren_age": "age", "s:school": "school", "s:youth_sport": "sport", "s:birthday": "bday",
+    "s:birth": "birth", "s:hospital": "birth", "s:neg_product": "neg", "s:neg_pet": "pet",
+    "s:pet_words": "pet", "s:adult_person": "adult", "s:neg_adult": "adult", "s:age_adult": "adult",
+    "s:date": "date", "s:possessive": "poss",
+    "n:names=1": "name", "n:names=2": "name", "n:names=3": "name",
+    "n:urlnames=1": "urlname", "n:urlnames=2": "urlname", "n:urlnames=3": "urlname",
+}  # fmt: skip
+
+
+def _conjunctions(flags: pl.DataFrame) -> pl.DataFrame:
+    """`x:a&b` for every pair of the row's CONJUNCT groups (a < b)."""
+    m = pl.DataFrame({"token": list(CONJUNCT), "g": list(CONJUNCT.values())})
+    g = flags.join(m, on="token").select("row", "g").unique()
+    pairs = g.join(g, on="row", suffix="2").filter(pl.col("g") < pl.col("g2"))
+    return pairs.select("row", token="x:" + pl.col("g") + "&" + pl.col("g2"))
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:

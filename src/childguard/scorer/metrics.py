@@ -159,7 +159,9 @@ def reliability_table(rows: list[dict[str, Any]], title: str):
     return t
 
 
-def probability_figures(y_id: np.ndarray, y_minor: np.ndarray, p_id: np.ndarray, p_minor: np.ndarray) -> dict[str, Any]:
+def probability_figures(
+    y_id: np.ndarray, y_minor: np.ndarray, p_id: np.ndarray, p_minor: np.ndarray
+) -> dict[str, Any]:
     """Average precision, reliability and PR curve of both heads (threshold-free figures)."""
     return {
         "average_precision": {

@@ -96,7 +96,9 @@ class ScorerModel:
         out["minor"] = np.maximum(out["minor"], out["identifiable"])
         return out
 
-    def top_features(self, ff: pl.DataFrame, rows: np.ndarray, head: str, top: int = 4) -> dict[int, list[str]]:
+    def top_features(
+        self, ff: pl.DataFrame, rows: np.ndarray, head: str, top: int = 4
+    ) -> dict[int, list[str]]:
         """Per row (of `rows`): the features that raise the head's logit most."""
         if not len(rows):
             return {}

@@ -124,9 +124,28 @@ def read_labelled(path: Path, cv: bool = True) -> pl.DataFrame:
     )
 
 
-def prepare(labelled: list[Path], extra: list[Path] | None = None) -> Featurised:
+def prepare(
+    labelled: list[Path],
+    extra: list[Path] | None = None,
+    extra_weight: float | list[float] = 1.0,
+) -> Featurised:
+    """extra_weight multiplies the weights of `extra` rows: one value for all, or one per file
+    (written rows teach less about real rows than real rows do; see docs/detection.md)."""
+    extra = extra or []
+    weights = (
+        [extra_weight] * len(extra) if isinstance(extra_weight, int | float) else list(extra_weight)
+    )
+    if len(weights) == 1:
+        weights = weights * len(extra)
+    if len(weights) != len(extra):
+        raise TrainError(
+            f"--extra-weight: give one value or one per --extra file ({len(extra)}), got {len(weights)}"
+        )
+    if any(w <= 0 for w in weights):
+        raise TrainError(f"--extra-weight must be > 0, got {weights}")
     frames = [read_labelled(p) for p in labelled] + [
-        read_labelled(p, cv=False) for p in extra or []
+        read_labelled(p, cv=False).with_columns(pl.col("weight") * w)
+        for p, w in zip(extra, weights, strict=True)
     ]
     if not frames:
         raise TrainError("no labelled files given")

@@ -1,0 +1,42 @@
+"""Feature tokens of the scorer: class n-grams carry a pattern across languages, conjunctions
+say "a name and a child word", and a URL's CDN structure is no feature."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from childguard.scorer.train import featurise
+
+
+def _tokens(url: str, text: str) -> set[str]:
+    (f,) = featurise(pl.DataFrame({"url": [url], "text": [text]}))
+    assert f is not None, "the screen should pass this row"
+    return set(f)
+
+
+def test_kinship_then_name_is_one_class_gram_in_any_language() -> None:
+    en = _tokens("https://x.example/a.jpg", "Maria reads to her son Lucas in Leeds")
+    pt = _tokens("https://x.example/b.jpg", "Maria lê para seu filho Lucas em Campinas")
+    de = _tokens("https://x.example/c.jpg", "Maria liest ihrem Sohn Lukas in Köln vor")
+    for toks in (en, pt, de):
+        assert "k:relation_<name>" in toks, sorted(t for t in toks if t.startswith("k:"))
+    # the words themselves differ; the class gram is what carries across
+    assert "t:son" in en and "t:son" not in pt
+
+
+def test_conjunction_of_a_name_and_a_child_word() -> None:
+    named = _tokens("https://x.example/a.jpg", "Lucas, a little boy, plays in the park")
+    unnamed = _tokens("https://x.example/b.jpg", "a little boy plays in the park")
+    assert "x:child&name" in named
+    assert not any(t.startswith("x:") and "name" in t for t in unnamed)
+
+
+def test_url_structure_is_no_feature_but_slug_words_are() -> None:
+    toks = _tokens(
+        "https://cdn.example.com/wp-content/uploads/2023/11/aniversario-lucas-5-anos-1024x768.jpg",
+        "Festa de aniversário",
+    )
+    url = {t for t in toks if t.startswith(("u:", "ku:"))}
+    assert {"u:aniversario", "u:<name>", "u:<age>"} <= url
+    # upload year, size suffix and path words say where a row was scraped, not what it shows
+    assert not any("<year>" in t or "uploads" in t or "content" in t for t in url), sorted(url)
