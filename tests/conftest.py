@@ -44,3 +44,9 @@ def laion_parquet(tmp_path: Path) -> Path:
         row_group_size=300,
     )
     return p
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--fuzz-long", action="store_true", default=False, help="ten times more fuzzed shards"
+    )

@@ -20,11 +20,20 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, capsys) -> None
     assert "pip install 'childguard[web]'" in capsys.readouterr().err
 
 
-def test_other_missing_modules_still_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_missing_modules_say_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     def boom() -> None:
         raise ModuleNotFoundError("No module named 'nope'", name="nope")
 
     monkeypatch.setattr(cli, "app", boom)
     monkeypatch.setattr(sys, "argv", ["childguard"])
+    # not an extra of ours: one line naming it, exit 1 (the traceback with CHILDGUARD_DEBUG=1)
+    monkeypatch.setattr(cli, "DEBUG", False)
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 1
+    assert "ModuleNotFoundError: No module named 'nope'" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "DEBUG", True)
     with pytest.raises(ModuleNotFoundError):
         cli.main()

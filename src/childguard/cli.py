@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
+
+# CHILDGUARD_DEBUG=1: an unexpected error shows its traceback; otherwise one line (see main)
+DEBUG = os.environ.get("CHILDGUARD_DEBUG", "") not in ("", "0")
 
 app = typer.Typer(
     name="childguard",
     help="Find children's personal data in image-text datasets and take it out.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=DEBUG,
 )
 
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
 from childguard.evaluate import eval_cmd  # noqa: E402
 from childguard.lists.commands import app as lists_app  # noqa: E402
-from childguard.release.commands import apply_cmd, release_cmd, verify_cmd  # noqa: E402
+from childguard.release.commands import apply_cmd, keygen_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
 from childguard.scorer.commands import train_cmd  # noqa: E402
@@ -28,6 +34,7 @@ app.command("demo")(demo)
 app.command("release")(release_cmd)
 app.command("verify")(verify_cmd)
 app.command("apply")(apply_cmd)
+app.command("keygen")(keygen_cmd)
 app.command("report")(report_cmd)
 app.command("serve")(serve_cmd)
 app.command("eval")(eval_cmd)
@@ -58,21 +65,39 @@ _EXTRA_OF_MODULE = {
 
 
 def main() -> None:
+    import sys
+
     try:
         app()
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]
         extra = _EXTRA_OF_MODULE.get(top)
         if extra is None:
-            raise
-        import sys
-
+            _unexpected(e)
         print(
             f"error: this command needs the optional package {top!r}: "
             f"pip install 'childguard[{extra}]'",
             file=sys.stderr,
         )
         raise SystemExit(2) from None
+    except Exception as e:  # tracebacks are not the interface: one line, exit 1
+        _unexpected(e)
+
+
+def _unexpected(e: BaseException) -> None:
+    """An error no command explained: its kind and first line (never a row's text: our
+    messages name files, rows and columns), and how to see the traceback."""
+    import sys
+
+    if DEBUG:
+        raise e
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    print(
+        f"error: {type(e).__name__}{': ' + first if first else ''}\n"
+        "(this is a bug or an unexpected input; CHILDGUARD_DEBUG=1 shows the traceback)",
+        file=sys.stderr,
+    )
+    raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -90,8 +90,11 @@ def run_scan_command(
         return 2
     _summary(result)
     for f in result.failed:
-        reason = "; ".join(f["errors"])[:500]
-        print(f"FAILED {f['path']}: {reason}", file=sys.stderr)
+        # a shard error names its path already ("path, row 10: reason"): print the path once
+        tails = [
+            e.removeprefix(f["path"]) if e.startswith(f["path"]) else f": {e}" for e in f["errors"]
+        ]
+        print(f"FAILED {f['path']}{'; '.join(tails)[:500]}", file=sys.stderr)
     return 0 if result.ok else 1
 
 

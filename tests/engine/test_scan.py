@@ -282,3 +282,20 @@ def test_unknown_engine_and_detector_are_clear_errors(tmp_path: Path) -> None:
     assert code == 2 and "unknown engine 'spark'" in output
     code, output = run_cli(["scan", str(data), "--out", str(tmp_path / "b"), "--detectors", "nope"])
     assert code == 2 and "unknown detector 'nope'" in output
+
+
+def test_a_scan_with_workers_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Workers are joined and multiprocessing's resource tracker is stopped and reaped: where
+    PID 1 reaps nothing (containers), a tracker left to exit on its own stays a zombie in the
+    scan's process group."""
+    import multiprocessing as mp
+    from multiprocessing import resource_tracker
+
+    from childguard.config import ScanConfig
+    from childguard.engine.local import run_scan
+
+    data = make_dataset(tmp_path / "data", shards=4, rows=400, row_group=100)
+    cfg = ScanConfig(inputs=[str(data)], out=str(tmp_path / "a"), workers=2)
+    assert run_scan(cfg, progress=False).ok
+    assert mp.active_children() == []
+    assert resource_tracker._resource_tracker._pid is None  # stopped and waited for

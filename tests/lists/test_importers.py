@@ -167,3 +167,34 @@ def test_url_import_equals_per_entry_parsing(tmp_path: Path) -> None:
     arr, rep = read_list_file(str(p), ListType.url, skip_bad=True)
     assert [bytes(r) for r in arr] == [parse_entry(ListType.url, u) for u in good]
     assert [b.line for b in rep.bad] == list(range(len(good) + 1, len(good) + len(bad) + 1))
+
+
+@pytest.mark.parametrize(
+    "name, content, kind, says",
+    [
+        ("urls.txt.gz", b"https://x.example/a.jpg\n", "url", "cannot be read"),  # not gzip
+        ("h.txt", b"1" * 5000 + b"\n", "laion_hash", "out of 64-bit range"),
+        ("bank.json", b'{"signal_type": "pdq", "signal_value": ', "pdq", "cannot be read as hma"),
+        ("bank.jsonl", b"[" * 3000 + b"]" * 3000 + b"\n", "pdq", "cannot be read as hma"),
+        ("empty.txt", b"", "url", "no entries"),
+        ("comments.txt", b"# nothing here\n\n", "url", "no entries"),
+        (
+            "quotes.csv",
+            b'url\nhttps://x.example/a.jpg\n"https://x.example/b.jpg\nhttps://x.example/c.jpg\n',
+            "url",
+            "spans lines",
+        ),
+    ],
+)
+def test_bad_list_files_are_one_clear_error(tmp_path: Path, name, content, kind, says) -> None:
+    """Issue 11, item 9: each of these was a traceback, a silent merge or an empty v1."""
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(ListImportError, match=says):
+        read_list_file(str(p), kind)
+
+
+def test_a_folder_given_as_the_list_file(tmp_path: Path) -> None:
+    (tmp_path / "lists.txt").mkdir()
+    with pytest.raises(ListImportError, match="is a folder"):
+        read_list_file(str(tmp_path / "lists.txt"), "url")

@@ -150,3 +150,16 @@ def test_loaded_list_stays_within_its_memory_budget(tmp_path: Path) -> None:
         tracemalloc.stop()
     budget = 8 * n + 4 * (n // 8) + 2 * 2**20  # + 2 MiB for the queries and their search
     assert peak <= budget, f"{peak / 2**20:.1f} MiB > {budget / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("name", ["../../x", "/etc", "a/b", ".hidden", "", "x" * 200])
+def test_list_names_never_leave_the_store(tmp_path: Path, name: str) -> None:
+    """`lists rm ../../x` and `lists show ../../x` (issue 11, item 9)."""
+    store = ListStore(tmp_path / "home")
+    victim = tmp_path / "x"
+    victim.mkdir()
+    (victim / "list.json").write_text("{}")
+    for op in (store.info, store.remove, store.load):
+        with pytest.raises(ListStoreError, match="bad list name"):
+            op(name)
+    assert (victim / "list.json").exists()

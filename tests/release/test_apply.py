@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -200,3 +201,82 @@ def test_worker_errors_reach_the_caller_as_themselves(released, tmp_path):
     assert "a.parquet" in reps[0].error and "c.tar" in reps[2].error
     res = CliRunner().invoke(app, ["apply", str(rel), str(t), "--in-place"])
     assert res.exit_code == 1 and "FAILED" in res.output and "3 file(s) failed" in res.output
+
+
+# --- a tar that cannot be read whole is never shortened (issue 11, item 2) -----------------
+def _header_offsets(tar: Path) -> list[int]:
+    with tarfile.open(tar) as tf:
+        return [m.offset for m in tf.getmembers()]
+
+
+@pytest.mark.parametrize("which", [1, 9, -2])
+def test_a_corrupt_member_header_fails_the_tar_untouched(released, tmp_path, which):
+    rel, _, _ = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    tar = copy / "00000.tar"
+    off = _header_offsets(tar)[which]
+    data = bytearray(tar.read_bytes())
+    data[off + 10] ^= 0xFF  # a byte of the name: the header checksum no longer matches
+    tar.write_bytes(bytes(data))
+    reps = apply_manifest(rel, [copy], in_place=True)
+    by = {(Path(r.path).name, r.kind): r for r in reps}
+    assert by[("00000.tar", "tar")].status == "failed"
+    assert "header" in by[("00000.tar", "tar")].error
+    assert tar.read_bytes() == bytes(data)  # untouched
+    assert by[("00001.tar", "tar")].status == "rewritten"  # the other tar goes on
+
+
+def test_a_tar_cut_inside_a_member_fails_untouched(released, tmp_path):
+    rel, _, _ = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    tar = copy / "00000.tar"
+    off = _header_offsets(tar)[20]
+    cut = tar.read_bytes()[: off + 512 + 100]  # the header and part of the payload
+    tar.write_bytes(cut)
+    (rep,) = [r for r in apply_manifest(rel, [copy], in_place=True) if r.path == str(tar)]
+    assert rep.status == "failed" and "truncated" in rep.error
+    assert tar.read_bytes() == cut
+
+
+def test_an_unreadable_sidecar_without_a_companion_row_fails_the_tar(released, tmp_path):
+    rel, _, gone = released
+    copy = _copy(tmp_path / "copy", "webdataset")
+    url_of = _url_by_key(copy)
+    bad = next(k for k, u in sorted(url_of.items()) if u in gone and k.startswith("00000"))
+    src = copy / "00000.tar"
+    with tarfile.open(src) as tf:
+        members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
+    import io
+
+    with tarfile.open(src, "w") as tf:
+        for m, data in members:
+            if m.name == f"{bad}.json":
+                data = b"{not json"
+                m.size = len(data)
+            tf.addfile(m, io.BytesIO(data))
+    # with its row in the companion parquet, the sample is still decided (removed)
+    reps = apply_manifest(rel, [copy], out=tmp_path / "clean")
+    (rep,) = [r for r in reps if r.path == str(src)]
+    assert rep.status == "rewritten"
+    assert not any(sample_key(n) == bad for n in _members(tmp_path / "clean" / "00000.tar"))
+    # without the companion parquet nobody can tell: the tar fails, untouched
+    (copy / "00000.parquet").unlink()
+    before = src.read_bytes()
+    reps = apply_manifest(rel, [copy], in_place=True)
+    (rep,) = [r for r in reps if r.path == str(src)]
+    assert rep.status == "failed" and "unreadable .json sidecar" in rep.error
+    assert src.read_bytes() == before
+
+
+def test_links_in_a_files_folder_are_copied_as_links(released, tmp_path):
+    """`k.jpg -> /etc/passwd` never becomes a regular file holding /etc/passwd (issue 11, 5)."""
+    rel, _, _ = released
+    copy = _copy(tmp_path / "copy", "files")
+    kept = sorted(p for p in (copy / "00001").iterdir() if p.suffix == ".jpg")[-1]
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("not part of the dataset")
+    kept.unlink()
+    kept.symlink_to(outside)
+    apply_manifest(rel, [copy], out=tmp_path / "clean")
+    dst = tmp_path / "clean" / "00001" / kept.name
+    assert dst.is_symlink() and Path(os.readlink(dst)) == outside

@@ -257,3 +257,30 @@ def test_oversized_bodies_are_refused_before_parsing(client: TestClient) -> None
     assert r.status_code == 413
     r = client.post("/login", files={"f": ("a.bin", big)})
     assert r.status_code == 413
+
+
+def test_out_of_range_integers_are_4xx_not_500(client: TestClient) -> None:
+    """Huge ids and pages overflow the database driver's 64-bit integers (issue 11, item 8)."""
+    login(client, "rita")
+    for path in (
+        "/review?page=9223372036854775807",
+        "/review?page=99999999999999999999999",
+        "/review/tasks/9223372036854775808",
+        "/review/tasks/99999999999999999999999999/reveal",
+        "/review/tasks/-1",
+    ):
+        r = client.get(path)
+        assert 200 <= r.status_code < 500 and r.status_code != 500, (path, r.status_code)
+
+
+def test_a_chunked_oversized_body_is_413(client: TestClient) -> None:
+    limit = client.app.state.settings.max_photo_bytes  # type: ignore[attr-defined]
+
+    def chunks():  # no Content-Length: the cap is enforced on the bytes that arrive
+        for _ in range(3):
+            yield b"x" * limit
+
+    r = client.post(
+        "/status", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert r.status_code == 413

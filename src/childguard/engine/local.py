@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing as mp
 import os
@@ -95,4 +96,17 @@ def _run_pool(work, ctx: ScanContext, workers: int, on_result) -> None:
             os.environ.pop("POLARS_MAX_THREADS", None)
         else:
             os.environ["POLARS_MAX_THREADS"] = old
+        _stop_resource_tracker()
     sys.stderr.flush()
+
+
+def _stop_resource_tracker() -> None:
+    """The spawn context starts multiprocessing's resource-tracker process; stop and reap it
+    with the pool, so a scan leaves no process behind (an unreaped one lingers as a zombie
+    where PID 1 does not reap, as in many containers)."""
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(Exception):
+            stop()

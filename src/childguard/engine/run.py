@@ -29,7 +29,7 @@ from childguard.engine.tasks import (
     resolve_detector_names,
 )
 from childguard.io.atomic import clean_stale_temps, write_json_atomic
-from childguard.io.paths import expand_inputs
+from childguard.io.paths import InputError, check_out_dir, expand_inputs
 from childguard.io.readers import ShardInfo, Task
 from childguard.policy import RISKS, Policy, load_policy
 
@@ -56,6 +56,7 @@ class ScanResult:
 
 def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool = False):
     """Resolve policy/detectors, check resume compatibility, write run.json. Shared by engines."""
+    check_out_dir(config.out)
     policy = policy or load_policy()
     names = resolve_detector_names(policy, config.detectors, config.plugins)
     ctx = ScanContext(
@@ -90,8 +91,18 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
                 f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
             )
     clean_stale_temps(layout.root)
-    shards = expand_inputs(config.inputs)
+    # a folder scanned with its own audit inside must not read the findings as shards
+    out_root = Path(ctx.out)
+    shards = [s for s in expand_inputs(config.inputs) if not _under(s.path, out_root)]
+    if not shards:
+        raise InputError(f"no input shards outside the output folder {out_root}")
     return ctx, dets, described, config_hash, layout, shards
+
+
+def _under(path: str, root: Path) -> bool:
+    if "://" in path and not path.startswith("file://"):
+        return False
+    return Path(path.removeprefix("file://")).resolve().is_relative_to(root)
 
 
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):

@@ -69,12 +69,12 @@ def detect_columns(
     for given, label in ((url_col, "--url-col"), (text_col, "--text-col")):
         if given and given not in columns:
             raise ColumnError(
-                f"{path}: {label} {given!r} is not a column; columns found: {', '.join(columns)}"
+                f"{path}: {label} {given!r} is not a column; columns found: {_shown(columns)}"
             )
     if url is None or text is None:
         missing = " and ".join(n for n, v in (("URL", url), ("text", text)) if v is None)
         raise ColumnError(
-            f"{path}: no usable {missing} column; columns found: {', '.join(columns) or '(none)'}"
+            f"{path}: no usable {missing} column; columns found: {_shown(columns) or '(none)'}"
             " (use --url-col/--text-col)"
         )
     if url == "URL" and text == "TEXT":
@@ -97,3 +97,14 @@ def detect_columns(
         key="key" if "key" in columns else None,
         language=_pick(columns, ("LANGUAGE", "language", "lang")),
     )
+
+
+def _shown(columns: list[str], most: int = 12) -> str:
+    """Column names for a message: printable, short, at most `most` (a binary file read as
+    CSV has one "column" of noise)."""
+    out = []
+    for c in columns[:most]:
+        c = c if c.isprintable() else ascii(c)[1:-1]
+        out.append(c if len(c) <= 40 else c[:37] + "...")
+    more = len(columns) - most
+    return ", ".join(out) + (f" (+{more} more)" if more > 0 else "")

@@ -8,6 +8,7 @@ file always gets the same id.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -35,6 +36,73 @@ class InputError(ValueError):
     pass
 
 
+def check_out_dir(out: str | Path, flag: str = "--out") -> Path:
+    """The output folder, checked before any work: not a file, not under a file, writable,
+    not in a kernel filesystem. Returns its resolved path."""
+    p = Path(out).expanduser().resolve()
+    if p.parts[:2] in (("/", "proc"), ("/", "sys"), ("/", "dev")):
+        raise InputError(f"{flag} {out}: /{p.parts[1]} is not a place to write an audit")
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{flag} {out} is a file; give a folder (it is created if missing)")
+    anc = p
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise InputError(f"{flag} {out}: {anc} is a file, so the folder cannot be created")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {out}: {anc} is not writable")
+    return p
+
+
+class TruncatedError(OSError):
+    """A compressed stream that ends before its last frame does (a cut file)."""
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompress concatenated zstd frames; raise TruncatedError when the input ends inside
+    a frame, instead of returning the rows decoded so far as if that were the whole file."""
+
+    def __init__(self, raw) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._dobj = self._new()
+        self._in_frame = False  # bytes fed to the current frame, its end not seen yet
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._buf:
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise TruncatedError("zstd stream truncated (it ends inside a frame)")
+                return 0
+            self._feed(chunk)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def _feed(self, chunk: bytes) -> None:
+        out = []
+        while chunk:
+            out.append(self._dobj.decompress(chunk))
+            self._in_frame = not self._dobj.eof
+            if not self._dobj.eof:
+                break
+            chunk = self._dobj.unused_data  # the next frame starts in this chunk
+            self._dobj = self._new()
+        self._buf = b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 @dataclass(frozen=True)
 class Shard:
     path: str  # absolute local path, or a full fsspec URL (s3://..., hf://..., https://...)
@@ -49,16 +117,9 @@ class Shard:
 
     def open(self, mode: str = "rb"):  # -> binary file-like, decompressed
         if self.compression == "zstd":
-            # fsspec's zstd file cannot readline(); a buffered zstandard reader can
-            import io
-
-            import zstandard
-
-            raw = self.open_raw()
-            dec = zstandard.ZstdDecompressor().stream_reader(
-                raw, read_across_frames=True, closefd=True
-            )
-            return io.BufferedReader(dec, 1 << 20)
+            # fsspec's zstd file cannot readline(), and zstandard's stream_reader ends quietly
+            # at a truncated frame (rows lost, scan "ok"): a reader that checks frame ends
+            return io.BufferedReader(_ZstdFrames(self.open_raw()), 1 << 20)
         return fsspec.open(self.path, mode, compression=self.compression).open()
 
     def open_raw(self):
@@ -107,6 +168,28 @@ def _canonical(fs: fsspec.AbstractFileSystem, path: str, original: str) -> str:
     return fs.unstrip_protocol(path)
 
 
+def _refuse_unreadable_folders(root: Path) -> None:
+    """A subfolder that cannot be listed hides its shards: say so instead of skipping it."""
+    for dirpath, dirnames, _ in os.walk(root, onerror=_walk_error):
+        for d in dirnames:
+            sub = Path(dirpath) / d
+            if not os.access(sub, os.R_OK | os.X_OK):
+                raise InputError(
+                    f"{sub}: folder cannot be read (permissions): its shards would be missed"
+                )
+
+
+def _walk_error(e: OSError) -> None:
+    raise InputError(f"{e.filename}: folder cannot be read ({e.strerror})")
+
+
+def _regular_or_remote(fs, p: str) -> bool:
+    """Local pipes, sockets and devices found in a folder are not shards (reading one blocks)."""
+    if fs.protocol not in ("file", ("file", "local")):
+        return True
+    return Path(p).is_file()
+
+
 def expand_inputs(inputs: list[str]) -> list[Shard]:
     """Every data file the inputs name, in a stable order, without duplicates."""
     shards: list[Shard] = []
@@ -118,24 +201,31 @@ def expand_inputs(inputs: list[str]) -> list[Shard]:
             fs, root = url_to_fs(inp)
         except (ImportError, ValueError) as e:
             raise InputError(f"{inp}: cannot open ({e})") from None
-        if _GLOB.search(root):
+        # an existing path is never a pattern: `photos[2019]/` is a folder, not a glob
+        if _GLOB.search(root) and not fs.exists(root):
             found = sorted(fs.glob(root))
             if not found:
                 raise InputError(f"{inp}: the pattern matches no file")
             paths = [p for p in found if not fs.isdir(p)]
             explicit = True
         elif fs.isdir(root):
+            if fs.protocol in ("file", ("file", "local")) or "://" not in inp:
+                _refuse_unreadable_folders(Path(root))
             paths = sorted(
                 p
                 for p in fs.find(root)
                 if detect_format(p)[0] is not None
                 and detect_format(p)[0] in FOLDER_FORMATS.values()
                 and not p.lower().endswith((".json", ".json.gz"))
+                and _regular_or_remote(fs, p)
             )
             if not paths:
                 raise InputError(f"{inp}: the folder has no parquet, CSV, TSV or JSONL file")
             explicit = False
         elif fs.exists(root):
+            if "://" not in inp and not Path(root).is_file():
+                # a FIFO or a device named `*.csv` would block the scan forever
+                raise InputError(f"{inp}: not a regular file (a pipe or a device?)")
             paths = [root]
             explicit = True
         else:

@@ -88,15 +88,71 @@ def open_shard(shard: Shard, url_col: str | None = None, text_col: str | None = 
     except ColumnError as e:
         raise ShardError(shard.path, str(e).split(": ", 1)[-1]) from None
     except (OSError, pa.ArrowException, EOFError, ValueError) as e:
-        raise ShardError(shard.path, f"unreadable: {e}") from None
+        raise ShardError(shard.path, f"unreadable: {_reason(e)}") from None
+    except Exception as e:  # a reader library's own failure is still this shard's, not the run's
+        raise ShardError(shard.path, f"unreadable: {_reason(e)}") from None
+
+
+def _reason(e: BaseException) -> str:
+    """What went wrong, without the row: Arrow and JSON errors quote the offending text (a
+    caption, a URL), which must not reach logs and run.json; keep the kind and the shape."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    head = msg.split(": ", 1)[0] if ": " in msg else msg
+    if len(head) > 120 or any(q in head for q in ('"', "'", "{", "http")):
+        head = ""
+    name = type(e).__name__
+    return f"{name}: {head}" if head else name
+
+
+# what a failing decompressor or parser may raise mid-stream; a Rust library's panic
+# (pyo3's PanicException) derives from BaseException, so name it explicitly
+_READ_ERRORS: tuple[type[BaseException], ...] = (Exception,)
+try:  # pragma: no cover - depends on the polars build
+    from polars.exceptions import PanicException as _Panic
+
+    _READ_ERRORS = (Exception, _Panic)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _guarded(batches: Iterator[pa.Table], path: str, first_row: int) -> Iterator[pa.Table]:
+    """Batches of a shard; any failure while reading becomes that shard's ShardError naming
+    the row where it broke, so one bad file never stops the run (or passes as complete)."""
+    row = first_row
+    while True:
+        try:
+            t = next(batches)
+        except StopIteration:
+            return
+        except ShardError:
+            raise
+        except _READ_ERRORS as e:
+            raise ShardError(path, f"read failed: {_reason(e)}", row=row) from None
+        row += t.num_rows
+        yield t
+
+
+def _parquet_source(shard: Shard):
+    """A seekable file for the parquet reader: the file itself, or (for a `.parquet.gz` /
+    `.parquet.zst`, which parquet cannot seek in) its decompressed bytes in memory."""
+    if shard.compression is None:
+        return shard.open_raw()
+    with shard.open("rb") as f:
+        return io.BytesIO(f.read())
 
 
 def _open_parquet(shard: Shard, url_col: str | None, text_col: str | None) -> ShardInfo:
-    with shard.open_raw() as f:
-        meta = pq.ParquetFile(f).metadata
+    with _parquet_source(shard) as f:
+        pf = pq.ParquetFile(f)
+        meta, fields = pf.metadata, pf.schema_arrow.names
         names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
         names = list(dict.fromkeys(names))
         cols = detect_columns(names, shard.path, url_col, text_col)
+        for c in cols.source_columns():
+            if fields.count(c) > 1:
+                raise ShardError(
+                    shard.path, f"column {c!r} appears {fields.count(c)} times", column=c
+                )
         tasks, offset = [], 0
         for rg in range(meta.num_row_groups):
             n = meta.row_group(rg).num_rows
@@ -110,7 +166,10 @@ def _open_parquet(shard: Shard, url_col: str | None, text_col: str | None) -> Sh
 def _first_line(shard: Shard) -> str:
     with shard.open("rb") as f:
         raw = f.readline(1 << 20)
-    return raw.decode("utf-8", "replace").rstrip("\r\n")
+    # a UTF-8 byte-order mark (Excel's CSV export) is no part of the first column's name;
+    # old Mac files end lines with CR alone
+    text = raw.decode("utf-8", "replace").removeprefix("\ufeff")
+    return (text.splitlines() or [""])[0]
 
 
 def _looks_like_url(s: str) -> bool:
@@ -128,7 +187,9 @@ def _open_csv(shard: Shard, url_col: str | None, text_col: str | None) -> ShardI
         return ShardInfo(
             shard, ColumnMap("url", "text", "empty"), [], 0, True, delim, [_task0(shard)]
         )
-    fields = next(csv.reader([line], delimiter=delim))
+    # TSV is read without quoting (CC3M captions may start with `"`): split the header alike
+    quoting = csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL
+    fields = next(csv.reader([line], delimiter=delim, quoting=quoting))
     header = not any(_looks_like_url(f) for f in fields)
     if header:
         names = fields
@@ -145,20 +206,31 @@ def _open_csv(shard: Shard, url_col: str | None, text_col: str | None) -> ShardI
     return ShardInfo(shard, cols, names, None, header, delim, [_task0(shard)])
 
 
+_JSONL_SNIFF_ROWS = 1000  # objects whose keys name the columns (a first row may lack one)
+
+
 def _open_jsonl(shard: Shard, url_col: str | None, text_col: str | None) -> ShardInfo:
+    keys: dict[str, None] = {}  # every key of the sniffed objects, in first-seen order
+    seen = 0
     with shard.open("rb") as f:
         for lineno, raw in enumerate(f):
-            if raw.strip():
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError as e:
-                    raise ShardError(shard.path, f"invalid JSON: {e.msg}", row=lineno) from None
-                if not isinstance(obj, dict):
-                    raise ShardError(shard.path, "each line must be a JSON object", row=lineno)
-                names = list(obj)
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8", "replace"))  # bad bytes: U+FFFD later too
+            except json.JSONDecodeError as e:
+                if seen:  # a bad line further down fails when the rows are read, at its row
+                    break
+                raise ShardError(shard.path, f"invalid JSON: {e.msg}", row=lineno) from None
+            if not isinstance(obj, dict):
+                raise ShardError(shard.path, "each line must be a JSON object", row=lineno)
+            keys.update(dict.fromkeys(obj))
+            seen += 1
+            if seen >= _JSONL_SNIFF_ROWS:
                 break
-        else:
-            return ShardInfo(shard, ColumnMap("url", "text", "empty"), [], 0, tasks=[_task0(shard)])
+    if not seen:
+        return ShardInfo(shard, ColumnMap("url", "text", "empty"), [], 0, tasks=[_task0(shard)])
+    names = list(keys)
     cols = detect_columns(names, shard.path, url_col, text_col)
     return ShardInfo(shard, cols, names, None, tasks=[_task0(shard)])
 
@@ -187,11 +259,15 @@ def iter_task_batches(
         raw_iter = _csv_batches(info, batch_rows)
     else:
         raw_iter = _jsonl_batches(info, batch_rows)
-    offset = task.row_offset
-    for raw in raw_iter:
-        table = standardize(raw, info.columns, offset, info.shard.path)
-        offset += table.num_rows
-        yield table.replace_schema_metadata(meta)
+
+    def standard() -> Iterator[pa.Table]:
+        offset = task.row_offset
+        for raw in raw_iter:
+            table = standardize(raw, info.columns, offset, info.shard.path)
+            offset += table.num_rows
+            yield table.replace_schema_metadata(meta)
+
+    yield from _guarded(standard(), info.shard.path, task.row_offset)
 
 
 def iter_batches(info: ShardInfo, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
@@ -203,7 +279,7 @@ def _parquet_batches(info: ShardInfo, task: Task, batch_rows: int) -> Iterator[p
     if task.row_group is None:
         return
     cols = info.columns.source_columns()
-    with info.shard.open_raw() as f:
+    with _parquet_source(info.shard) as f:
         pf = pq.ParquetFile(f)
         try:
             for b in pf.iter_batches(
@@ -286,14 +362,26 @@ def _csv_error(e: Exception, info: ShardInfo, done: int) -> ShardError:
 def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
     """Strict UTF-8 first; on invalid UTF-8, re-read with U+FFFD repair and go on where we were."""
     done = 0
+    last: pa.Table | None = None  # the file's last row is held back until its end is checked
     try:
         for t in _csv_pass(info, repair=False):
+            if not t.num_rows:
+                continue
             done += t.num_rows
-            yield from _split(t, batch_rows)
+            if last is not None:
+                yield last
+            yield from _split(t.slice(0, t.num_rows - 1), batch_rows)
+            last = t.slice(t.num_rows - 1)
+        if last is not None:
+            _check_csv_end(info, last)
+            yield last
         return
     except pa.ArrowInvalid as e:
         if "utf8" not in str(e).lower().replace("-", ""):
             raise _csv_error(e, info, done) from None
+    if last is not None:  # not the file's last row after all
+        yield last
+        last = None
     skip = done
     try:
         for t in _csv_pass(info, repair=True):
@@ -301,10 +389,61 @@ def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
                 k = min(skip, t.num_rows)
                 skip -= k
                 t = t.slice(k)
+            if not t.num_rows:
+                continue
             done += t.num_rows
-            yield from _split(t, batch_rows)
+            if last is not None:
+                yield last
+            yield from _split(t.slice(0, t.num_rows - 1), batch_rows)
+            last = t.slice(t.num_rows - 1)
     except pa.ArrowInvalid as e:
         raise _csv_error(e, info, done) from None
+    if last is not None:
+        _check_csv_end(info, last)
+        yield last
+
+
+def _check_csv_end(info: ShardInfo, last: pa.Table) -> None:
+    """A quoted field that is never closed runs to the end of the file: Arrow returns it as the
+    last row's value and the rows after it are lost without an error. When the last row holds
+    a line break (the sign of that) or the file ends without one (a quote cut on the last
+    line), re-read the file with Python's strict CSV reader, which fails at an unterminated
+    quote, and name the row where the field starts."""
+    if info.shard.format == "tsv" or info.delimiter == "\t":
+        return  # TSV is read without quoting
+    broken_line = any(
+        "\n" in (v or "") or "\r" in (v or "") for c in last.columns for v in c.to_pylist()
+    )
+    if not broken_line and not _ends_without_newline(info.shard):
+        return
+    n = 0
+    try:
+        with info.shard.open("rb") as f:
+            text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
+            for _ in csv.reader(text, delimiter=info.delimiter, strict=True):
+                n += 1
+    except csv.Error:
+        row = n - 1 if info.header else n  # records before the broken one, header excluded
+        raise ShardError(
+            info.shard.path,
+            "CSV: a quoted field is never closed; it runs to the end of the file and would "
+            "hide the rows after it",
+            row=max(row, 0),
+        ) from None
+
+
+def _ends_without_newline(shard: Shard) -> bool:
+    """An uncompressed file whose last byte is no line break: a quote opened on its last line
+    may be cut there (compressed files that are cut fail in the decompressor)."""
+    if shard.compression is not None:
+        return False
+    with shard.open_raw() as f:
+        f.seek(0, 2)
+        size = f.tell()
+        if not size:
+            return False
+        f.seek(size - 1)
+        return f.read(1) not in (b"\n", b"\r")
 
 
 def _split(t: pa.Table, n: int) -> Iterator[pa.Table]:
@@ -356,7 +495,7 @@ def _jsonl_python(
                 raise ShardError(info.shard.path, "line is not a JSON object", row=n)
             for c in wanted:
                 v = obj.get(c)
-                rows[c].append(None if v is None else v if isinstance(v, str) else json.dumps(v))
+                rows[c].append(None if v is None else _text(v))
             n += 1
             if len(rows[wanted[0]]) >= batch_rows:
                 yield pa.table({c: pa.array(v, pa.string()) for c, v in rows.items()})
@@ -370,18 +509,21 @@ def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.
     # one chunk (every parquet batch): no copy; `combine_chunks` copies even a single chunk
     arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
     t = arr.type
-    if pa.types.is_string(t):
-        return arr
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return arr.cast(pa.string())
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        # parquet does not check that a string column holds UTF-8; Polars panics on one that
+        # does not. Validation is ~15 ns/row; a bad batch is repaired like binary
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid:
+            return _repair_utf8(
+                arr.view(pa.binary()) if pa.types.is_string(t) else arr.cast(pa.large_binary())
+            )
+        return arr if pa.types.is_string(t) else arr.cast(pa.string())
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
         try:
             return arr.cast(pa.string())
         except pa.ArrowInvalid:  # invalid UTF-8 somewhere in the batch: repair row by row
-            return pa.array(
-                [None if b is None else b.decode("utf-8", "replace") for b in arr.to_pylist()],
-                pa.string(),
-            )
+            return _repair_utf8(arr)
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
     try:
@@ -391,6 +533,25 @@ def _as_string(arr: pa.ChunkedArray, path: str, column: str, offset: int) -> pa.
             [None if v is None else json.dumps(v, default=str) for v in arr.to_pylist()],
             pa.string(),
         )
+
+
+def _text(v: object) -> str:
+    """A JSON value as text; lone surrogates (`"\\ud800"`, valid JSON, no valid UTF-8)
+    become U+FFFD like any other invalid text."""
+    s = v if isinstance(v, str) else json.dumps(v)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return s
+
+
+def _repair_utf8(arr: pa.Array) -> pa.Array:
+    """Binary values as strings, invalid UTF-8 bytes as U+FFFD (per-row Python: rare)."""
+    return pa.array(
+        [None if b is None else b.decode("utf-8", "replace") for b in arr.to_pylist()],
+        pa.string(),
+    )
 
 
 def standardize(raw: pa.Table, cols: ColumnMap, offset: int, path: str) -> pa.Table:

@@ -58,6 +58,10 @@ class ListImportError(ValueError):
     pass
 
 
+# a CSV value that spans lines: reported as a bad entry, never imported as one joined "URL"
+_SPANS_LINES = "\x00spans-lines"
+
+
 @dataclass
 class BadEntry:
     file: str
@@ -135,6 +139,10 @@ def _csv_entries(path: str, kind: ListType, column: str | None) -> Iterator[tupl
             raise ListImportError(f"{path}: no column {col!r} (columns: {fields})")
         for row in reader:
             value = row.get(col)
+            if value is not None and ("\n" in value or "\r" in value):
+                # an unbalanced quote joins the lines up to the next quote into one "entry"
+                yield reader.line_num, _SPANS_LINES
+                continue
             yield reader.line_num, "" if value is None else value
 
 
@@ -272,6 +280,11 @@ def read_list_file(
                     BadEntry(path, lineno, "not a recognised HMA/ThreatExchange record")
                 )
                 continue
+            if value == _SPANS_LINES:
+                report.bad.append(
+                    BadEntry(path, lineno, "a quoted value spans lines (an unbalanced quote?)")
+                )
+                continue
             if kind is ListType.url:
                 urls.append((lineno, value))
                 continue
@@ -283,8 +296,12 @@ def read_list_file(
             digests = _url_digests(path, urls, report)
     except FileNotFoundError:
         raise ListImportError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, csv.Error, json.JSONDecodeError) as e:
-        raise ListImportError(f"{path}: cannot be read as {fmt}: {e}") from None
+    except IsADirectoryError:
+        raise ListImportError(f"{path}: is a folder; give the list file itself") from None
+    except (UnicodeDecodeError, csv.Error, json.JSONDecodeError, RecursionError) as e:
+        raise ListImportError(f"{path}: cannot be read as {fmt}: {str(e)[:200]}") from None
+    except (OSError, EOFError) as e:  # not gzip after all, a cut stream, a broken zstd frame
+        raise ListImportError(f"{path}: cannot be read: {type(e).__name__}: {e}") from None
     if report.bad and not skip_bad:
         shown = "\n  ".join(str(b) for b in report.bad[:_MAX_SHOWN])
         more = len(report.bad) - _MAX_SHOWN
@@ -294,4 +311,9 @@ def read_list_file(
             + (f"\n  ... and {more} more" if more > 0 else "")
         )
     report.entries = len(digests)
+    if not digests and not report.bad:
+        raise ListImportError(
+            f"{path}: no entries (an empty file would make an empty list version); nothing "
+            "was imported"
+        )
     return as_digest_array(digests, WIDTH[kind]), report

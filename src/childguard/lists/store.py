@@ -118,8 +118,18 @@ class ListStore:
             if not p.name.startswith(".") and (p / "list.json").is_file()
         )
 
+    def _checked(self, name: str) -> str:
+        """A list name is one path segment of safe characters: `../../x` never leaves the
+        store."""
+        if not _NAME.match(name):
+            raise ListStoreError(
+                f"bad list name {name!r}: letters, digits, '.', '_' and '-', starting with a "
+                "letter or digit"
+            )
+        return name
+
     def info(self, name: str) -> dict:
-        path = self.root / name / "list.json"
+        path = self.root / self._checked(name) / "list.json"
         if not path.is_file():
             known = ", ".join(self.names()) or "none"
             raise ListStoreError(f"no list named {name!r} in {self.root} (lists: {known})")
@@ -166,7 +176,7 @@ class ListStore:
     @contextlib.contextmanager
     def _lock(self, name: str):
         """One writer per list: an O_EXCL lock file (stale after an hour)."""
-        folder = self.root / name
+        folder = self.root / self._checked(name)
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / ".lock"
         deadline = time.monotonic() + _LOCK_WAIT_S

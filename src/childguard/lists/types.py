@@ -62,6 +62,8 @@ def parse_entry(kind: ListType | str, raw: str) -> bytes:
     if kind is ListType.laion_hash:
         if not _INT.match(value):
             raise EntryError("laion_hash must be a decimal signed 64-bit integer")
+        if len(value.lstrip("+-").lstrip("0")) > 20:  # before int(): Python refuses 4,300+ digits
+            raise EntryError("laion_hash out of 64-bit range")
         n = int(value)
         if not -(2**63) <= n < 2**64:
             raise EntryError("laion_hash out of 64-bit range")

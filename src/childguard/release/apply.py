@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from childguard.io.atomic import write_json_atomic
 from childguard.io.columns import URL_NAMES
@@ -34,6 +35,7 @@ from childguard.io.readers import ShardError, ShardInfo, open_shard
 from childguard.release.build import sha256_file
 from childguard.release.faults import checkpoint
 from childguard.release.img2dataset import (
+    companion_keys,
     companion_removed_keys,
     folder_removed_keys,
     folder_samples,
@@ -83,8 +85,18 @@ class LoadedManifest:
     entries: int
 
 
-def load_manifest(path: str | Path) -> LoadedManifest:
-    """A release dir, its manifest.json, or a manifest.parquet."""
+def load_manifest(
+    path: str | Path, *, expect: str | None = None, public_key: str | Path | None = None
+) -> LoadedManifest:
+    """A release dir, its manifest.json, or a manifest.parquet, validated before any use: a
+    manifest that matches nothing by mistake (a wrong type, every key null) purges nothing
+    and says "0 removed", which a holder would take for a clean copy.
+
+    expect / public_key: the release's published identity (identity.py); with either, the
+    manifest.parquet must also be the one manifest.json lists (size and SHA-256)."""
+    from childguard.release.identity import IdentityError, check_identity
+    from childguard.release.manifest import MANIFEST_SCHEMA
+
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.parquet"
@@ -92,17 +104,43 @@ def load_manifest(path: str | Path) -> LoadedManifest:
         p = p.with_name("manifest.parquet")
     if not p.exists():
         raise ApplyError(f"{p}: no manifest here")
+    meta_path = p.with_name("manifest.json")
+    meta: dict = {}
+    if meta_path.exists():
+        with contextlib.suppress(ValueError):
+            meta = json.loads(meta_path.read_text())
+    digest = sha256_file(p)
+    if expect or public_key:
+        try:
+            check_identity(p.parent, expect, public_key)
+        except IdentityError as e:
+            raise ApplyError(str(e)) from None
+        listed = meta.get("files", {}).get("manifest.parquet", {})
+        if listed.get("sha256") != digest:
+            raise ApplyError(f"{p}: not the manifest.parquet that manifest.json lists")
     try:
+        schema = pq.read_schema(p)
         df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
     except Exception as e:
         raise ApplyError(f"{p}: not a childguard manifest ({e})") from None
+    for name in ("url_sha256", "laion_hash"):
+        want = MANIFEST_SCHEMA.field(name).type
+        if schema.field(name).type != want:
+            raise ApplyError(f"{p}: column {name} is {schema.field(name).type}, not {want}")
+    if (
+        df.height
+        and df.select(
+            (pl.col("url_sha256").is_null() & pl.col("laion_hash").is_null()).all()
+        ).item()
+    ):
+        raise ApplyError(f"{p}: no entry has a url_sha256 or laion_hash: it would match nothing")
+    bad = df.filter(
+        pl.col("url_sha256").is_not_null() & ~pl.col("url_sha256").str.contains("^[0-9a-f]{64}$")
+    ).height
+    if bad:
+        raise ApplyError(f"{p}: {bad} url_sha256 value(s) are not 64 lower-case hex digits")
     df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
-    rid = None
-    meta = p.with_name("manifest.json")
-    if meta.exists():
-        with contextlib.suppress(ValueError):
-            rid = json.loads(meta.read_text()).get("release_id")
-    return LoadedManifest(Matcher.from_manifest(df), rid, sha256_file(p), df.height)
+    return LoadedManifest(Matcher.from_manifest(df), meta.get("release_id"), digest, df.height)
 
 
 # ------------------------------------------------------------------------------------------
@@ -315,7 +353,9 @@ class _Run:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp(final)
         try:
-            shutil.copyfile(src, tmp)
+            # a link is copied as a link: following it could copy a file from outside the
+            # target (`k3.jpg -> /etc/passwd`) into the purged copy
+            shutil.copyfile(src, tmp, follow_symlinks=False)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -351,7 +391,7 @@ class _Run:
     # tars ---------------------------------------------------------------------------------
     def tar(self, item: Item) -> list[FileReport]:
         extra = companion_removed_keys(item.parquet, self.m.matcher)
-        scan = scan_tar(item.path, self.m.matcher, extra)
+        scan = scan_tar(item.path, self.m.matcher, extra, companion_keys(item.parquet))
         removed = scan.removed
         rep = FileReport(str(item.path), "tar", scan.samples, len(removed), "unchanged")
         final = self.dest(item, item.path)
@@ -377,7 +417,7 @@ class _Run:
     def files(self, item: Item) -> list[FileReport]:
         extra = companion_removed_keys(item.parquet, self.m.matcher)
         samples = folder_samples(item.path)
-        removed = folder_removed_keys(samples, self.m.matcher, extra)
+        removed = folder_removed_keys(samples, self.m.matcher, extra, companion_keys(item.parquet))
         rep = FileReport(str(item.path), "files", len(samples), len(removed), "unchanged")
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
@@ -399,7 +439,9 @@ class _Run:
                     continue
                 for p in files:
                     dst = self.dest(item, p)
-                    if not dst.exists() or dst.stat().st_size != p.stat().st_size:
+                    if not dst.is_symlink() and (
+                        not dst.exists() or dst.lstat().st_size != p.lstat().st_size
+                    ):
                         self._copy(p, dst)
             rep.status = "rewritten" if removed else "copied"
         return [rep, *self.companions(item)]
@@ -422,7 +464,12 @@ class _Run:
         except (ApplyError, ShardError) as e:
             msg = str(e)
         except (OSError, tarfile.TarError, pa.ArrowException, ValueError) as e:
-            msg = f"{item.path}: {type(e).__name__}: {e}"
+            text = str(e)  # most name their file already
+            msg = (
+                text
+                if text.startswith(str(item.path))
+                else f"{item.path}: {type(e).__name__}: {text}"
+            )
         kind = item.kind if item.kind != "table" else (detect_format(item.path.name)[0] or "?")
         return [FileReport(str(item.path), kind, 0, 0, "failed", msg)]
 

@@ -29,6 +29,9 @@ def release_cmd(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
     ),
+    sign_key: Path | None = typer.Option(
+        None, "--sign-key", help="Ed25519 private key (`childguard keygen`): sign manifest.json."
+    ),
 ) -> None:
     """Write a cleaned release of the scanned dataset, with its removal manifest."""
     from childguard.policy import PolicyError
@@ -63,21 +66,63 @@ def release_cmd(
         f"{c['rows_removed']} removed; manifest {c['manifest_entries']} entries "
         f"({c['new_entries']} new, {c['carried_entries']} carried, {c['restored']} restored)"
     )
+    from childguard.release.identity import IdentityError, manifest_digest, sign_release
+
+    if sign_key is not None:
+        try:
+            sig = sign_release(res.out, sign_key)
+        except (IdentityError, OSError) as e:
+            typer.secho(f"release written but NOT signed: {e}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"signed: {sig}")
+    typer.echo(
+        f"manifest.json SHA-256 {manifest_digest(res.out)}: publish it; holders check it with "
+        "`childguard verify --expect` or `apply --expect`"
+    )
+
+
+def keygen_cmd(
+    key: Path = typer.Argument(..., help="Private key file to create (KEY.pub beside it)."),
+) -> None:
+    """Make an Ed25519 key pair for signing releases (`release --sign-key KEY`)."""
+    from childguard.release.identity import IdentityError, generate_key
+
+    try:
+        priv, pub = generate_key(key)
+    except (IdentityError, OSError) as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"private key {priv} (mode 600: keep it secret); public key {pub} (publish it)")
+
+
+_EXPECT_HELP = "The manifest.json SHA-256 the maintainer published: refuse any other release."
+_PUBKEY_HELP = "The maintainer's Ed25519 public key: require a valid manifest.json.sig."
 
 
 def verify_cmd(
     release_dir: Path = typer.Argument(..., help="Release directory to check."),
+    expect: str | None = typer.Option(None, "--expect", help=_EXPECT_HELP),
+    public_key: Path | None = typer.Option(None, "--public-key", help=_PUBKEY_HELP),
 ) -> None:
     """Recompute and check a release's checksums, row counts and manifest."""
+    from childguard.release.identity import IdentityError, check_identity
     from childguard.release.verify import verify_release
 
+    try:
+        check_identity(release_dir, expect, public_key)
+    except IdentityError as e:
+        typer.secho(f"FAIL {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
     rep = verify_release(release_dir)
     if not rep.ok:
         for p in rep.problems:
             typer.secho(f"FAIL {p}", fg="red", err=True)
         typer.secho(f"{release_dir}: {len(rep.problems)} problem(s)", fg="red", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{release_dir}: release {rep.release_id} OK ({rep.files_checked} files checked)")
+    who = " (identity checked)" if expect or public_key else ""
+    typer.echo(
+        f"{release_dir}: release {rep.release_id} OK ({rep.files_checked} files checked){who}"
+    )
 
 
 def apply_cmd(
@@ -95,10 +140,13 @@ def apply_cmd(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --engine ray: auto, ray://host:port (default: local)."
     ),
+    expect: str | None = typer.Option(None, "--expect", help=_EXPECT_HELP),
+    public_key: Path | None = typer.Option(None, "--public-key", help=_PUBKEY_HELP),
 ) -> None:
     """Purge a downstream copy with a release's manifest (dry run without --out/--in-place)."""
     from childguard.io.readers import ShardError
-    from childguard.release.apply import ApplyError, FileReport, apply_manifest
+    from childguard.release.apply import ApplyError, FileReport, apply_manifest, load_manifest
+
 
     def show(r: FileReport) -> None:
         if as_json:
@@ -115,8 +163,13 @@ def apply_cmd(
     elif engine != "local":
         raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
     try:
+        loaded = load_manifest(manifest, expect=expect, public_key=public_key)
+    except ApplyError as e:
+        typer.secho(f"apply failed: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    try:
         reports = apply_manifest(
-            manifest,
+            loaded,
             list(targets),
             out=out,
             in_place=in_place,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from childguard.release.matcher import Matcher
@@ -34,13 +35,17 @@ def sample_key(member_name: str) -> str | None:
     return member_name[: len(member_name) - len(base)] + base.split(".", 1)[0]
 
 
+class SidecarError(ValueError):
+    """A sample whose `.json` sidecar cannot be read: nobody can tell whether it is removed."""
+
+
 def _sidecar_fields(raw: bytes) -> tuple[str | None, int | None]:
     try:
         obj = json.loads(raw)
     except ValueError:
-        return None, None
+        raise SidecarError("not JSON") from None
     if not isinstance(obj, dict):
-        return None, None
+        raise SidecarError("not a JSON object")
     url = next((obj[k] for k in URL_KEYS if isinstance(obj.get(k), str)), None)
     h = next((obj[k] for k in HASH_KEYS if isinstance(obj.get(k), int)), None)
     return url, h
@@ -51,6 +56,17 @@ def _match_keys(keys: list[str], urls: list[str | None], hashes: list[int | None
         return set()
     hit = m.match(pl.Series(urls, dtype=pl.String), pl.Series(hashes, dtype=pl.Int64))
     return {k for k, h in zip(keys, hit.tolist(), strict=True) if h}
+
+
+def companion_keys(parquet: Path | None) -> set[str]:
+    """Every sample key the companion parquet has a row for (its URL decides the sample)."""
+    if parquet is None or not parquet.exists():
+        return set()
+    pf = pq.ParquetFile(parquet)
+    if "key" not in pf.schema_arrow.names:
+        return set()
+    keys = pf.read(columns=["key"]).column("key").cast(pa.string()).to_pylist()
+    return {k for k in keys if k is not None}
 
 
 def companion_removed_keys(parquet: Path | None, matcher: Matcher) -> set[str]:
@@ -84,12 +100,15 @@ class TarScan:
     samples: int
 
 
-def scan_tar(path: Path, matcher: Matcher, extra: set[str]) -> TarScan:
+def scan_tar(
+    path: Path, matcher: Matcher, extra: set[str], known: frozenset[str] | set[str] = frozenset()
+) -> TarScan:
     """Walk the headers (payloads skipped), read the `.json` sidecars, match them."""
     keys: list[str] = []
     urls: list[str | None] = []
     hashes: list[int | None] = []
     samples: set[str] = set()
+    unreadable: list[str] = []
     spans: list[tuple[str | None, int, int]] = []
     with open(path, "rb") as f:
         for sp in member_spans(path):
@@ -100,12 +119,28 @@ def scan_tar(path: Path, matcher: Matcher, extra: set[str]) -> TarScan:
             samples.add(k)
             if sp.name.endswith(".json"):
                 f.seek(sp.data)
-                u, h = _sidecar_fields(f.read(sp.size))
+                try:
+                    u, h = _sidecar_fields(f.read(sp.size))
+                except SidecarError:
+                    unreadable.append(k)
+                    continue
                 keys.append(k)
                 urls.append(u)
                 hashes.append(h)
     removed = _match_keys(keys, urls, hashes, matcher) | (extra & samples)
+    _refuse_unreadable(path, unreadable, removed | set(known))
     return TarScan(spans, removed, len(samples))
+
+
+def _refuse_unreadable(where: Path, unreadable: list[str], decided: set[str]) -> None:
+    """A sample whose sidecar cannot be read is undecided unless the companion parquet has
+    its row (and so decided it); kept blindly, it could be a row the manifest removes."""
+    left = [k for k in unreadable if k not in decided]
+    if left:
+        raise SidecarError(
+            f"{where}: {len(left)} sample(s) with an unreadable .json sidecar (first: key "
+            f"{left[0]}): cannot tell whether they are to be removed; left untouched"
+        )
 
 
 def write_tar_without(src: Path, dest: Path, scan: TarScan) -> tuple[int, int]:
@@ -147,7 +182,8 @@ def write_tar_without(src: Path, dest: Path, scan: TarScan) -> tuple[int, int]:
 def folder_samples(folder: Path) -> dict[str, list[Path]]:
     samples: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and not p.name.startswith("."):
+        # links count as sample files (copied as links, removed with their sample)
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith("."):
             k = sample_key(p.name)
             if k is not None:
                 samples.setdefault(k, []).append(p)
@@ -155,18 +191,31 @@ def folder_samples(folder: Path) -> dict[str, list[Path]]:
 
 
 def folder_removed_keys(
-    samples: dict[str, list[Path]], matcher: Matcher, extra: set[str]
+    samples: dict[str, list[Path]],
+    matcher: Matcher,
+    extra: set[str],
+    known: frozenset[str] | set[str] = frozenset(),
 ) -> set[str]:
     keys, urls, hashes = [], [], []
+    unreadable: list[str] = []
     for k, files in samples.items():
         side = next((p for p in files if p.name.endswith(".json")), None)
         if side is None:
             continue
-        u, h = _sidecar_fields(side.read_bytes())
+        try:
+            if side.is_symlink():  # never read through a link out of the target
+                raise SidecarError("a symbolic link")
+            u, h = _sidecar_fields(side.read_bytes())
+        except SidecarError:
+            unreadable.append(k)
+            continue
         keys.append(k)
         urls.append(u)
         hashes.append(h)
-    return _match_keys(keys, urls, hashes, matcher) | (extra & set(samples))
+    removed = _match_keys(keys, urls, hashes, matcher) | (extra & set(samples))
+    if unreadable:
+        _refuse_unreadable(next(iter(samples.values()))[0].parent, unreadable, removed | set(known))
+    return removed
 
 
 def recount_stats(stats: dict, parquet: Path, removed_rows: set[int]) -> dict:

@@ -6,7 +6,8 @@ so that kept members can be copied as raw ranges. `tarfile` parses each header i
 Python; this walker reads only the fields it needs (name, ustar prefix, size, type, and the
 `path`/`size` records of PAX headers, GNU `L` long names). On anything it does not expect, a
 bad checksum included, it raises and `member_spans` falls back to `tarfile` (the reference; a
-test asserts both agree).
+test asserts both agree); when neither can read every member, the tar fails (never a shorter
+member list).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
 
 def fast_spans(path: Path) -> list[Span]:
     spans: list[Span] = []
+    file_size = path.stat().st_size
     with open(path, "rb", buffering=0) as f:
         pos = 0
         start: int | None = None
@@ -71,9 +73,12 @@ def fast_spans(path: Path) -> list[Span]:
         while True:
             f.seek(pos)
             hdr = f.read(BLOCK)
-            if len(hdr) < BLOCK or hdr == b"\0" * BLOCK:
+            if 0 < len(hdr) < BLOCK:
+                raise TarFormatError(f"{path}: truncated header at byte {pos}")
+            if not hdr or hdr == b"\0" * BLOCK:
                 if start is not None:
                     raise TarFormatError(f"{path}: extension header without a member")
+                _check_within(path, spans, file_size)
                 return spans
             if not _checksum_ok(hdr):
                 raise TarFormatError(f"{path}: bad header checksum at byte {pos}")
@@ -118,18 +123,42 @@ def fast_spans(path: Path) -> list[Span]:
             pos = data + padded
 
 
+def _check_within(path: Path, spans: list[Span], file_size: int) -> None:
+    """A member whose payload runs past the end of the file: the tar was cut inside it."""
+    for sp in spans:
+        if sp.data + sp.size > file_size:
+            raise TarFormatError(f"{path}: truncated inside member {sp.name!r} (byte {sp.start})")
+
+
 def reference_spans(path: Path) -> list[Span]:
+    """`tarfile`'s view. `tarfile` ends its member list quietly at a header it cannot parse
+    (a bad checksum mid-archive reads as "end of archive"), which would let a purge write a
+    shortened tar: so what follows its last member must be the end-of-archive zeros or the end
+    of the file, and every member must lie inside the file."""
     spans: list[Span] = []
     with tarfile.open(path, "r:") as tf:
         for m in tf:
             size = m.size if m.isfile() else 0
             spans.append(Span(m.name, m.isfile(), m.offset, m.offset_data, size))
             tf.members.clear()  # iteration only asks for the next header
+        stop = tf.offset
+    file_size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(stop)
+        after = f.read(BLOCK)
+    if after and after != b"\0" * len(after):
+        raise TarFormatError(f"{path}: unreadable member header at byte {stop}")
+    _check_within(path, spans, file_size)
     return spans
 
 
 def member_spans(path: Path) -> list[Span]:
+    """Every member's span, or TarFormatError: a tar is never read as shorter than it is."""
     try:
         return fast_spans(path)
     except (TarFormatError, ValueError):
+        pass
+    try:
         return reference_spans(path)
+    except tarfile.TarError as e:
+        raise TarFormatError(f"{path}: truncated or corrupt tar ({e})") from None

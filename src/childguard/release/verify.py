@@ -20,6 +20,7 @@ from childguard.io.columns import ColumnMap
 from childguard.io.paths import Shard
 from childguard.io.readers import ShardInfo
 from childguard.release.build import FORMAT, sha256_file
+from childguard.release.identity import SIG_NAME
 from childguard.release.manifest import (
     FORBIDDEN_COLUMNS,
     MANIFEST_SCHEMA,
@@ -167,11 +168,12 @@ def verify_release(release_dir: str | Path) -> VerifyReport:
             continue
         if n != s.get("rows_out"):
             rep.problems.append(f"{p}: {n} rows != rows_out {s.get('rows_out')}")
-    data = root / "data"
-    if data.is_dir():
-        for p in sorted(data.rglob("*")):
-            if p.is_file() and p.resolve() not in listed:
-                rep.problems.append(f"{p}: not listed in manifest.json")
+    # every file of the release is listed (a signature is checked by --public-key)
+    own = {root / "manifest.json", root / SIG_NAME} | {root / n for n in files}
+    listed |= {p.resolve() for p in own}
+    for p in sorted(root.rglob("*")):
+        if (p.is_file() or p.is_symlink()) and p.resolve() not in listed:
+            rep.problems.append(f"{p}: not listed in manifest.json")
     counts = meta.get("counts", {})
     for key, val in (("rows_in", tot_in), ("rows_out", tot_out), ("rows_removed", tot_rm)):
         if counts.get(key) != val:

@@ -27,19 +27,27 @@ class BodyLimitMiddleware:
                 await self._reject(send)
                 return
         seen = 0
-        started = False
+        started = over = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    over = True
                     raise BodyTooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if over:
+                # a parser that caught BodyTooLarge answers 400 ("cannot parse the body"): the
+                # answer is 413, whatever the app made of the cut body
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -47,6 +55,12 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
+            if not started:
+                await self._reject(send)
+        except BaseExceptionGroup as eg:  # raised through an anyio task group (BaseHTTPMiddleware)
+            match, rest = eg.split(BodyTooLarge)
+            if match is None or rest is not None:
+                raise
             if not started:
                 await self._reject(send)
 

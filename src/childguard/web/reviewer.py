@@ -52,7 +52,15 @@ def _may_decide(reviewer: Reviewer, task: ReviewTask) -> None:
         raise HTTPException(status_code=403, detail="escalated rows are decided by an admin")
 
 
+# ids and pages past these are no rows (SQLite and PostgreSQL integers are 64-bit; larger
+# values overflow in the driver, a 500 instead of a 404)
+MAX_ID = 2**63 - 1
+MAX_PAGE = 1_000_000
+
+
 def _task_or_404(db: DbDep, task_id: int) -> ReviewTask:
+    if not 1 <= task_id <= MAX_ID:
+        raise HTTPException(status_code=404, detail="no such task")
     task = db.get(ReviewTask, task_id)
     if task is None:
         raise HTTPException(status_code=404, detail="no such task")
@@ -96,7 +104,7 @@ def queue(
     status: StatusFilter = "open",
     page: int = 1,
 ) -> Response:
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     size = settings.page_size
     tasks = list(db.scalars(_queue_stmt(status).limit(size).offset((page - 1) * size)))
     total = db.scalar(select(func.count()).select_from(_queue_stmt(status).subquery())) or 0
