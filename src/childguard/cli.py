@@ -6,6 +6,8 @@ import os
 
 import typer
 
+from childguard.install import install_hint
+
 # CHILDGUARD_DEBUG=1: an unexpected error shows its traceback; otherwise one line (see main)
 DEBUG = os.environ.get("CHILDGUARD_DEBUG", "") not in ("", "0")
 
@@ -75,8 +77,7 @@ def main() -> None:
         if extra is None:
             _unexpected(e)
         print(
-            f"error: this command needs the optional package {top!r}: "
-            f"pip install 'childguard[{extra}]'",
+            f"error: this command needs the optional package {top!r}: {install_hint(extra)}",
             file=sys.stderr,
         )
         raise SystemExit(2) from None

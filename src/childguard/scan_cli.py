@@ -10,9 +10,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from childguard.config import ScanConfig, load_config_file
+from childguard.install import command_name, install_hint
 from childguard.policy import PolicyError, load_policy
 
 err = Console(stderr=True)
@@ -70,7 +72,7 @@ def run_scan_command(
             from childguard.engine.ray import run_scan as run
         except ImportError as e:
             err.print(
-                f"[red]error:[/red] --engine ray needs Ray: pip install 'childguard\\[ray]' ({e})"
+                f"[red]error:[/red] --engine ray needs Ray: {escape(install_hint('ray'))} ({e})"
             )
             return 2
     elif cfg.engine == "local":
@@ -171,11 +173,12 @@ def demo(
     cfg = ScanConfig(inputs=[str(out / "data")], out=str(out / "audit"), workers=workers)
     code = run_scan_command(cfg, None, None, restart=True, progress=None)
     if code == 0:
+        cmd = command_name()
         out_console = Console()
         out_console.print(
             f"\nSample data: {out / 'data'}\nAudit: {out / 'audit'} "
             "(findings/*.parquet hold redacted evidence only)\n"
-            f"Next: childguard report {out / 'audit'}   |   "
-            f"childguard release {out / 'audit'} --out {out / 'release'}"
+            f"Next: {cmd} report {out / 'audit'}   |   "
+            f"{cmd} release {out / 'audit'} --out {out / 'release'}"
         )
     raise typer.Exit(code)

@@ -380,6 +380,7 @@ def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
     from typer.testing import CliRunner
 
     from childguard.cli import app
+    from childguard.install import install_hint
 
     monkeypatch.delitem(sys.modules, "childguard.engine.ray_release", raising=False)
     for args in (
@@ -388,7 +389,7 @@ def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
     ):
         r = CliRunner().invoke(app, [*args, "--engine", "ray"])
         assert r.exit_code == 2, r.output
-        assert "--engine ray needs Ray: pip install 'childguard[ray]'" in r.output
+        assert f"--engine ray needs Ray: {install_hint('ray')}" in r.output
     assert not (tmp_path / "rel").exists()
 
 

@@ -132,6 +132,11 @@ def test_bad_shards_fail_alone_and_the_run_says_so(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["summary"]["rows"] == N  # the good shard, every row of it
     assert run["status"] == "finished_with_errors"
+    # the scan records the bytes it read, so a release can refuse a same-size edit later
+    from childguard.io.paths import file_sha256
+
+    (ok,) = [json.loads(p.read_text()) for p in (out / "stats").glob("good-*.json")]
+    assert ok["sha256"] == file_sha256(data / "good.csv")
 
 
 def test_odd_files_fail_alone_or_are_read(tmp_path: Path) -> None:

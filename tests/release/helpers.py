@@ -22,7 +22,7 @@ import zstandard
 from PIL import Image, ImageDraw
 
 from childguard.engine.batch import FINDINGS_SCHEMA
-from childguard.io.paths import expand_inputs
+from childguard.io.paths import expand_inputs, file_sha256
 from childguard.io.readers import iter_batches, open_shard
 from childguard.urls import laion_hash, url_sha256
 
@@ -167,6 +167,7 @@ def make_audit(
                     "seconds": 0.0,
                     "errors": [],
                     "status": "ok",
+                    "sha256": file_sha256(shard.path),  # as a real scan records it
                 }
             )
         )

@@ -129,3 +129,17 @@ def test_cli_release_prints_the_digest_and_signs(audit, tmp_path: Path) -> None:
     assert wrong.exit_code == 1 and "not the published" in " ".join(wrong.output.split())
     dry = run.invoke(app, ["apply", str(tmp_path / "rel"), str(tmp_path), "--expect", "0" * 64])
     assert dry.exit_code == 1
+
+
+def test_release_refuses_a_source_shard_edited_in_place_since_the_scan(audit, dataset, tmp_path):
+    """A same-size edit (one caption letter) is caught by the SHA-256 the scan recorded."""
+    a, _ = audit
+    p = dataset / "c.csv"
+    data = bytearray(p.read_bytes())
+    i = data.rindex(b"a")
+    data[i : i + 1] = b"b"
+    p.write_bytes(bytes(data))
+    from childguard.release.build import ReleaseError
+
+    with pytest.raises(ReleaseError, match="content changed since the scan"):
+        build_release(a, tmp_path / "rel2", release_id="r2", decisions=decisions_frame([]))

@@ -36,6 +36,15 @@ class InputError(ValueError):
     pass
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a local file's bytes (read in 4 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def check_out_dir(out: str | Path, flag: str = "--out") -> Path:
     """The output folder, checked before any work: not a file, not under a file, writable,
     not in a kernel filesystem. Returns its resolved path."""

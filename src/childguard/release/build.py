@@ -430,7 +430,15 @@ def build_release(
                 f"{audit_dir}/stats/{sid}.json: shard {sid} status {st.get('status')!r}; "
                 "every shard must be scanned before a release"
             )
-        infos.append(_shard_info(entry, audit_dir))
+        info = _shard_info(entry, audit_dir)
+        if info.shard.is_local and st.get("sha256"):
+            now = sha256_file(Path(info.shard.path.removeprefix("file://")))
+            if now != st["sha256"]:
+                raise ReleaseError(
+                    f"{info.shard.path}: content changed since the scan (same size, SHA-256 "
+                    f"{now[:12]}... != {st['sha256'][:12]}...); scan it again"
+                )
+        infos.append(info)
         stats.append(st)
     names = _release_names([i.shard.path for i in infos])
 

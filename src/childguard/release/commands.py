@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from childguard.install import install_hint
+
 
 def release_cmd(
     audit_dir: Path = typer.Argument(..., help="Audit directory written by `childguard scan`."),
@@ -147,7 +149,6 @@ def apply_cmd(
     from childguard.io.readers import ShardError
     from childguard.release.apply import ApplyError, FileReport, apply_manifest, load_manifest
 
-
     def show(r: FileReport) -> None:
         if as_json:
             typer.echo(json.dumps(r.to_json()))
@@ -200,7 +201,7 @@ def _ray_mapper(name: str, address: str | None):
         from childguard.engine import ray_release
     except ImportError as e:
         typer.secho(
-            f"error: --engine ray needs Ray: pip install 'childguard[ray]' ({e})",
+            f"error: --engine ray needs Ray: {install_hint('ray')} ({e})",
             fg="red",
             err=True,
         )

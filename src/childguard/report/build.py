@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from childguard import __version__
+from childguard.install import install_hint
 from childguard.policy import RISKS
 from childguard.report.audit import Audit, ReportError, load_audit, safe_error, safe_path
 from childguard.report.stats import adjusted_prevalence, cluster_ratio, wilson
@@ -43,7 +44,7 @@ def load_review(audit_dir: Path, db_url: str | None) -> tuple[pl.DataFrame | Non
     except ImportError as e:
         if db_url:
             raise ReportError(
-                f"--db needs the registry extras (pip install childguard[web]): {e}"
+                f"--db needs the registry extras ({install_hint('web')}): {e}"
             ) from None
         return None, "registry support not installed; no review data"
     if db_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+from childguard.install import install_hint
 from childguard.report import plots as plots_mod
 
 MAX_SHARD_ROWS = 200  # rows of the per-shard table in HTML; report.json has every shard
@@ -60,7 +61,7 @@ def render_html(data: dict, plots: bool = True) -> str:
     figs = plots_mod.all_plots(data) if have_plots else {}
     note = None
     if plots and not have_plots:
-        note = "plots left out: matplotlib is not installed (pip install 'childguard[report]')"
+        note = f"plots left out: matplotlib is not installed ({install_hint('report')})"
     shown = data["shards"]
     if len(shown) > MAX_SHARD_ROWS:
         shown = sorted(shown, key=lambda s: (-(s["flagged_share"] or 0.0), s["shard_id"]))
