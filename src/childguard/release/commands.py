@@ -63,10 +63,17 @@ def release_cmd(
         typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
         raise typer.Exit(1) from None
     c = res.manifest["counts"]
+    held = c.get("by_reason", {}).get("held", 0)
     typer.echo(
         f"release {res.release_id} -> {res.out}: {c['rows_in']} rows in, {c['rows_out']} kept, "
         f"{c['rows_removed']} removed; manifest {c['manifest_entries']} entries "
         f"({c['new_entries']} new, {c['carried_entries']} carried, {c['restored']} restored)"
+        + (
+            f"; {held} of the entries are held for review (left out until a reviewer decides, "
+            "not removed for cause; a later release restores the ones kept)"
+            if held
+            else ""
+        )
     )
     from childguard.release.identity import IdentityError, manifest_digest, sign_release
 
