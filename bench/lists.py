@@ -87,7 +87,13 @@ def section(title: str) -> None:
 
 # ------------------------------------------------------------------------------------------
 def bench_urls(
-    n_list: int, n_rows: int, batch_rows: int, brute: bool, repeats: int, planted_rate: float
+    n_list: int,
+    n_rows: int,
+    batch_rows: int,
+    brute: bool,
+    repeats: int,
+    planted_rate: float,
+    key: str = "sb1",
 ) -> dict:
     from childguard.detect import load_builtin
     from childguard.detect.base import REGISTRY
@@ -95,9 +101,17 @@ def bench_urls(
     from childguard.engine.batch import decide_batch
     from childguard.lists.store import ListStore
     from childguard.policy import load_policy
-    from childguard.urls import url_sha256_digests
+    from childguard.urls import list_key_digests, url_sha256_digests
 
-    section(f"URL list: {n_list:,} entries vs {n_rows:,} rows ({planted_rate:.1%} of rows listed)")
+    # sb1: a `url` list keyed Safe-Browsing-style (urls.list_key, the default for new lists);
+    # rfc3986: a `url_sha256` list, matched on the row identity
+    list_type, digest_of = (
+        ("url", list_key_digests) if key == "sb1" else ("url_sha256", url_sha256_digests)
+    )
+    section(
+        f"URL list ({list_type}, key {key}): {n_list:,} entries vs {n_rows:,} rows "
+        f"({planted_rate:.1%} of rows listed)"
+    )
     src = make_table(n_rows, seed=11)
     table = pa.table(
         {
@@ -109,14 +123,14 @@ def bench_urls(
     )
     rng = np.random.default_rng(0)
     planted_rows = np.sort(rng.choice(n_rows, max(1, int(n_rows * planted_rate)), replace=False))
-    planted, _ = url_sha256_digests(table.column("url").take(pa.array(planted_rows)))
+    planted, _ = digest_of(table.column("url").take(pa.array(planted_rows)))
     digests = rng.integers(0, 256, (n_list - len(planted), 32), dtype=np.uint8)
     digests = np.concatenate([digests, planted])
 
     home = OUT / "home-urls"
     shutil.rmtree(home, ignore_errors=True)
     t = time.perf_counter()
-    ListStore(home).add_digests("bench-urls", "url_sha256", digests, "bench")
+    ListStore(home).add_digests("bench-urls", list_type, digests, "bench")
     build_s = time.perf_counter() - t
     del digests
     gc.collect()
@@ -162,7 +176,7 @@ def bench_urls(
         bf_hits = []
         with Clock() as c:
             for b in parts:
-                d, valid = url_sha256_digests(b.column("url"))
+                d, valid = digest_of(b.column("url"))
                 bf_hits.append(
                     np.array([v and bytes(x) in s for x, v in zip(d, valid, strict=True)])
                 )
@@ -382,6 +396,12 @@ def main() -> None:
         default=0.001,
         help="share of rows whose URL is on the list (LAION-5B's known CSAM: ~5e-7)",
     )
+    ap.add_argument(
+        "--key",
+        choices=["sb1", "rfc3986", "both"],
+        default="both",
+        help="URL list key: sb1 (`url` lists, Safe-Browsing-style) and/or rfc3986 (url_sha256)",
+    )
     a = ap.parse_args()
     url_list = a.url_list or (200_000 if a.small else 10_000_000)
     rows = a.rows or (100_000 if a.small else 1_000_000)
@@ -389,14 +409,16 @@ def main() -> None:
     queries = a.queries or (10_000 if a.small else 100_000)
     print(f"childguard bench/lists.py  (cpu count {os.cpu_count()}; rates per CPU-second)")
     if a.only in (None, "urls"):
-        bench_urls(
-            url_list,
-            rows,
-            a.batch_rows,
-            brute=not a.no_brute_urls,
-            repeats=a.repeats,
-            planted_rate=a.planted,
-        )
+        for key in ("rfc3986", "sb1") if a.key == "both" else (a.key,):
+            bench_urls(
+                url_list,
+                rows,
+                a.batch_rows,
+                brute=not a.no_brute_urls,
+                repeats=a.repeats,
+                planted_rate=a.planted,
+                key=key,
+            )
     if a.only in (None, "pdq"):
         bench_pdq(
             pdq_list,

@@ -100,10 +100,16 @@ class TakedownLists(Detector):
 
         url_lists = [x for x in self.lists if x.type in URL_TYPES]
         if url_lists:
-            from childguard.urls import url_sha256_digests
+            from childguard.urls import list_key_digests, url_sha256_digests
 
-            digests, valid = url_sha256_digests(batch.column("url"))
+            # each key computed once per batch, only if a list uses it: `sb1` lists match the
+            # Safe-Browsing key (evasions included), older url and url_sha256 lists the identity
+            keyed = {"sb1": list_key_digests, "rfc3986": url_sha256_digests}
+            cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for lst in url_lists:
+                if lst.url_key not in cache:
+                    cache[lst.url_key] = keyed[lst.url_key](batch.column("url"))
+                digests, valid = cache[lst.url_key]
                 mark(lst.digests.contains(digests) & valid, lst)
 
         laion_lists = [x for x in self.lists if x.type is ListType.laion_hash]

@@ -227,24 +227,26 @@ def _hma_entries(
 _ABSOLUTE_URL = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\[]"
 
 
-def _url_digests(path: str, urls: list[tuple[int, str]], report: ImportReport) -> list[bytes]:
-    """URL entries -> SHA-256 of the normalised URL, vectorised (about 10x the per-entry path)."""
+def _url_digests(
+    path: str, urls: list[tuple[int, str]], report: ImportReport, url_key: str
+) -> list[bytes]:
+    """URL entries -> SHA-256 of their list key, vectorised (about 10x the per-entry path)."""
     import polars as pl
 
-    from childguard.urls import url_sha256_digests
+    from childguard.urls import list_key_digests, url_sha256_digests
 
     values = pl.Series([v.strip() for _, v in urls], dtype=pl.String)
     fast = (values.str.contains(_ABSOLUTE_URL) & ~values.str.contains("[", literal=True)).to_list()
     digests: list[bytes] = []
     fast_vals = values.filter(pl.Series(fast))
-    arr, _ = url_sha256_digests(fast_vals)
+    arr, _ = (list_key_digests if url_key == "sb1" else url_sha256_digests)(fast_vals)
     it = iter(arr)
     for (lineno, value), ok in zip(urls, fast, strict=True):
         if ok:
             digests.append(bytes(next(it)))
             continue
         try:
-            digests.append(parse_entry(ListType.url, value))
+            digests.append(parse_entry(ListType.url, value, url_key))
         except EntryError as e:
             report.bad.append(BadEntry(path, lineno, str(e)))
     return digests
@@ -257,8 +259,10 @@ def read_list_file(
     fmt: str = "auto",
     column: str | None = None,
     skip_bad: bool = False,
+    url_key: str = "sb1",
 ) -> tuple[np.ndarray, ImportReport]:
-    """Parse one file into an (n, width) digest array (unsorted, may repeat)."""
+    """Parse one file into an (n, width) digest array (unsorted, may repeat). `url_key`: how
+    a `url` list keys its entries (lists/types.py URL_KEYS)."""
     kind = ListType(kind)
     if fmt not in FORMATS:
         raise ListImportError(f"unknown list format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -293,7 +297,7 @@ def read_list_file(
             except EntryError as e:
                 report.bad.append(BadEntry(path, lineno, str(e)))
         if urls:
-            digests = _url_digests(path, urls, report)
+            digests = _url_digests(path, urls, report, url_key)
     except FileNotFoundError:
         raise ListImportError(f"{path}: no such file") from None
     except IsADirectoryError:

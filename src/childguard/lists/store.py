@@ -77,6 +77,8 @@ class LoadedList:
     version: int
     digests: DigestSet
     pdq: PDQIndex | None = None
+    # how a `url` list's entries are keyed (types.URL_KEYS); url_sha256 lists are rfc3986
+    url_key: str = "rfc3986"
 
     @property
     def label(self) -> str:
@@ -159,7 +161,8 @@ class ListStore:
                 index = PDQIndex.load(np.array(digests.digests), order, offsets)
             else:
                 index = PDQIndex.build(np.array(digests.digests))
-        return LoadedList(ref.name, kind, version, digests, index)
+        url_key = meta.get("url_key", "rfc3986") if kind is ListType.url else "rfc3986"
+        return LoadedList(ref.name, kind, version, digests, index, url_key)
 
     def _rebuild(self, folder: Path, version: int, width: int) -> np.ndarray:
         arr = np.zeros((0, width), dtype=np.uint8)
@@ -224,8 +227,15 @@ class ListStore:
         kind = ListType(kind)
         reports: list[ImportReport] = []
         parts = []
+        # a new url list keys its entries Safe-Browsing-style; an older one keeps its key, so
+        # every version of a list is keyed alike
+        url_key = "sb1"
+        if kind is ListType.url and (self.root / name / "list.json").is_file():
+            url_key = self.info(name).get("url_key", "rfc3986")
         for path in files:
-            arr, report = read_list_file(path, kind, fmt=fmt, column=column, skip_bad=skip_bad)
+            arr, report = read_list_file(
+                path, kind, fmt=fmt, column=column, skip_bad=skip_bad, url_key=url_key
+            )
             parts.append(arr)
             reports.append(report)
         new = sort_unique(np.concatenate(parts)) if parts else np.zeros((0, WIDTH[kind]), np.uint8)
@@ -318,6 +328,8 @@ class ListStore:
                     "version": 0,
                     "versions": [],
                 }
+                if kind is ListType.url:
+                    meta["url_key"] = "sb1"
                 version = 0
                 current = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if description:

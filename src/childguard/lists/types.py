@@ -1,9 +1,11 @@
 """What a takedown list holds and how one entry is parsed into its fixed-width digest.
 
 Every list is stored as fixed-width binary digests, never as the text it was imported from:
-URL lists keep the SHA-256 of the normalised URL (so the store holds no URLs, and a `url` list
-and a `url_sha256` list of the same URLs are interchangeable), hex hashes keep their bytes, and
-`laion_hash` keeps the signed int64 as 8 big-endian two's-complement bytes.
+URL lists keep the SHA-256 of each URL's list key (so the store holds no URLs): the
+Safe-Browsing-style `urls.list_key` for lists made since list key `sb1`, which a spelling trick
+(`%2525`, `http://3279880203/`, `//`) cannot escape, or the normalised URL of the row identity
+for older lists (list.json `url_key`); `url_sha256` lists hold that identity as given; hex hashes
+keep their bytes, and `laion_hash` keeps the signed int64 as 8 big-endian two's-complement bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from childguard.urls import normalize_url
+from childguard.urls import LIST_KEY_VERSION, list_key, normalize_url
 
 
 class ListType(StrEnum):
@@ -38,7 +40,8 @@ WIDTH: dict[ListType, int] = {
     ListType.laion_hash: 8,
 }
 
-# Types matched against the row's URL (both are SHA-256 of the normalised URL).
+# Types matched against the row's URL: `url` lists by their entries' key (URL_KEYS), `url_sha256`
+# lists by the row identity (SHA-256 of the normalised URL, as manifests publish it).
 URL_TYPES = frozenset({ListType.url, ListType.url_sha256})
 FILE_HASH_TYPES = frozenset({ListType.md5, ListType.sha1, ListType.sha256})
 IMAGE_TYPES = FILE_HASH_TYPES | {ListType.pdq}
@@ -51,14 +54,19 @@ class EntryError(ValueError):
     """One malformed entry; the message says why, never repeats the entry."""
 
 
-def parse_entry(kind: ListType | str, raw: str) -> bytes:
+# How a `url` list keys its entries: `sb1` (urls.list_key, Safe-Browsing-style, since list
+# format 2) or `rfc3986` (the normalised URL of url_sha256: lists made before, kept readable)
+URL_KEYS = ("sb1", "rfc3986")
+
+
+def parse_entry(kind: ListType | str, raw: str, url_key: str = LIST_KEY_VERSION) -> bytes:
     """Parse one entry into its digest (WIDTH[kind] bytes). Raises EntryError."""
     kind = ListType(kind)
     value = raw.strip()
     if not value:
         raise EntryError("empty entry")
     if kind is ListType.url:
-        return url_digest(value)
+        return url_digest(value, url_key)
     if kind is ListType.laion_hash:
         if not _INT.match(value):
             raise EntryError("laion_hash must be a decimal signed 64-bit integer")
@@ -76,17 +84,18 @@ def parse_entry(kind: ListType | str, raw: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def url_digest(url: str) -> bytes:
-    """SHA-256 of the normalised URL, for list entries (which must be absolute URLs)."""
+def url_digest(url: str, url_key: str = LIST_KEY_VERSION) -> bytes:
+    """SHA-256 of a list entry's URL key (entries must be absolute URLs): the Safe-Browsing
+    key (`sb1`) or, for lists made before it, the normalised URL (`rfc3986`)."""
     try:
         parts = urlsplit(url.strip())
     except ValueError as e:
         raise EntryError(f"not a URL ({e})") from None
     if not parts.scheme or not parts.netloc:
         raise EntryError("not an absolute URL (scheme://host/...)")
-    norm = normalize_url(url)
-    assert norm is not None
-    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).digest()
+    key = list_key(url) if url_key == "sb1" else normalize_url(url)
+    assert key is not None
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
 def int64_digest(n: int) -> bytes:

@@ -32,7 +32,13 @@ from childguard.registry.audit import record
 from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
 from childguard.registry.queue import request_task_key
 from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
-from childguard.urls import normalize_url, normalize_url_column, url_sha256_column
+from childguard.urls import (
+    list_key,
+    list_key_column,
+    normalize_url,
+    normalize_url_column,
+    url_sha256_column,
+)
 
 log = logging.getLogger(__name__)
 PDQ_MAX_DISTANCE = 31
@@ -146,7 +152,11 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
                     hit = hit | norm.str.starts_with(p).fill_null(False)
                 kinds = pl.select(pl.when(hit).then(pl.lit("page")).otherwise(kinds)).to_series()
             if urls:
-                hit = norm.is_in(urls).fill_null(False)
+                # the Safe-Browsing-style key on both sides: a guardian's URL and the row's
+                # match however either is spelt (escapes, IPv4 forms, `//`, case)
+                keys = list_key_column(df["url"])
+                want = pl.Series(sorted({k for k in map(list_key, urls) if k}), dtype=pl.String)
+                hit = keys.is_in(want.implode()).fill_null(False)
                 kinds = pl.select(pl.when(hit).then(pl.lit("url")).otherwise(kinds)).to_series()
             mask = kinds.is_not_null()
             if not mask.any():
