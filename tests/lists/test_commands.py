@@ -43,7 +43,12 @@ def test_add_ls_show_rm(tmp_path: Path) -> None:
     assert "e.com" not in out
     code, out, _ = _run(home, "rm", "hot", "--entries", str(more))
     assert code == 0 and "hot@v3: 2 removed, 1 left" in out
-    code, out, _ = _run(home, "rm", "hot")
+    # deleting every version asks (and refuses without a terminal or --yes)
+    code, _, err = _run(home, "rm", "hot")
+    assert code == 2 and "without --yes" in " ".join(err.split())
+    code, out, _ = _run(home, "ls")
+    assert "hot" in out
+    code, out, _ = _run(home, "rm", "hot", "--yes")
     assert code == 0
     code, out, _ = _run(home, "ls")
     assert "no lists" in out

@@ -149,11 +149,17 @@ def rm_cmd(
             "instead of deleting the whole list.",
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format")] = "auto",
-    column: Annotated[str | None, typer.Option("--column")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of the --entries file.")] = "auto",
+    column: Annotated[
+        str | None, typer.Option("--column", help="CSV column of the --entries file.")
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Delete the whole list without asking."),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Delete a list, or retract some of its entries with --entries FILE."""
+    """Delete a list, or retract some of its entries with --entries FILE (a new version)."""
     from childguard.lists.importers import ListImportError
     from childguard.lists.store import ListStoreError
 
@@ -163,6 +169,19 @@ def rm_cmd(
             s = store.remove_entries(name, entries, fmt=fmt, column=column)
             typer.echo(f"{name}@v{s['version']}: {s['removed']:,} removed, {s['entries']:,} left")
         else:
+            meta = store.info(name)
+            what = (
+                f"list {name!r}: all {meta['version']} version(s); an audit pinned to "
+                f"{name}@N can no longer be re-run or brought up to date"
+            )
+            if not yes:
+                import sys
+
+                if not sys.stdin.isatty():
+                    _fail(f"refusing to delete {what} without --yes (or --entries FILE)")
+                if not typer.confirm(f"delete {what}?", default=False):
+                    typer.echo("nothing deleted")
+                    raise typer.Exit(1)
             store.remove(name)
             typer.echo(f"removed list {name}")
     except (ListImportError, ListStoreError) as e:
