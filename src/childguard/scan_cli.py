@@ -120,7 +120,13 @@ def scan(
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard earlier results in --out.")] = False,
-    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bar (default: on a terminal; plain lines otherwise).",
+        ),
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(help="Scorer model from `childguard train` (default: the shipped one)."),
@@ -161,8 +167,11 @@ def demo_sample_dir() -> Path:
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("childguard-demo"),
-    workers: Annotated[int, typer.Option()] = 2,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for the sample data and its audit (replaced)."),
+    ] = Path("childguard-demo"),
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Scan the bundled synthetic sample (offline, seconds) and print a summary."""
     src = demo_sample_dir()

@@ -45,7 +45,9 @@ def add_cmd(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip malformed entries instead of failing.")
     ] = False,
-    description: Annotated[str | None, typer.Option("--description")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="What the list is and where it came from.")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Create a list or add entries to it (a new version)."""
@@ -76,7 +78,7 @@ def add_cmd(
 @app.command("ls")
 def ls_cmd(
     home: HomeOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the lists in the store."""
     store = _store(home)
@@ -112,7 +114,7 @@ def ls_cmd(
 def show_cmd(
     name: str,
     home: HomeOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show a list's versions and the files each was imported from."""
     from childguard.lists.store import ListStoreError
