@@ -93,7 +93,9 @@ def test_lists_option_narrows_and_pins_versions(tmp_path: Path) -> None:
     store.add("b", [_lines(tmp_path / "b2.txt", ["https://e.com/3"])], "url")  # v2 after start
     det.ensure_setup()
     d = det.describe()
-    assert d["lists"] == [{"name": "b", "type": "url", "version": 1, "entries": 1}]
+    assert d["lists"] == [
+        {"name": "b", "type": "url", "version": 1, "entries": 1, "url_key": "sb1"}
+    ]
     assert d["options"]["lists"] == ["b@1"]
     scores = det.score(_batch([{"url": f"https://e.com/{i}"} for i in (1, 2, 3)]))
     assert scores.column("takedown_lists__score").to_pylist() == [0.0, 1.0, 0.0]

@@ -58,9 +58,10 @@ class TakedownLists(Detector):
             if entries is None:
                 raise ValueError(f"list {ref.name!r} has no version {version}")
             self.refs.append(ListRef(ref.name, version))
-            self.list_info.append(
-                {"name": ref.name, "type": meta["type"], "version": version, "entries": entries}
-            )
+            info = {"name": ref.name, "type": meta["type"], "version": version, "entries": entries}
+            if meta["type"] == "url":  # how its entries are keyed (lists/types.py URL_KEYS)
+                info["url_key"] = meta.get("url_key", "rfc3986")
+            self.list_info.append(info)
         self.lists: list[LoadedList] = []
         self.counters: Counter[str] = Counter()
         self._sources: dict[str, object] = {}

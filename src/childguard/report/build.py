@@ -244,6 +244,13 @@ def compute(
                 {"name": d.get("name"), "version": d.get("version")}
                 for d in run.get("detectors", [])
             ],
+            # every takedown list and version the scan matched against (not only the detector)
+            "lists": [
+                {k: lst.get(k) for k in ("name", "version", "type", "entries", "url_key")}
+                for d in run.get("detectors", [])
+                if d.get("name") == "takedown_lists"
+                for lst in d.get("lists", [])
+            ],
             "scan_seconds": summary.get("seconds"),
         },
         "inputs": {
