@@ -328,3 +328,32 @@ def test_scan_with_a_bad_model_file_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 2
     out = " ".join(res.output.split())  # the console wraps long paths at its width
     assert "not a childguard scorer model" in out and "Traceback" not in out
+
+
+def test_pool_rows_the_model_trained_on_are_scored_out_of_fold(labelled) -> None:
+    """A pool that holds training rows is sized on their out-of-fold scores: in-sample they
+    look more certain than unseen rows are, and a review band sized on them comes out small."""
+    data = prepare([labelled])
+    pool = data.frame.select("url", "text")
+    res = train(data, folds=3, seed=0, min_rows=2, pool=pool)
+    oof = res.oof["identifiable"]
+    for t in (0.2, 0.5, 0.8):
+        want = (oof >= t).mean() * 1e6
+        assert res.model.rows_per_million_above(t) == pytest.approx(want, abs=1e6 / len(oof))
+
+
+def test_pool_distribution_takes_the_given_scores_of_seen_rows(trained, labelled) -> None:
+    from childguard.scorer.model import row_key
+    from childguard.scorer.train import pool_distribution
+
+    data = prepare([labelled])
+    pool = data.frame.select("url", "text")
+    urls, texts = pool["url"].to_list(), pool["text"].to_list()
+    keys = [row_key(u, t) for u, t in zip(urls, texts, strict=True)]
+    model = trained.model
+    plain = pool_distribution(model, pool)
+    forced = pool_distribution(model, pool, {k: (0.99, 0.99) for k in keys})
+    at = plain["identifiable"]["thresholds"].index(0.9)
+    screened = plain["screened"] / plain["rows"] * 1e6
+    assert forced["identifiable"]["per_million"][at] == pytest.approx(screened, rel=1e-3)
+    assert plain["identifiable"]["per_million"][at] < screened  # the model's own scores differ

@@ -291,7 +291,22 @@ def train(
         "tokens": len(vocab),
     }
     if pool is not None:
-        model.meta["pool_distribution"] = pool_distribution(model, pool)
+        # pool rows the model trained on are scored out of fold: in-sample scores of its own
+        # training rows would make the pool look cleaner than unseen data is (review bands sized
+        # on it would come out too small)
+        from childguard.scorer.model import row_key
+
+        cv_i = np.where(data.cv)[0]
+        seen = {
+            row_key(u, t): (oof["identifiable"][i], oof["minor"][i])
+            for i, u, t in zip(
+                cv_i,
+                data.frame["url"].gather(cv_i).to_list(),
+                data.frame["text"].gather(cv_i).to_list(),
+                strict=True,
+            )
+        }
+        model.meta["pool_distribution"] = pool_distribution(model, pool, seen)
     digest = hashlib.sha256("\n".join(vocab.tolist()).encode())
     for h in HEADS:
         digest.update(heads[h].weights.tobytes())
@@ -299,11 +314,24 @@ def train(
     return TrainResult(model=model, oof=oof, data=data)
 
 
-def pool_distribution(model: ScorerModel, pool: pl.DataFrame) -> dict[str, Any]:
-    """Rows per million of the pool at or above each probability, per head."""
+def pool_distribution(
+    model: ScorerModel,
+    pool: pl.DataFrame,
+    seen: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """Rows per million of the pool at or above each probability, per head. `seen`: row key
+    -> out-of-fold (identifiable, minor) for pool rows the model was trained on."""
     feats = featurise(pool)
     idx = [i for i, f in enumerate(feats) if f is not None]
     pred = model.predict([feats[i] for i in idx]) if idx else {h: np.zeros(0) for h in HEADS}
+    if seen:
+        from childguard.scorer.model import row_key
+
+        urls, texts = pool["url"].to_list(), pool["text"].to_list()
+        for k, i in enumerate(idx):
+            got = seen.get(row_key(urls[i], texts[i]))
+            if got is not None:
+                pred["identifiable"][k], pred["minor"][k] = got
     thresholds = np.round(np.linspace(0.0, 1.0, 201), 3)
     out: dict[str, Any] = {"rows": int(pool.height), "screened": len(idx)}
     for h in HEADS:
