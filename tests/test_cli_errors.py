@@ -104,3 +104,16 @@ def test_a_fifo_named_csv_never_blocks_the_scan(tmp_path: Path) -> None:
         app, ["scan", str(data), "--out", str(tmp_path / "b"), "--no-progress"]
     )
     assert res.exit_code == 0 and "1 shard(s) scanned" in " ".join(res.output.split())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists any folder")
+def test_an_unreadable_subfolder_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    data = _data(tmp_path / "d")
+    hidden = data / "more"
+    _data(hidden)
+    hidden.chmod(0o000)
+    try:
+        res = CliRunner().invoke(app, ["scan", str(data), "--out", str(tmp_path / "a")])
+        assert res.exit_code == 2 and "cannot be read" in " ".join(res.output.split())
+    finally:
+        hidden.chmod(0o755)
