@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from childguard.cli import app
+from childguard.io.paths import file_sha256
 from childguard.release.apply import ApplyError, load_manifest
-from childguard.release.build import build_release, sha256_file
+from childguard.release.build import build_release
 from childguard.release.identity import (
     IdentityError,
     check_identity,
@@ -41,7 +42,7 @@ def _drop_entries_consistently(rel: Path) -> None:
     pq.write_table(t.slice(0, t.num_rows - 2), mp)
     meta = json.loads((rel / "manifest.json").read_text())
     meta["files"]["manifest.parquet"].update(
-        sha256=sha256_file(mp), size=mp.stat().st_size, rows=t.num_rows - 2
+        sha256=file_sha256(mp), size=mp.stat().st_size, rows=t.num_rows - 2
     )
     meta["counts"]["manifest_entries"] = t.num_rows - 2
     (rel / "manifest.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from childguard.cli import app
+from childguard.io.paths import file_sha256
 from childguard.policy import load_policy
 from childguard.release.apply import apply_manifest
-from childguard.release.build import ReleaseError, build_release, sha256_file
+from childguard.release.build import ReleaseError, build_release
 from childguard.release.verify import verify_release
 from childguard.urls import url_sha256
 from release.helpers import FLAGS, decisions_frame, make_audit, write_laion_parquet
@@ -311,7 +312,7 @@ def test_verify_flags_restored_entries_left_in_manifest(audit, tmp_path):
     pq.write_table(rest.cast(pq.read_schema(r / "restored.parquet")), r / "restored.parquet")
     meta = json.loads((r / "manifest.json").read_text())
     meta["files"]["restored.parquet"].update(
-        sha256=sha256_file(r / "restored.parquet"),
+        sha256=file_sha256(r / "restored.parquet"),
         size=(r / "restored.parquet").stat().st_size,
         rows=1,
     )

@@ -330,18 +330,6 @@ def test_scan_with_a_bad_model_file_says_so(tmp_path: Path) -> None:
     assert "not a childguard scorer model" in out and "Traceback" not in out
 
 
-def test_pool_rows_the_model_trained_on_are_scored_out_of_fold(labelled) -> None:
-    """A pool that holds training rows is sized on their out-of-fold scores: in-sample they
-    look more certain than unseen rows are, and a review band sized on them comes out small."""
-    data = prepare([labelled])
-    pool = data.frame.select("url", "text")
-    res = train(data, folds=3, seed=0, min_rows=2, pool=pool)
-    oof = res.oof["identifiable"]
-    for t in (0.2, 0.5, 0.8):
-        want = (oof >= t).mean() * 1e6
-        assert res.model.rows_per_million_above(t) == pytest.approx(want, abs=1e6 / len(oof))
-
-
 def test_pool_distribution_takes_the_given_scores_of_seen_rows(trained, labelled) -> None:
     from childguard.scorer.model import row_key
     from childguard.scorer.train import pool_distribution

@@ -37,9 +37,9 @@ class InputError(ValueError):
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a local file's bytes (read in 4 MiB blocks)."""
+    """Hex SHA-256 of a file's bytes (local path or fsspec URL; read in 4 MiB blocks)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fsspec.open(str(path), "rb") as f:
         while chunk := f.read(4 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -177,26 +177,20 @@ def _canonical(fs: fsspec.AbstractFileSystem, path: str, original: str) -> str:
     return fs.unstrip_protocol(path)
 
 
-def _refuse_unreadable_folders(root: Path) -> None:
-    """A subfolder that cannot be listed hides its shards: say so instead of skipping it."""
-    for dirpath, dirnames, _ in os.walk(root, onerror=_walk_error):
-        for d in dirnames:
-            sub = Path(dirpath) / d
-            if not os.access(sub, os.R_OK | os.X_OK):
-                raise InputError(
-                    f"{sub}: folder cannot be read (permissions): its shards would be missed"
-                )
+def _local_files(root: Path) -> list[str]:
+    """Regular files under a local folder, in one walk. A subfolder that cannot be listed
+    hides its shards: an error, not a silent skip; pipes, sockets and devices are no shards
+    (reading one blocks)."""
 
+    def refuse(e: OSError) -> None:
+        raise InputError(
+            f"{e.filename}: folder cannot be read ({e.strerror}): its shards would be missed"
+        )
 
-def _walk_error(e: OSError) -> None:
-    raise InputError(f"{e.filename}: folder cannot be read ({e.strerror})")
-
-
-def _regular_or_remote(fs, p: str) -> bool:
-    """Local pipes, sockets and devices found in a folder are not shards (reading one blocks)."""
-    if fs.protocol not in ("file", ("file", "local")):
-        return True
-    return Path(p).is_file()
+    out = []
+    for dirpath, _, names in os.walk(root, onerror=refuse):
+        out += [p for p in (os.path.join(dirpath, n) for n in names) if os.path.isfile(p)]
+    return out
 
 
 def expand_inputs(inputs: list[str]) -> list[Shard]:
@@ -218,15 +212,13 @@ def expand_inputs(inputs: list[str]) -> list[Shard]:
             paths = [p for p in found if not fs.isdir(p)]
             explicit = True
         elif fs.isdir(root):
-            if fs.protocol in ("file", ("file", "local")) or "://" not in inp:
-                _refuse_unreadable_folders(Path(root))
+            local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+            found = _local_files(Path(root)) if local else fs.find(root)
             paths = sorted(
                 p
-                for p in fs.find(root)
-                if detect_format(p)[0] is not None
-                and detect_format(p)[0] in FOLDER_FORMATS.values()
+                for p in found
+                if detect_format(p)[0] in FOLDER_FORMATS.values()
                 and not p.lower().endswith((".json", ".json.gz"))
-                and _regular_or_remote(fs, p)
             )
             if not paths:
                 raise InputError(f"{inp}: the folder has no parquet, CSV, TSV or JSONL file")

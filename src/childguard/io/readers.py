@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from polars.exceptions import PanicException
 
 from childguard.io.columns import ColumnError, ColumnMap, detect_columns
 from childguard.io.paths import Shard
@@ -105,14 +106,8 @@ def _reason(e: BaseException) -> str:
 
 
 # what a failing decompressor or parser may raise mid-stream; a Rust library's panic
-# (pyo3's PanicException) derives from BaseException, so name it explicitly
-_READ_ERRORS: tuple[type[BaseException], ...] = (Exception,)
-try:  # pragma: no cover - depends on the polars build
-    from polars.exceptions import PanicException as _Panic
-
-    _READ_ERRORS = (Exception, _Panic)
-except ImportError:  # pragma: no cover
-    pass
+# (pyo3's PanicException) derives from BaseException, so it is named explicitly
+_READ_ERRORS: tuple[type[BaseException], ...] = (Exception, PanicException)
 
 
 def _guarded(batches: Iterator[pa.Table], path: str, first_row: int) -> Iterator[pa.Table]:
@@ -355,52 +350,37 @@ def _csv_error(e: Exception, info: ShardInfo, done: int) -> ShardError:
         line = int(m.group(1))
         row = line - 2 if info.header else line - 1  # Arrow counts lines from 1, header included
         return ShardError(info.shard.path, f"CSV parse error: {m.group(2)}", row=max(row, 0))
-    first = msg.split(":", 1)[0][:120]
-    return ShardError(info.shard.path, f"CSV parse error ({first})", row=done)
+    return ShardError(info.shard.path, f"CSV parse error ({_reason(e)})", row=done)
 
 
 def _csv_batches(info: ShardInfo, batch_rows: int) -> Iterator[pa.Table]:
-    """Strict UTF-8 first; on invalid UTF-8, re-read with U+FFFD repair and go on where we were."""
+    """Strict UTF-8 first; on invalid UTF-8, re-read with U+FFFD repair and go on where we were.
+    At the end, the last row is checked for a quote that never closed (`_check_csv_end`): the
+    error fails the shard, so rows read before it are never taken for the whole file."""
     done = 0
-    last: pa.Table | None = None  # the file's last row is held back until its end is checked
+    last: pa.Table | None = None
     try:
         for t in _csv_pass(info, repair=False):
-            if not t.num_rows:
-                continue
             done += t.num_rows
-            if last is not None:
-                yield last
-            yield from _split(t.slice(0, t.num_rows - 1), batch_rows)
-            last = t.slice(t.num_rows - 1)
-        if last is not None:
-            _check_csv_end(info, last)
-            yield last
-        return
+            last = t if t.num_rows else last
+            yield from _split(t, batch_rows)
     except pa.ArrowInvalid as e:
         if "utf8" not in str(e).lower().replace("-", ""):
             raise _csv_error(e, info, done) from None
-    if last is not None:  # not the file's last row after all
-        yield last
-        last = None
-    skip = done
-    try:
-        for t in _csv_pass(info, repair=True):
-            if skip:
-                k = min(skip, t.num_rows)
-                skip -= k
-                t = t.slice(k)
-            if not t.num_rows:
-                continue
-            done += t.num_rows
-            if last is not None:
-                yield last
-            yield from _split(t.slice(0, t.num_rows - 1), batch_rows)
-            last = t.slice(t.num_rows - 1)
-    except pa.ArrowInvalid as e:
-        raise _csv_error(e, info, done) from None
+        skip = done
+        try:
+            for t in _csv_pass(info, repair=True):
+                if skip:
+                    k = min(skip, t.num_rows)
+                    skip -= k
+                    t = t.slice(k)
+                done += t.num_rows
+                last = t if t.num_rows else last
+                yield from _split(t, batch_rows)
+        except pa.ArrowInvalid as e2:
+            raise _csv_error(e2, info, done) from None
     if last is not None:
-        _check_csv_end(info, last)
-        yield last
+        _check_csv_end(info, last.slice(last.num_rows - 1))
 
 
 def _check_csv_end(info: ShardInfo, last: pa.Table) -> None:

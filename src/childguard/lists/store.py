@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fsspec
 import numpy as np
 
 from childguard.io.atomic import atomic_write, write_json_atomic
+from childguard.io.paths import file_sha256
 from childguard.lists.digests import DigestSet, difference, prefixes, sort_unique
 from childguard.lists.importers import ImportReport, read_list_file
 from childguard.lists.pdq import PDQIndex
@@ -91,14 +91,6 @@ class LoadedList:
 def _write_npy(path: Path, arr: np.ndarray) -> None:
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(arr))
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with fsspec.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _now() -> str:
@@ -242,7 +234,7 @@ class ListStore:
         sources = [
             {
                 "file": os.path.basename(r.file),
-                "sha256": _file_sha256(r.file),
+                "sha256": file_sha256(r.file),
                 "format": r.format,
                 "entries": r.entries,
                 "bad": len(r.bad),
@@ -294,7 +286,7 @@ class ListStore:
         ]
         gone = sort_unique(np.concatenate(parts))
         sources = [
-            {"file": os.path.basename(p), "sha256": _file_sha256(p), "removed": True} for p in files
+            {"file": os.path.basename(p), "sha256": file_sha256(p), "removed": True} for p in files
         ]
         return self._commit(name, kind, None, gone, sources, None)
 

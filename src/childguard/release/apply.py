@@ -26,17 +26,14 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from childguard.io.atomic import write_json_atomic
 from childguard.io.columns import URL_NAMES
-from childguard.io.paths import FOLDER_FORMATS, Shard, detect_format, shard_id_for
+from childguard.io.paths import FOLDER_FORMATS, Shard, detect_format, file_sha256, shard_id_for
 from childguard.io.readers import ShardError, ShardInfo, open_shard
-from childguard.release.build import sha256_file
 from childguard.release.faults import checkpoint
 from childguard.release.img2dataset import (
     companion_keys,
-    companion_removed_keys,
     folder_removed_keys,
     folder_samples,
     recount_stats,
@@ -96,6 +93,7 @@ def load_manifest(
     manifest.parquet must also be the one manifest.json lists (size and SHA-256)."""
     from childguard.release.identity import IdentityError, check_identity
     from childguard.release.manifest import MANIFEST_SCHEMA
+    from childguard.release.verify import table_problems
 
     p = Path(path)
     if p.is_dir():
@@ -109,7 +107,7 @@ def load_manifest(
     if meta_path.exists():
         with contextlib.suppress(ValueError):
             meta = json.loads(meta_path.read_text())
-    digest = sha256_file(p)
+    digest = file_sha256(p)
     if expect or public_key:
         try:
             check_identity(p.parent, expect, public_key)
@@ -118,27 +116,11 @@ def load_manifest(
         listed = meta.get("files", {}).get("manifest.parquet", {})
         if listed.get("sha256") != digest:
             raise ApplyError(f"{p}: not the manifest.parquet that manifest.json lists")
-    try:
-        schema = pq.read_schema(p)
-        df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
-    except Exception as e:
-        raise ApplyError(f"{p}: not a childguard manifest ({e})") from None
-    for name in ("url_sha256", "laion_hash"):
-        want = MANIFEST_SCHEMA.field(name).type
-        if schema.field(name).type != want:
-            raise ApplyError(f"{p}: column {name} is {schema.field(name).type}, not {want}")
-    if (
-        df.height
-        and df.select(
-            (pl.col("url_sha256").is_null() & pl.col("laion_hash").is_null()).all()
-        ).item()
-    ):
-        raise ApplyError(f"{p}: no entry has a url_sha256 or laion_hash: it would match nothing")
-    bad = df.filter(
-        pl.col("url_sha256").is_not_null() & ~pl.col("url_sha256").str.contains("^[0-9a-f]{64}$")
-    ).height
-    if bad:
-        raise ApplyError(f"{p}: {bad} url_sha256 value(s) are not 64 lower-case hex digits")
+    # the checks `verify` makes of manifest.parquet (schema, hash shapes, keys, reasons)
+    problems = table_problems(p, MANIFEST_SCHEMA)
+    if problems:
+        raise ApplyError("; ".join(problems[:3]))
+    df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
     df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
     return LoadedManifest(Matcher.from_manifest(df), meta.get("release_id"), digest, df.height)
 
@@ -390,8 +372,8 @@ class _Run:
 
     # tars ---------------------------------------------------------------------------------
     def tar(self, item: Item) -> list[FileReport]:
-        extra = companion_removed_keys(item.parquet, self.m.matcher)
-        scan = scan_tar(item.path, self.m.matcher, extra, companion_keys(item.parquet))
+        known, extra = companion_keys(item.parquet, self.m.matcher)
+        scan = scan_tar(item.path, self.m.matcher, extra, known)
         removed = scan.removed
         rep = FileReport(str(item.path), "tar", scan.samples, len(removed), "unchanged")
         final = self.dest(item, item.path)
@@ -415,9 +397,9 @@ class _Run:
 
     # files folders --------------------------------------------------------------------------
     def files(self, item: Item) -> list[FileReport]:
-        extra = companion_removed_keys(item.parquet, self.m.matcher)
+        known, extra = companion_keys(item.parquet, self.m.matcher)
         samples = folder_samples(item.path)
-        removed = folder_removed_keys(samples, self.m.matcher, extra, companion_keys(item.parquet))
+        removed = folder_removed_keys(samples, self.m.matcher, extra, known)
         rep = FileReport(str(item.path), "files", len(samples), len(removed), "unchanged")
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"

@@ -17,7 +17,6 @@ when complete, so a killed release never leaves anything under the final name):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 
 from childguard import __version__
 from childguard.io.columns import ColumnMap
-from childguard.io.paths import Shard
+from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardError, ShardInfo, open_shard
 from childguard.policy import Policy, load_policy
 from childguard.release.faults import checkpoint
@@ -61,14 +60,6 @@ class ReleaseResult:
     release_id: str
     manifest: dict
     shards: list[dict] = field(default_factory=list)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(4 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------
@@ -146,7 +137,7 @@ def read_manifest_dir(release_dir: Path) -> tuple[dict, pl.DataFrame]:
     meta = _read_json(release_dir / "manifest.json", "release manifest")
     mpath = release_dir / "manifest.parquet"
     rec = meta.get("files", {}).get("manifest.parquet", {})
-    if not mpath.exists() or sha256_file(mpath) != rec.get("sha256"):
+    if not mpath.exists() or file_sha256(mpath) != rec.get("sha256"):
         raise ReleaseError(f"{mpath}: missing or does not match manifest.json; run verify")
     df = pl.read_parquet(mpath).cast(PL_MANIFEST)  # type: ignore[arg-type]
     return meta, df
@@ -364,7 +355,7 @@ def release_shard(
         "rows_removed": removed,
         "rows_decided_out": len(need),
         "size": dest.stat().st_size,
-        "sha256": sha256_file(dest),
+        "sha256": file_sha256(dest),
     }
     if info.shard.format in ("csv", "tsv"):
         rec.update(header=info.header, delimiter=info.delimiter)
@@ -432,7 +423,7 @@ def build_release(
             )
         info = _shard_info(entry, audit_dir)
         if info.shard.is_local and st.get("sha256"):
-            now = sha256_file(Path(info.shard.path.removeprefix("file://")))
+            now = file_sha256(Path(info.shard.path.removeprefix("file://")))
             if now != st["sha256"]:
                 raise ReleaseError(
                     f"{info.shard.path}: content changed since the scan (same size, SHA-256 "
@@ -499,7 +490,7 @@ def build_release(
         ):
             pq.write_table(to_arrow(df, schema), tmp / fname, compression="zstd")
             files[fname] = {
-                "sha256": sha256_file(tmp / fname),
+                "sha256": file_sha256(tmp / fname),
                 "size": (tmp / fname).stat().st_size,
                 "rows": df.height,
             }

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from childguard.release.matcher import Matcher
@@ -58,37 +57,30 @@ def _match_keys(keys: list[str], urls: list[str | None], hashes: list[int | None
     return {k for k, h in zip(keys, hit.tolist(), strict=True) if h}
 
 
-def companion_keys(parquet: Path | None) -> set[str]:
-    """Every sample key the companion parquet has a row for (its URL decides the sample)."""
+def companion_keys(parquet: Path | None, matcher: Matcher) -> tuple[set[str], set[str]]:
+    """(every sample key the companion parquet has a row for, the keys of those rows whose
+    URL/hash matches), in one read. A known key is decided by its row even when its sidecar
+    is missing or unreadable."""
     if parquet is None or not parquet.exists():
-        return set()
-    pf = pq.ParquetFile(parquet)
-    if "key" not in pf.schema_arrow.names:
-        return set()
-    keys = pf.read(columns=["key"]).column("key").cast(pa.string()).to_pylist()
-    return {k for k in keys if k is not None}
-
-
-def companion_removed_keys(parquet: Path | None, matcher: Matcher) -> set[str]:
-    """Keys of the companion parquet's rows whose URL/hash matches (samples without sidecar)."""
-    if parquet is None or not parquet.exists():
-        return set()
+        return set(), set()
     pf = pq.ParquetFile(parquet)
     names = pf.schema_arrow.names
     if "key" not in names:
-        return set()
+        return set(), set()
     url_col = next((c for c in URL_KEYS if c in names), None)
     hash_col = "hash" if "hash" in names else None
     cols = ["key"] + [c for c in (url_col, hash_col) if c]
-    out: set[str] = set()
+    known: set[str] = set()
+    removed: set[str] = set()
     for b in pf.iter_batches(columns=cols, batch_size=65_536):
+        keys = pl.Series(b.column("key")).cast(pl.String)
+        known.update(k for k in keys.to_list() if k is not None)
         urls = pl.Series(b.column(url_col)).cast(pl.String) if url_col else None
         hashes = pl.Series(b.column(hash_col)) if hash_col else None
         hit = matcher.match(urls, hashes)
         if hit.any():
-            keys = pl.Series(b.column("key")).cast(pl.String).filter(pl.Series(hit))
-            out.update(k for k in keys.to_list() if k is not None)
-    return out
+            removed.update(k for k in keys.filter(pl.Series(hit)).to_list() if k is not None)
+    return known, removed
 
 
 @dataclass

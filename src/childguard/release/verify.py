@@ -17,9 +17,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from childguard.io.columns import ColumnMap
-from childguard.io.paths import Shard
+from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardInfo
-from childguard.release.build import FORMAT, sha256_file
+from childguard.release.build import FORMAT
 from childguard.release.identity import SIG_NAME
 from childguard.release.manifest import (
     FORBIDDEN_COLUMNS,
@@ -56,7 +56,7 @@ def _check_file(root: Path, name: str, rec: dict, rep: VerifyReport) -> bool:
     if size != rec.get("size"):
         rep.problems.append(f"{p}: size {size} != {rec.get('size')} in manifest.json")
         return False
-    digest = sha256_file(p)
+    digest = file_sha256(p)
     if digest != rec.get("sha256"):
         rep.problems.append(f"{p}: SHA-256 {digest} != {rec.get('sha256')} in manifest.json")
         return False
@@ -64,38 +64,42 @@ def _check_file(root: Path, name: str, rec: dict, rep: VerifyReport) -> bool:
 
 
 def _check_table(root: Path, name: str, schema, rep: VerifyReport, rows: int | None) -> None:
-    p = root / name
+    rep.problems.extend(table_problems(root / name, schema, rows))
+
+
+def table_problems(p: Path, schema, rows: int | None = None) -> list[str]:
+    """What is wrong with a manifest.parquet / restored.parquet (empty: nothing). `apply`
+    runs the same checks before it trusts a manifest."""
+    problems: list[str] = []
     try:
         t = pq.read_table(p)
     except Exception as e:
-        rep.problems.append(f"{p}: unreadable ({e})")
-        return
+        return [f"{p}: unreadable ({e})"]
     leaks = [c for c in t.column_names if c in FORBIDDEN_COLUMNS]
     if leaks:
-        rep.problems.append(f"{p}: must not carry column(s) {leaks}")
+        problems.append(f"{p}: must not carry column(s) {leaks}")
     if not t.schema.equals(schema, check_metadata=False):
-        rep.problems.append(f"{p}: schema {t.schema.names} != expected {schema.names}")
-        return
+        problems.append(f"{p}: schema {t.schema.names} != expected {schema.names}")
+        return problems
     if rows is not None and t.num_rows != rows:
-        rep.problems.append(f"{p}: {t.num_rows} rows != {rows} in manifest.json")
+        problems.append(f"{p}: {t.num_rows} rows != {rows} in manifest.json")
     df = pl.from_arrow(t)
     assert isinstance(df, pl.DataFrame)
     bad_hash = df.filter(
         pl.col("url_sha256").is_not_null() & ~pl.col("url_sha256").str.contains("^[0-9a-f]{64}$")
     )
     if bad_hash.height:
-        rep.problems.append(f"{p}: {bad_hash.height} malformed url_sha256 value(s)")
+        problems.append(f"{p}: {bad_hash.height} malformed url_sha256 value(s)")
     no_key = df.filter(pl.col("url_sha256").is_null() & pl.col("laion_hash").is_null())
     if no_key.height:
-        rep.problems.append(
-            f"{p}: {no_key.height} entr(ies) with neither url_sha256 nor laion_hash"
-        )
+        problems.append(f"{p}: {no_key.height} entr(ies) with neither url_sha256 nor laion_hash")
     if "reason" in df.columns:
         unknown = set(df["reason"].drop_nulls().unique().to_list()) - set(REASON_RANK)
         if unknown or df["reason"].null_count():
-            rep.problems.append(f"{p}: unknown or missing reason(s) {sorted(unknown)}")
+            problems.append(f"{p}: unknown or missing reason(s) {sorted(unknown)}")
         if df["removed_in"].null_count():
-            rep.problems.append(f"{p}: {df['removed_in'].null_count()} entr(ies) lack removed_in")
+            problems.append(f"{p}: {df['removed_in'].null_count()} entr(ies) lack removed_in")
+    return problems
 
 
 def verify_release(release_dir: str | Path) -> VerifyReport:
