@@ -63,6 +63,11 @@ def test_terms_normalised_like_text() -> None:
         ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAANwAAABN", "  ", None),
         (None, "  ", "  "),
         ("ftp://files.example:21/Kinder-Turnen+2019.png", " kinder turnen 2019 ", None),
+        # non-ASCII before the query: the cut is at the `?`, not at its byte offset counted
+        # as characters (which kept `jpg r` of `?resize=`)
+        ("https://i1.wp.com/ex.net/2017/09/störbild2.jpg?resize=260", " ex net 2017 09 storbild 2 ", None),
+        ("https://bücher.de/a/b.jpg", " a b ", " bücher de "),
+        ("https://x.de/ä/b#frag?x", " a b ", " x de "),
     ],
 )
 def test_url_words(url: str | None, words: str, host: str | None, make_batch) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 ENTRY_POINT_GROUP = "childguard.detectors"
@@ -106,7 +107,10 @@ class Detector(ABC):
     def empty_result(cls, n: int) -> pa.Table:
         return pa.table(
             {
-                cls.col("score"): pa.array([0.0] * n, pa.float64()),
+                # from a buffer: `pa.array([0.0] * n)` imports pandas (0.15 s per process)
+                cls.col("score"): pa.Array.from_buffers(
+                    pa.float64(), n, [None, pa.py_buffer(np.zeros(n))]
+                ),
                 cls.col("evidence"): pa.nulls(n, pa.string()),
             }
         )

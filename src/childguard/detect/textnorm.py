@@ -188,17 +188,13 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     if other.any():
         idx = other.arg_true()
         u = u.scatter(idx, u.gather(idx).str.replace(r"^[^/]*://", ""))
-    df = pl.DataFrame({"u": u}).with_columns(
-        pl.col("u").str.find("/", literal=True).fill_null(pl.col("u").str.len_bytes()).alias("p")
-    )
-    host = df.select(pl.col("u").str.head(pl.col("p")).str.replace(r":\d+$", ""))["u"]
-    rest = df.select(pl.col("u").str.slice(pl.col("p")))["u"]
-    q = rest.str.find(r"[?#]")
-    path = pl.DataFrame({"r": rest, "q": q}).select(
-        pl.when(pl.col("q").is_null())
-        .then(pl.col("r"))
-        .otherwise(pl.col("r").str.head(pl.col("q")))
-    )["r"]
+    # host up to the first `/`, path up to the first `?`/`#`, by literal splits (cutting at a
+    # `str.find` offset mixed bytes and characters: non-ASCII URLs kept part of their query)
+    hp = u.str.splitn("/", 2)
+    host = hp.struct.field("field_0").str.replace(r":\d+$", "")
+    # the path without its leading `/` (a separator, dropped below anyway)
+    path = hp.struct.field("field_1").fill_null("").str.splitn("?", 2).struct.field("field_0")
+    path = _on_matching(path, "#", lambda p: p.str.splitn("#", 2).struct.field("field_0"))
     path = _decode_percent(path)
     # size tokens (`300x200`) are dropped with the IDs: digit, letters, digit
     path = (
@@ -210,11 +206,7 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
         path, r"\p{Ll}\p{Lu}", lambda p: p.str.replace_all(r"(\p{Ll})(\p{Lu})", "$1 $2")
     )
     # hosts are matched by substring (`crechecantinhofeliz`), so lower-case words suffice
-    host = (
-        host.str.to_lowercase()
-        .str.replace_all(".", " ", literal=True)
-        .str.replace_all("-", " ", literal=True)
-    )
+    host = host.str.to_lowercase().str.replace_many([".", "-"], [" ", " "])
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
