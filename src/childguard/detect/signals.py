@@ -15,6 +15,7 @@ from functools import lru_cache
 import polars as pl
 import pyarrow as pa
 
+from childguard.detect import screen
 from childguard.detect.lexicon import Lexicon, alternation, load_lexicon, word_patterns
 
 # Categories matched per row (on `both_norm` unless noted).
@@ -218,10 +219,11 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     # pass 1, every row: one automaton, one regex over the normalised text, one over the raw
     text_raw = pl.col("text").fill_null("")
     first = df.select(
-        _any(both, p.context_terms).alias("ctx"),
         both.str.contains(f"{p.age_child}|{p.class_des}|{p.youth}").alias("shape"),
         text_raw.str.contains(f"{AT_HANDLE}|{PAREN_AGE}").alias("raw"),
-        pl.col("url_host").str.contains_any(HOST_SCHOOL).alias("host_school"),
+    ).with_columns(
+        ctx=screen.contains_any(batch.column("both_norm"), p.context_terms),
+        host_school=screen.contains_any(batch.column("url_host"), HOST_SCHOOL),
     )
     cand = first["ctx"] | first["shape"] | first["raw"]
     n = df.height

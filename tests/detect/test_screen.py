@@ -1,0 +1,91 @@
+"""The literal screen gives the same rows with hyperscan and with the Polars fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from childguard.detect import screen
+from childguard.detect.signals import patterns
+from childguard.detect.textnorm import normalize_series
+
+TERMS = [" son ", " filho ", " 5 anos ", "escola", " a b "]
+
+needs_hs = pytest.mark.skipif(screen._hs is None, reason="hyperscan wheel not installed")
+
+
+def _both(col, terms, monkeypatch) -> tuple[list[bool], list[bool]]:
+    monkeypatch.setenv("CHILDGUARD_SCREEN", "polars")
+    slow = screen.contains_any(col, terms).to_list()
+    monkeypatch.delenv("CHILDGUARD_SCREEN")
+    fast = screen.contains_any(col, terms).to_list()
+    return slow, fast
+
+
+def test_fallback_is_switchable(monkeypatch) -> None:
+    monkeypatch.setenv("CHILDGUARD_SCREEN", "polars")
+    assert screen.backend() == "polars"
+
+
+@needs_hs
+def test_rows_and_boundaries(monkeypatch) -> None:
+    rows = [" my son ", " son", "son ", "  ", None, " x escola y ", " a  b ", " a b ", " 5 anos "]
+    col = pa.chunked_array([pa.array(rows[:4]), pa.array(rows[4:])])
+    slow, fast = _both(col, TERMS, monkeypatch)
+    assert fast == slow == [True, False, False, False, False, True, False, True, True]
+
+
+@needs_hs
+def test_sliced_large_and_empty(monkeypatch) -> None:
+    arr = pa.array([" son ", " x ", " filho ", " y "], pa.large_string()).slice(1, 3)
+    slow, fast = _both(arr, TERMS, monkeypatch)
+    assert fast == slow == [False, True, False]
+    assert _both(pa.array([], pa.string()), TERMS, monkeypatch) == ([], [])
+    assert _both(pa.array([" son "]), [], monkeypatch) == ([False], [False])
+
+
+@needs_hs
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="abson fil5\u00e9", max_size=12), max_size=30))
+def test_padded_rows_agree(texts: list[str]) -> None:
+    # textnorm's padding: no term can match across two rows
+    col = normalize_series(pl.Series(texts, dtype=pl.String)).to_arrow()
+    with pytest.MonkeyPatch.context() as mp:
+        slow, fast = _both(col, TERMS, mp)
+    assert fast == slow
+
+
+@needs_hs
+def test_context_terms_on_real_style_rows(monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    terms = patterns(None).context_terms
+    words = [t.strip() for t in terms[:400]] + ["casa", "praia", "mar", "red", "car", "sol"]
+    rows = [" " + " ".join(rng.choice(words, size=rng.integers(0, 6))) + " " for _ in range(3000)]
+    slow, fast = _both(pa.array(rows), terms, monkeypatch)
+    assert fast == slow
+    assert 0 < sum(fast) < len(rows)
+
+
+@needs_hs
+def test_signals_identical_both_ways(monkeypatch, make_batch) -> None:
+    from childguard.detect import signals
+    from childguard.detect.textnorm import prepare
+
+    rows = [
+        ("my son Lucas, 5, at Escola Pequeno Mundo", "https://x.com/festa-5-anos.jpg"),
+        ("Sunset over the lake", "https://cdn.example/736x/27/3e/1a/abc.jpg"),
+        ("baby girl nursery decor", None),
+        (None, "https://www.escolinha.com.br/turma-3a/filho.jpg"),
+        ("Primeira Comunhão da Ana", "https://a.b/c"),
+    ] * 7
+    out = []
+    for mode in ("polars", "hyperscan"):
+        monkeypatch.setenv("CHILDGUARD_SCREEN", mode)
+        signals._CACHE.clear()
+        out.append(signals.compute(prepare(make_batch(rows))))
+    assert out[0].equals(out[1])
+    assert out[1]["ctx"].sum() > 0
