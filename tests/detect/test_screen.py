@@ -89,3 +89,22 @@ def test_signals_identical_both_ways(monkeypatch, make_batch) -> None:
         out.append(signals.compute(prepare(make_batch(rows))))
     assert out[0].equals(out[1])
     assert out[1]["ctx"].sum() > 0
+
+
+def test_spread_matches_scatter() -> None:
+    from childguard.detect._util import spread
+
+    rng = np.random.default_rng(5)
+    n = 500
+    idx = np.sort(rng.choice(n, 40, replace=False))
+    for values in (
+        pl.Series(rng.random(40) < 0.5),
+        pl.Series(rng.random(40)),
+        pl.Series([f"w{i}" if i % 3 else None for i in range(40)], dtype=pl.String),
+        pl.Series([True, None] * 20, dtype=pl.Boolean),
+    ):
+        fill = None if values.dtype == pl.String else values.dtype.to_python()()
+        ref = pl.repeat(fill, n, dtype=values.dtype, eager=True).scatter(idx, values)
+        assert spread(n, idx, values).equals(ref)
+        assert spread(n, pl.Series(idx), values).equals(ref)
+    assert spread(3, [], pl.Series([], dtype=pl.Boolean)).to_list() == [False] * 3

@@ -35,20 +35,46 @@ def result(
     return pa.table(cols)
 
 
+def spread(
+    n: int, idx: pl.Series | np.ndarray | list[int], values: pl.Series, fill: object = None
+) -> pl.Series:
+    """A length-n series holding `values` at positions `idx` and `fill` elsewhere (null for
+    strings; False or 0 when not given).
+
+    Built with numpy (booleans, numbers) or one gather (strings): Polars' `scatter` into a
+    fresh boolean column costs ~8 ns per row of the column, 30x this, and the shared signals
+    spread ~40 candidate-only columns over every row of a batch."""
+    pos = idx.to_numpy() if isinstance(idx, pl.Series) else np.asarray(idx)
+    pos = pos.astype(np.int64, copy=False)
+    dtype = values.dtype
+    if dtype != pl.String and values.null_count():
+        base = pl.repeat(fill if fill is not None else 0, n, eager=True).cast(dtype)
+        return base.scatter(pos, values)
+    if dtype == pl.String:
+        if fill is not None:
+            return pl.repeat(fill, n, dtype=dtype, eager=True).scatter(pos, values)
+        at = np.full(n, -1, np.int64)
+        at[pos] = np.arange(len(pos))
+        taker = pl.from_arrow(pa.array(at, mask=at < 0))
+        assert isinstance(taker, pl.Series)
+        return values.gather(taker) if len(values) else pl.repeat(None, n, dtype=dtype, eager=True)
+    arr = values.to_numpy()
+    out = np.full(n, fill if fill is not None else 0, dtype=arr.dtype)
+    out[pos] = arr
+    return pl.Series(values.name, out, dtype=dtype)
+
+
 def scatter_strings(n: int, idx: pl.Series | list[int], values: list[str | None]) -> pl.Series:
     """A length-n string series, null except `values` at positions `idx`."""
-    out = pl.repeat(None, n, dtype=pl.String, eager=True)
-    if len(idx):
-        out = out.scatter(idx, pl.Series(values, dtype=pl.String))
-    return out
+    return spread(n, idx, pl.Series(values, dtype=pl.String))
 
 
 def scatter_floats(n: int, idx: pl.Series | list[int], value: float = 1.0) -> pl.Series:
     """A length-n float series, 0 except `value` at positions `idx` (no per-row lists)."""
-    out = pl.repeat(0.0, n, dtype=pl.Float64, eager=True)
-    if len(idx):
-        out = out.scatter(idx, value)
-    return out
+    out = np.zeros(n)
+    pos = idx.to_numpy() if isinstance(idx, pl.Series) else np.asarray(idx, np.int64)
+    out[pos] = value
+    return pl.Series(out)
 
 
 def take_list(batch: pa.Table, column: str, idx: pl.Series) -> list:

@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import screen
+from childguard.detect._util import spread
 from childguard.detect.lexicon import Lexicon, alternation, load_lexicon, word_patterns
 
 # Categories matched per row (on `both_norm` unless noted).
@@ -260,19 +261,13 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         # a child word that nobody calls a pet ("girl", "kids", not "baby"): pets in the
         # row do not cancel it ("little girl hugging her dog")
         human = _human_rows(pairs, p.terms["pet_words"])
-        child_human = pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True)
-        if len(human):
-            child_human = child_human.scatter(human, True)
-        child_word = pl.repeat(None, sub.height, dtype=pl.String, eager=True)
-        if words.height:
-            child_word = child_word.scatter(words["r"], words["m"])
+        child_human = spread(sub.height, human, pl.Series([True] * len(human), dtype=pl.Boolean))
+        child_word = spread(sub.height, words["r"], words["m"])
         found = {str(c[0]): g["r"] for c, g in pairs.group_by("category", maintain_order=True)}
         flags = {}
         for c in DETAIL:
-            col = pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True)
-            if c in found:
-                col = col.scatter(found[c], True)
-            flags[c] = col
+            rows = found.get(c, [])
+            flags[c] = spread(sub.height, rows, pl.repeat(True, len(rows), eager=True))
         # regexes only where they can match: pass 1 said which rows have a shape (age, class,
         # age group) or a raw pattern; numbers are needed for adult ages and class numbers
         shape = first["shape"].gather(idx)
@@ -314,24 +309,18 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             detail["age_child"] | flags["birth"] | flags["hospital"] | flags["birthday"]
             | flags["event"] | flags["relation"]
         )  # fmt: skip
-        extra_cols = ("date", "time", "weight", "length")
-        more = {c: pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True) for c in extra_cols}
-        if need.any():
-            j = need.arg_true()
-            sub2 = sub[j].select(
-                both.str.contains(p.date).alias("date"),
-                both.str.contains(p.time).alias("time"),
-                both.str.contains(p.weight).alias("weight"),
-                both.str.contains(p.length).alias("length"),
-            )
-            more = {c: more[c].scatter(j, sub2[c]) for c in extra_cols}
+        more = _where(
+            sub,
+            need,
+            {
+                "date": both.str.contains(p.date),
+                "time": both.str.contains(p.time),
+                "weight": both.str.contains(p.weight),
+                "length": both.str.contains(p.length),
+            },
+        )
         detail = detail.with_columns(**more)
-        cols = {}
-        for c in detail.columns:
-            dtype = detail[c].dtype
-            full = pl.repeat(None if dtype == pl.String else False, n, dtype=dtype, eager=True)
-            cols[c] = full.scatter(idx, detail[c])
-        out = out.with_columns(**cols)
+        out = out.with_columns(**{c: spread(n, idx, detail[c]) for c in detail.columns})
     out = out.with_columns(cand.alias("candidate"))
     if len(_CACHE) >= 4:
         _CACHE.clear()
@@ -363,12 +352,11 @@ def _human_rows(pairs: pl.DataFrame, pet_words: list[str]) -> list[int]:
 
 def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict[str, pl.Series]:
     """Boolean columns from `exprs`, evaluated only on the rows of `df` where `mask` is set."""
-    out = {c: pl.repeat(False, df.height, dtype=pl.Boolean, eager=True) for c in exprs}
-    if mask.any():
-        j = mask.arg_true()
-        part = df[j].select(**exprs)
-        out = {c: out[c].scatter(j, part[c]) for c in exprs}
-    return out
+    if not mask.any():
+        return {c: pl.repeat(False, df.height, dtype=pl.Boolean, eager=True) for c in exprs}
+    j = mask.arg_true()
+    part = df[j].select(**exprs)
+    return {c: spread(df.height, j, part[c]) for c in exprs}
 
 
 def negated(s: pl.DataFrame) -> pl.Series:
