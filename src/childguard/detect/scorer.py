@@ -51,7 +51,7 @@ class Scorer(Detector):
         p_minor = np.zeros(n)
         evidence: list[str | None] = [None] * n
         if len(idx):
-            ff = feature_frame(batch, sig, idx)
+            ff = feature_frame(batch, sig, idx, self.model.vocab_series)
             pred = self.model.predict_frame(ff, len(idx))
             p_id[idx] = pred["identifiable"]
             p_minor[idx] = pred["minor"]

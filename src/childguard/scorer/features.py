@@ -242,13 +242,15 @@ def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     return pl.concat([uni, bi, tri])
 
 
-def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
+def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None) -> pl.DataFrame:
     """Every feature token of the given rows of a scored batch, as a long frame
     (row: position in `rows`, token), one row per distinct (row, token). Vectorised: this
     runs on every screened row of a scan.
 
     table: the prepared batch (pyarrow) with every caption detector's columns;
-    sig: that batch's shared signals (`signals.compute`); rows: row positions."""
+    sig: that batch's shared signals (`signals.compute`); rows: row positions; vocab: keep only
+    these tokens (a model's: scoring joins on them, and most of a row's n-grams are not among
+    them, so they need not be de-duplicated)."""
     n = len(rows)
     idx = pl.Series("i", list(rows) if not isinstance(rows, pl.Series) else rows, dtype=pl.UInt32)
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
@@ -343,6 +345,8 @@ def feature_frame(table, sig: pl.DataFrame, rows) -> pl.DataFrame:
     out = pl.concat(
         [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts]
     )
+    if vocab is not None:
+        out = out.filter(pl.col("token").is_in(vocab.implode()))
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
     return out.unique()
 

@@ -64,6 +64,11 @@ class ScorerModel:
         return np.isin(row_keys(urls, texts), self.train_keys)
 
     # scoring -------------------------------------------------------------------------------
+    @property
+    def vocab_series(self) -> pl.Series:
+        """The model's tokens as a Polars column (features outside it weigh nothing)."""
+        return self._table()["token"]
+
     def _table(self) -> pl.DataFrame:
         """Token -> one weight column per head (built once, then joined per batch)."""
         t = self._weights_table
