@@ -39,10 +39,12 @@ REASON_TYPE = pa.struct(
 
 
 class PolicyError(ValueError):
+    """A policy that cannot be read, parsed or run against the running detectors."""
     pass
 
 
 class Rule(BaseModel):
+    """One policy rule: a condition over detector signals/scores and the risk it sets."""
     model_config = ConfigDict(extra="forbid")
     name: str
     risk: Literal["blocked", "identifiable_child", "child"]
@@ -76,6 +78,7 @@ class ReviewBand(BaseModel):
 
 
 class Policy(BaseModel):
+    """A validated policy: thresholds, ordered rules and risk actions; decides every row."""
     model_config = ConfigDict(extra="forbid")
     version: str = "1"
     review: ReviewBand | None = None
@@ -101,6 +104,7 @@ class Policy(BaseModel):
         return {"clean": "keep", **v}
 
     def threshold(self, detector: str) -> float:
+        """The signal threshold of one detector (its own, else `default_threshold`)."""
         return self.thresholds.get(detector, self.default_threshold)
 
     def resolve(self, detectors: list) -> Policy:
@@ -176,12 +180,14 @@ class Policy(BaseModel):
         return _rule_detectors(tuple((r.name, r.when) for r in self.rules))
 
     def signal_names(self) -> set[str]:
+        """Every detector name the rules read."""
         names: set[str] = set()
         for r in self.rules:
             names |= _names(r.when)
         return names
 
     def check_detectors(self, available: set[str]) -> None:
+        """Raise PolicyError if a rule names a detector not in `available`."""
         missing = self.signal_names() - available
         if missing:
             raise PolicyError(
@@ -189,6 +195,7 @@ class Policy(BaseModel):
             )
 
     def fingerprint(self) -> str:
+        """A 16-hex-digit SHA-256 of the policy's canonical JSON, to tell policies apart."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -88,6 +88,7 @@ def fold(word: str) -> str:
 
 
 def extract_first(values: list[str], regex: str) -> list[str | None]:
+    """The first match of `regex` in each string, stripped; None where none matches."""
     if not values:
         return []
     s = pl.Series(values, dtype=pl.String).str.extract(f"({regex})", 1)

@@ -17,10 +17,12 @@ from childguard.detect.base import Detector, Example, register
 
 @register
 class Ages(Detector):
+    """Detector `ages`: 1.0 on rows that state the age of a minor."""
     name = "ages"
     version = "1"
 
     def score(self, batch: pa.Table) -> pa.Table:
+        """1.0 where caption or URL gives a child's age; evidence `age:<match>`."""
         s = signals.compute(batch)
         hit = signals.child_age(s)
         n = batch.num_rows
@@ -34,6 +36,7 @@ class Ages(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: children's ages that fire; warranties, sizes, adults that don't."""
         return [
             Example("Heitor completando 2 aninhos hoje!", lang="pt"),
             Example("my 3yo finally slept through the night", lang="en"),

@@ -16,10 +16,12 @@ from childguard.detect.base import Detector, Example, register
 
 @register
 class BirthDetails(Detector):
+    """Detector `birth_details`: 1.0 on birth records, 0.5 on a birth word with a date."""
     name = "birth_details"
     version = "1"
 
     def score(self, batch: pa.Table) -> pa.Table:
+        """Score a batch (1.0 record, 0.5 birth word + date); evidence lists the signals."""
         s = signals.compute(batch)
         birth = (s["birth"] | s["hospital"]) & ~signals.negated(s) & ~s["neg_product"]
         record = (birth & (s["weight"] | s["time"] | (s["date"] & s["length"]))) | (
@@ -41,6 +43,7 @@ class BirthDetails(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: birth announcements that fire; product weights that don't."""
         return [
             Example("Welcome to the world! Born 3/14/2022 at 6:41 am, 7 lb 9 oz, 20 in", lang="en"),
             Example("Родился 03.03.2022 в 07:10 в роддоме №2, вес 3500 г, рост 53 см", lang="ru"),

@@ -16,10 +16,12 @@ from childguard.detect.base import Detector, Example, register
 
 @register
 class Dates(Detector):
+    """Detector `dates`: 1.0 on rows with a calendar date (the policy pairs it with an age)."""
     name = "dates"
     version = "1"
 
     def score(self, batch: pa.Table) -> pa.Table:
+        """1.0 where the screen found a date; evidence `date:<match>`."""
         s = signals.compute(batch)
         n = batch.num_rows
         hit = s["date"]
@@ -34,6 +36,7 @@ class Dates(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: dates in child contexts that fire; an age without a date that doesn't."""
         # dates are only computed on rows with some child context (see signals.compute)
         return [
             Example("Aniversário de 7 anos, 23/11/2019", lang="pt"),

@@ -29,10 +29,12 @@ CHILD_HANDLE_WORDS = (
 
 @register
 class Handles(Detector):
+    """Detector `handles`: 1.0 on social handles of children, evidence redacted to an initial."""
     name = "handles"
     version = "1"
 
     def score(self, batch: pa.Table) -> pa.Table:
+        """1.0 where a handle looks like a child's or sits in a row about a minor."""
         s = signals.compute(batch)
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
@@ -53,6 +55,7 @@ class Handles(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: children's handles that fire; a bakery's handle that doesn't."""
         return [
             Example("@valentina.bebe.oficial fazendo 6 meses 🎀", lang="pt"),
             Example("Our little chef @cookingwiththeo_ (age 9) made pancakes", lang="en"),

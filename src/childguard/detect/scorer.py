@@ -22,15 +22,18 @@ from childguard.scorer.model import ScorerModel, load_model
 
 @register
 class Scorer(Detector):
+    """Detector `scorer`: the trained model's P(identifiable child) and P(minor) per row."""
     name = "scorer"
     version = "1"
     after = DETECTOR_FEATURES
 
     def setup(self) -> None:
+        """Load the model named by the `model` option (the shipped model when unset)."""
         path = self.options.get("model")
         self.model: ScorerModel = load_model(str(path) if path else None)
 
     def describe(self) -> dict[str, object]:
+        """The base description plus the loaded model's id (loads the model if needed)."""
         d = super().describe()
         self.ensure_setup()
         d["model_id"] = self.model.model_id
@@ -43,6 +46,7 @@ class Scorer(Detector):
         return self.model.threshold_for_band(below, per_million)
 
     def score(self, batch: pa.Table) -> pa.Table:
+        """Model probabilities for the screen's candidates (0 elsewhere), with top features."""
         self.ensure_setup()
         n = batch.num_rows
         sig = signals.compute(batch)
@@ -78,6 +82,7 @@ class Scorer(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: an identifiable child that fires; a landscape that doesn't."""
         return [
             Example("happy 2nd birthday to my son Lucas at Escola Pequeno Mundo", lang="en"),
             Example("Sunset over the lake", fires=False, lang="en"),

@@ -30,6 +30,7 @@ _IMAGE_CHUNK = 512  # images read and hashed at a time, to bound memory on big b
 
 @register
 class TakedownLists(Detector):
+    """Detector `takedown_lists`: match URLs, LAION hashes and images against takedown lists."""
     name: ClassVar[str] = "takedown_lists"
     version: ClassVar[str] = "1"
     resources: ClassVar[Resources] = Resources(num_cpus=1.0, memory_mb=512, stateful=True)
@@ -67,6 +68,7 @@ class TakedownLists(Detector):
         self._sources: dict[str, object] = {}
 
     def describe(self) -> dict[str, object]:
+        """The base description plus pinned list versions, store home and PDQ options."""
         d = super().describe()
         d["options"] = {
             **dict(self.options),
@@ -79,10 +81,12 @@ class TakedownLists(Detector):
         return d
 
     def setup(self) -> None:
+        """Load the pinned versions of the chosen lists from the store."""
         self.lists = [self.store.load(r) for r in self.refs]
 
     # scoring ------------------------------------------------------------------------------------
     def score(self, batch: pa.Table) -> pa.Table:
+        """1.0 on a list match; label and error columns for images that could not be checked."""
         n = batch.num_rows
         if not self.lists or n == 0:
             return self.empty_result(n).append_column(self.col("label"), pa.nulls(n, pa.string()))
@@ -234,6 +238,7 @@ class TakedownLists(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract row: with an empty store nothing fires."""
         # Matches depend on the lists in the store; with an empty store nothing fires.
         return [Example(text="a photo", url="https://example.org/a.jpg", fires=False)]
 
