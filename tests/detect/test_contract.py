@@ -26,7 +26,7 @@ def test_examples(name, example, make_batch) -> None:
     table = prepare(make_batch([(example.text, example.url), ("Sunset over the lake", None)]))
     for det in dets:
         det.ensure_setup()
-        out = det.score(table)
+        out = det.run(table)
         assert out.num_rows == table.num_rows
         for c in out.column_names:
             table = table.append_column(c, out.column(c))

@@ -85,7 +85,6 @@ def test_signals_identical_both_ways(monkeypatch, make_batch) -> None:
     out = []
     for mode in ("polars", "hyperscan"):
         monkeypatch.setenv("CHILDGUARD_SCREEN", mode)
-        signals._CACHE.clear()
         out.append(signals.compute(prepare(make_batch(rows))))
     assert out[0].equals(out[1])
     assert out[1]["ctx"].sum() > 0

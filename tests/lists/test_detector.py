@@ -51,7 +51,7 @@ def images() -> dict[str, bytes]:
 def test_empty_store_is_a_cheap_no_op(tmp_path: Path) -> None:
     det = TakedownLists(home=str(tmp_path))
     det.ensure_setup()
-    out = det.score(_batch([{"url": "https://e.com/a.jpg"}]))
+    out = det.run(_batch([{"url": "https://e.com/a.jpg"}]))
     assert out.column("takedown_lists__score").to_pylist() == [0.0]
     assert det.describe()["lists"] == []
 
@@ -72,7 +72,7 @@ def test_url_sha256_and_laion_hash_lists(tmp_path: Path) -> None:
         {"url": "https://example.com/kid2.jpg"},
         {"url": None},
     ]
-    out = det.score(_batch(rows)).to_pylist()
+    out = det.run(_batch(rows)).to_pylist()
     assert [r["takedown_lists__score"] for r in out] == [1.0, 1.0, 1.0, 0.0, 0.0]
     assert out[0]["takedown_lists__evidence"] == "list:urls@v1 type:url"
     assert out[1]["takedown_lists__evidence"] == "list:shas@v1 type:url_sha256"
@@ -81,7 +81,7 @@ def test_url_sha256_and_laion_hash_lists(tmp_path: Path) -> None:
 
     # A given laion_hash column is used as is; nulls in it are computed.
     b = _batch(rows[:3]).append_column("laion_hash", pa.array([None, 5, lh], pa.int64()))
-    got = det.score(b).column("takedown_lists__label").to_pylist()
+    got = det.run(b).column("takedown_lists__label").to_pylist()
     assert got == ["url", "url_sha256", "laion_hash"]
 
 
@@ -97,7 +97,7 @@ def test_lists_option_narrows_and_pins_versions(tmp_path: Path) -> None:
         {"name": "b", "type": "url", "version": 1, "entries": 1, "url_key": "sb1"}
     ]
     assert d["options"]["lists"] == ["b@1"]
-    scores = det.score(_batch([{"url": f"https://e.com/{i}"} for i in (1, 2, 3)]))
+    scores = det.run(_batch([{"url": f"https://e.com/{i}"} for i in (1, 2, 3)]))
     assert scores.column("takedown_lists__score").to_pylist() == [0.0, 1.0, 0.0]
     assert TakedownLists(home=str(tmp_path / "home"), lists="a,b@2").describe()["options"][
         "lists"
@@ -125,7 +125,7 @@ def test_file_hash_and_pdq_lists_on_images(tmp_path: Path, images, as_folder: bo
 
     det = TakedownLists(home=str(tmp_path / "home"))
     det.ensure_setup()
-    out = det.score(_batch(rows, shard)).to_pylist()
+    out = det.run(_batch(rows, shard)).to_pylist()
     labels = [r["takedown_lists__label"] for r in out]
     assert labels == [None, "md5", "sha1", "pdq", "image_error", "pdq_low_quality", None]
     assert [r["takedown_lists__score"] for r in out] == [0, 1, 1, 1, 0, 0, 0]
@@ -141,7 +141,7 @@ def test_file_hash_and_pdq_lists_on_images(tmp_path: Path, images, as_folder: bo
     assert det.counters["rows_matched"] == 3
 
     # Without the shard path there are no images to check: URL-only, nothing fires.
-    plain = det.score(_batch(rows)).column("takedown_lists__score").to_pylist()
+    plain = det.run(_batch(rows)).column("takedown_lists__score").to_pylist()
     assert plain == [0.0] * len(rows)
 
 

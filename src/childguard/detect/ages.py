@@ -13,6 +13,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import extract_first, result, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 
 
 @register
@@ -21,9 +22,9 @@ class Ages(Detector):
     name = "ages"
     version = "1"
 
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where caption or URL gives a child's age; evidence `age:<match>`."""
-        s = signals.compute(batch)
+        s = ctx.signals
         hit = signals.child_age(s)
         n = batch.num_rows
         idx = hit.arg_true()

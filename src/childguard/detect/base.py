@@ -11,14 +11,19 @@ Third-party detectors plug in through the entry point group `childguard.detector
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import entry_points
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from childguard.detect.context import BatchContext
 
 ENTRY_POINT_GROUP = "childguard.detectors"
 
@@ -91,8 +96,25 @@ class Detector(ABC):
             self._ready = True
 
     @abstractmethod
-    def score(self, batch: pa.Table) -> pa.Table:
-        """Return a table with `{name}__score` and `{name}__evidence`, same length as batch."""
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        """Return a table with `{name}__score` and `{name}__evidence`, same length as batch.
+
+        `batch` holds the prepared columns and every earlier detector's outputs; `ctx` the
+        batch's shared work (`ctx.signals`). Detectors written before the context existed
+        may take `batch` alone: `run` calls them so."""
+
+    def run(self, batch: pa.Table, ctx: BatchContext | None = None) -> pa.Table:
+        """Set up if needed and score one batch (a context is built when none is given)."""
+        from childguard.detect.context import BatchContext
+
+        self.ensure_setup()
+        if ctx is None:
+            ctx = BatchContext.of(batch)
+            if batch.num_rows == ctx.table.num_rows and "text_norm" not in batch.column_names:
+                batch = ctx.table
+        if _takes_context(type(self)):
+            return self.score(batch, ctx)
+        return self.score(batch)  # type: ignore[call-arg]
 
     @staticmethod
     def examples() -> list[Example]:
@@ -117,6 +139,16 @@ class Detector(ABC):
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "options": dict(self.options)}
+
+
+@cache
+def _takes_context(cls: type) -> bool:
+    """Does `cls.score` accept the batch context (a second positional parameter)?"""
+    params = list(inspect.signature(cls.score).parameters.values())[1:]
+    positional = [
+        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import result, scatter_strings
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 
 
 @register
@@ -20,9 +21,9 @@ class BirthDetails(Detector):
     name = "birth_details"
     version = "1"
 
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Score a batch (1.0 record, 0.5 birth word + date); evidence lists the signals."""
-        s = signals.compute(batch)
+        s = ctx.signals
         birth = (s["birth"] | s["hospital"]) & ~signals.negated(s) & ~s["neg_product"]
         record = (birth & (s["weight"] | s["time"] | (s["date"] & s["length"]))) | (
             s["weight"] & s["length"] & ~s["neg_product"] & ~signals.negated(s)

@@ -15,6 +15,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import result, scatter_strings
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import load_lexicon
 
 _EVIDENCE_CATS = ("child_model", "child", "relation", "event", "youth_sport", "child_ambiguous")
@@ -29,9 +30,8 @@ class ChildTerms(Detector):
         lex = load_lexicon()
         self._terms = [t for c in _EVIDENCE_CATS for t in lex.get(c)]
 
-    def score(self, batch: pa.Table) -> pa.Table:
-        self.ensure_setup()
-        s = signals.compute(batch)
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        s = ctx.signals
         hit = signals.minor_subject(s)
         n = batch.num_rows
         idx = hit.arg_true()

@@ -12,6 +12,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import extract_first, result, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 
 
 @register
@@ -20,9 +21,9 @@ class Dates(Detector):
     name = "dates"
     version = "1"
 
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where the screen found a date; evidence `date:<match>`."""
-        s = signals.compute(batch)
+        s = ctx.signals
         n = batch.num_rows
         hit = s["date"]
         idx = hit.arg_true()

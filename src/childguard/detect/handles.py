@@ -14,6 +14,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.redact import initials
 
 HANDLE = re.compile(r"(?:^|[^\w@])@([A-Za-z0-9_.]{3,30})")
@@ -33,9 +34,9 @@ class Handles(Detector):
     name = "handles"
     version = "1"
 
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where a handle looks like a child's or sits in a row about a minor."""
-        s = signals.compute(batch)
+        s = ctx.signals
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
         cand = (s["at"] & ~signals.negated(s)).arg_true()

@@ -15,9 +15,9 @@ import re
 import polars as pl
 import pyarrow as pa
 
-from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_strings
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import load_lexicon
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -76,9 +76,8 @@ class Institutions(Detector):
                 return True
         return False
 
-    def score(self, batch: pa.Table) -> pa.Table:
-        self.ensure_setup()
-        s = signals.compute(batch)
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        s = ctx.signals
         n = batch.num_rows
         strong = s["class_des"] | s["youth"] | s["class_num"]
         generic = s["school"] | s["hospital"] | s["youth_sport"] | s["host_school"]

@@ -32,6 +32,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import (
     CATEGORIES,
     DATA_DIR,
@@ -613,9 +614,8 @@ class Names(Detector):
             return None
         return found, anchor
 
-    def score(self, batch: pa.Table) -> pa.Table:
-        self.ensure_setup()
-        s = signals.compute(batch)
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        s = ctx.signals
         n = batch.num_rows
         minor = signals.minor_subject(s)
         age = signals.child_age(s)

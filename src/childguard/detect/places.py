@@ -14,6 +14,7 @@ import pyarrow as pa
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
 from childguard.redact import initials
 
@@ -54,9 +55,8 @@ class Places(Detector):
         self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
         self._first_words = {p.split(" ")[0] for p in self._places}
 
-    def score(self, batch: pa.Table) -> pa.Table:
-        self.ensure_setup()
-        s = signals.compute(batch)
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        s = ctx.signals
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
         idx = minor.arg_true()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from childguard.detect import signals
 from childguard.detect.base import Detector, Example, register
+from childguard.detect.context import BatchContext
 from childguard.scorer.features import DETECTOR_FEATURES, evidence_token, feature_frame
 from childguard.scorer.model import ScorerModel, load_model
 
@@ -45,11 +45,10 @@ class Scorer(Detector):
         self.ensure_setup()
         return self.model.threshold_for_band(below, per_million)
 
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Model probabilities for the screen's candidates (0 elsewhere), with top features."""
-        self.ensure_setup()
         n = batch.num_rows
-        sig = signals.compute(batch)
+        sig = ctx.signals
         idx = sig["candidate"].arg_true().to_numpy()
         p_id = np.zeros(n)
         p_minor = np.zeros(n)

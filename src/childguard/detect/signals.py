@@ -194,25 +194,9 @@ def _any(col: pl.Expr, pats: list[str]) -> pl.Expr:
     return col.str.contains_any(pats) if pats else pl.lit(False)
 
 
-# Signals of the last few batches, keyed by the memory of their `both_norm` column. Each entry
-# keeps that column alive, so its memory cannot be reused by another batch while cached.
-_CACHE: dict[tuple, tuple[pa.ChunkedArray, pl.DataFrame]] = {}
-
-
-def _key(batch: pa.Table) -> tuple:
-    col = batch.column("both_norm")
-    chunks = tuple(
-        tuple(b.address if b is not None else 0 for b in c.buffers()) for c in col.chunks
-    )
-    return (batch.num_rows, chunks)
-
-
 def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
-    """Signals for every row of a prepared batch (cached for the batch's lifetime)."""
-    key = (*_key(batch), lex_dir)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit[1]
+    """Signals for every row of a prepared batch (the engine computes them once per batch and
+    hands them to detectors in `BatchContext.signals`)."""
     p = patterns(lex_dir)
     df = pl.from_arrow(batch.select(["text", "both_norm", "text_norm", "url_words", "url_host"]))
     assert isinstance(df, pl.DataFrame)
@@ -321,11 +305,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         )
         detail = detail.with_columns(**more)
         out = out.with_columns(**{c: spread(n, idx, detail[c]) for c in detail.columns})
-    out = out.with_columns(cand.alias("candidate"))
-    if len(_CACHE) >= 4:
-        _CACHE.clear()
-    _CACHE[key] = (batch.column("both_norm"), out)
-    return out
+    return out.with_columns(cand.alias("candidate"))
 
 
 def _human_rows(pairs: pl.DataFrame, pet_words: list[str]) -> list[int]:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from childguard.detect.base import Detector, Example, Resources, register
+from childguard.detect.context import BatchContext
 from childguard.lists.store import ListRef, ListStore, LoadedList
 from childguard.lists.types import FILE_HASH_TYPES, URL_TYPES, ListType, int64_digests
 
@@ -85,7 +86,7 @@ class TakedownLists(Detector):
         self.lists = [self.store.load(r) for r in self.refs]
 
     # scoring ------------------------------------------------------------------------------------
-    def score(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 on a list match; label and error columns for images that could not be checked."""
         n = batch.num_rows
         if not self.lists or n == 0:

@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect.base import Detector
+from childguard.detect.context import BatchContext
 from childguard.detect.textnorm import NORM_COLUMNS, prepare
 from childguard.policy import REASON_TYPE, Policy
 from childguard.urls import laion_hash_column, url_sha256_column
@@ -57,17 +58,24 @@ def row_errors(scored: pl.DataFrame) -> pa.Table:
 
 def score_batch(batch: pa.Table, detectors: list[Detector]) -> pa.Table:
     """Run every detector over the batch; returns batch columns plus every score column."""
-    table = prepare(batch)
+    return score_batch_with_context(batch, detectors)[0]
+
+
+def score_batch_with_context(
+    batch: pa.Table, detectors: list[Detector]
+) -> tuple[pa.Table, BatchContext]:
+    """`score_batch`, and the batch context its detectors shared (signals computed once)."""
+    ctx = BatchContext(prepare(batch))
+    table = ctx.table
     for det in detectors:
-        det.ensure_setup()
-        out = det.score(table)
+        out = det.run(table, ctx)
         if out.num_rows != table.num_rows:
             raise RuntimeError(
                 f"detector {det.name} returned {out.num_rows} rows for {table.num_rows}"
             )
         for name in out.column_names:
             table = table.append_column(name, out.column(name))
-    return table
+    return table, ctx
 
 
 def decide_batch(

@@ -54,8 +54,7 @@ def text_detectors() -> list:
 
 def featurise(frame: pl.DataFrame, dets: list | None = None, batch_rows: int = 65536):
     """(features per row or None where the screen passed it) for a url/text frame."""
-    from childguard.detect import signals
-    from childguard.engine.batch import score_batch
+    from childguard.engine.batch import score_batch_with_context
 
     dets = dets if dets is not None else text_detectors()
     out: list[list[str] | None] = []
@@ -68,8 +67,8 @@ def featurise(frame: pl.DataFrame, dets: list | None = None, batch_rows: int = 6
                 "text": part["text"].cast(pl.String).to_arrow(),
             }
         )
-        table = score_batch(batch, dets)
-        sig = signals.compute(table)
+        table, ctx = score_batch_with_context(batch, dets)
+        sig = ctx.signals
         idx = sig["candidate"].arg_true().to_numpy()
         feats = batch_features(table, sig, idx)
         rows: list[list[str] | None] = [None] * part.height
