@@ -54,3 +54,37 @@ def test_legacy_signature_still_runs(make_batch) -> None:
     load_builtin()
     (ages,) = [d for d in REGISTRY.create(["ages"]) if d.name == "ages"]
     assert ages.run(make_batch(ROWS))["ages__score"].to_pylist()[0] > 0
+
+
+def test_engine_checks_output_columns(make_batch) -> None:
+    import polars as pl
+    import pytest
+
+    from childguard.detect import DetectorError, detector_output
+
+    class Bad(Detector):
+        name = "bad_test"
+        version = "1"
+        cols: dict = {}
+
+        def score(self, batch, ctx):
+            return pa.table(self.cols)
+
+    n = len(ROWS)
+    good = detector_output("bad_test", n, pl.Series([0.0] * n))
+    assert good.column_names == ["bad_test__score", "bad_test__evidence"]
+    for cols, msg in (
+        ({"bad_test__score": pa.array([0.0])}, "returned 1 rows"),
+        ({"bad_test__score": pa.array([0.0] * n), "other": pa.array([1] * n)}, "outside"),
+        ({"bad_test__evidence": pa.array(["x"] * n)}, "no bad_test__score"),
+        ({"bad_test__score": pa.array([1] * n)}, "expected double"),
+        (
+            {"bad_test__score": pa.array([0.0] * n), "bad_test__label": pa.array([1] * n)},
+            "expected string",
+        ),
+    ):
+        Bad.cols = cols
+        with pytest.raises(DetectorError, match=msg):
+            score_batch(make_batch(ROWS), [Bad()])
+    Bad.cols = {c: good.column(c) for c in good.column_names}
+    assert score_batch(make_batch(ROWS), [Bad()]).num_rows == n

@@ -8,8 +8,20 @@ from childguard.detect.base import (
     Resources,
     register,
 )
+from childguard.detect.context import BatchContext
+from childguard.detect.output import check_output, detector_output
 
-__all__ = ["REGISTRY", "Detector", "DetectorError", "Example", "Resources", "register"]
+__all__ = [
+    "REGISTRY",
+    "BatchContext",
+    "Detector",
+    "DetectorError",
+    "Example",
+    "Resources",
+    "check_output",
+    "detector_output",
+    "register",
+]
 
 
 def load_builtin() -> None:
@@ -20,6 +32,6 @@ def load_builtin() -> None:
     import childguard.detect as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name.startswith("_") or mod.name in {"base", "textnorm", "lexicon", "signals"}:
+        if mod.name.startswith("_") or mod.name in {"base", "textnorm", "lexicon", "signals", "screen", "context", "output"}:
             continue
         importlib.import_module(f"childguard.detect.{mod.name}")

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from childguard.detect.base import Detector
 from childguard.detect.context import BatchContext
+from childguard.detect.output import check_output
 from childguard.detect.textnorm import NORM_COLUMNS, prepare
 from childguard.policy import REASON_TYPE, Policy
 from childguard.urls import laion_hash_column, url_sha256_column
@@ -69,10 +70,7 @@ def score_batch_with_context(
     table = ctx.table
     for det in detectors:
         out = det.run(table, ctx)
-        if out.num_rows != table.num_rows:
-            raise RuntimeError(
-                f"detector {det.name} returned {out.num_rows} rows for {table.num_rows}"
-            )
+        check_output(det.name, out, table.num_rows)
         for name in out.column_names:
             table = table.append_column(name, out.column(name))
     return table, ctx
