@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pyarrow as pa
 
 from childguard.detect import REGISTRY, load_builtin, signals
@@ -65,7 +67,7 @@ def test_engine_checks_output_columns(make_batch) -> None:
     class Bad(Detector):
         name = "bad_test"
         version = "1"
-        cols: dict = {}
+        cols: ClassVar[dict] = {}
 
         def score(self, batch, ctx):
             return pa.table(self.cols)
