@@ -17,8 +17,10 @@ def serve_cmd(
     db: str | None = typer.Option(
         None, "--db", help="database URL (default: sqlite:///AUDIT/registry.sqlite)"
     ),
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="address to listen on (0.0.0.0: every interface)"
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port to listen on"),
     no_rate_limit: bool = typer.Option(
         False, "--no-rate-limit", help="turn off per-client limits (load tests only)"
     ),
