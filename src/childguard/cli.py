@@ -15,6 +15,10 @@ app = typer.Typer(
     name="childguard",
     help="Find children's personal data in image-text datasets and take it out.",
     no_args_is_help=True,
+    # Plain click help: rich markup would eat "[scan]"-style text in help strings and print
+    # a "<bool>" type beside every flag. Sub-apps inherit it (tests/test_cli_help.py).
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=DEBUG,
 )

@@ -107,6 +107,25 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], w
     raise EvalError(f"no {what} column found (tried {', '.join(candidates)}); columns: {columns}")
 
 
+def read_labelled_file(path: Path) -> pl.DataFrame:
+    """A labelled file by its suffix: parquet, JSONL/NDJSON, TSV or CSV (text columns read as
+    strings, so a label or a language never turns into a number)."""
+    import polars as pl
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return pl.read_ndjson(path, infer_schema_length=None)
+        if suffix in (".csv", ".tsv"):
+            sep = "\t" if suffix == ".tsv" else ","
+            return pl.read_csv(path, separator=sep, infer_schema_length=0)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise EvalError(f"cannot read {path}: {e}") from None
+    raise EvalError(f"{path}: not a labelled file (.parquet, .jsonl, .ndjson, .csv or .tsv)")
+
+
 def _normalise_labels(labels: pl.Series, path: Path, label_col: str) -> pl.Series:
     import polars as pl
 
@@ -208,10 +227,7 @@ def evaluate(
     from childguard.redact import redact_url, redact_words
 
     path = Path(path)
-    try:
-        df = pl.read_parquet(path) if path.suffix != ".csv" else pl.read_csv(path)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise EvalError(f"cannot read {path}: {e}") from None
+    df = read_labelled_file(path)
     cols = df.columns
     if label_col not in cols:
         raise EvalError(f"{path}: label column {label_col!r} not found; columns: {cols}")
@@ -499,7 +515,12 @@ def print_figures(figures: dict[str, Any]) -> None:
 
 
 def eval_cmd(
-    labelled: Annotated[Path, typer.Argument(help="Labelled parquet or CSV file.")],
+    labelled: Annotated[
+        Path,
+        typer.Argument(
+            help="Labelled file (parquet, JSONL, CSV or TSV) with URL, TEXT, label[, lang, note]."
+        ),
+    ],
     label_col: Annotated[str, typer.Option(help="Column with the label.")] = "label",
     lang_col: Annotated[
         str | None, typer.Option(help="Column with the language (per-language metrics).")

@@ -50,7 +50,9 @@ def test_eval_command(tmp_path: Path) -> None:
     _write(data)
     out = tmp_path / "out"
     res = CliRunner().invoke(
-        app, ["eval", str(data), "--label-col", "label", "--policy", "rules", "--out", str(out)], env={"COLUMNS": "160"}
+        app,
+        ["eval", str(data), "--label-col", "label", "--policy", "rules", "--out", str(out)],
+        env={"COLUMNS": "160"},
     )
     assert res.exit_code == 0, res.output
     assert "ALL" in res.output and "pt" in res.output and "en" in res.output
@@ -89,8 +91,51 @@ def test_eval_without_language_column(tmp_path: Path) -> None:
         data,
     )
     res = CliRunner().invoke(
-        app, ["eval", str(data), "--label-col", "y", "--policy", "rules", "--out", str(tmp_path / "o")]
+        app,
+        ["eval", str(data), "--label-col", "y", "--policy", "rules", "--out", str(tmp_path / "o")],
     )
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["overall"]["identifiable_child"]["tp"] == 1
+
+
+def test_eval_reads_jsonl_csv_and_tsv_like_parquet(tmp_path: Path) -> None:
+    import polars as pl
+
+    _write(tmp_path / "lab.parquet")
+    df = pl.read_parquet(tmp_path / "lab.parquet")
+    df.write_ndjson(tmp_path / "lab.jsonl")
+    df.write_csv(tmp_path / "lab.csv")
+    df.write_csv(tmp_path / "lab.tsv", separator="\t")
+    figures = []
+    for name in ("lab.parquet", "lab.jsonl", "lab.csv", "lab.tsv"):
+        out = tmp_path / f"out-{name}"
+        res = CliRunner().invoke(
+            app, ["eval", str(tmp_path / name), "--policy", "rules", "--out", str(out)]
+        )
+        assert res.exit_code == 0, (name, res.output)
+        figures.append(json.loads((out / "metrics.json").read_text())["overall"])
+    assert figures[0]["identifiable_child"]["tp"] == 3
+    assert all(f == figures[0] for f in figures[1:])
+    (tmp_path / "lab.xlsx").write_text("x")
+    res = CliRunner().invoke(
+        app, ["eval", str(tmp_path / "lab.xlsx"), "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 2 and ".jsonl" in res.output
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "labels" / "sample" / "eval_sample.jsonl"
+
+
+def test_the_shipped_sample_is_held_out_and_named_in_the_readme(tmp_path: Path) -> None:
+    readme = (SAMPLE.parents[2] / "README.md").read_text()
+    assert "childguard eval labels/sample/eval_sample.jsonl" in readme
+    res = CliRunner().invoke(
+        app, ["eval", str(SAMPLE), "--out", str(tmp_path / "o")], env={"COLUMNS": "160"}
+    )
+    assert res.exit_code == 0, res.output
+    # the shipped model never trained on these rows, so eval gives no overlap warning
+    assert "used to train" not in res.output
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["overall"]["rows"] == 40
+    assert {g["group"] for g in metrics["groups"]} == {"de", "en", "es", "fr", "it", "pt"}

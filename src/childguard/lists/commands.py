@@ -112,7 +112,7 @@ def ls_cmd(
 
 @app.command("show")
 def show_cmd(
-    name: str,
+    name: Annotated[str, typer.Argument(help="List name.")],
     home: HomeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -142,7 +142,7 @@ def show_cmd(
 
 @app.command("rm")
 def rm_cmd(
-    name: str,
+    name: Annotated[str, typer.Argument(help="List name.")],
     entries: Annotated[
         list[str] | None,
         typer.Option(

@@ -7,11 +7,11 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from childguard.registry.audit import record
-from childguard.registry.models import ROLES, User
+from childguard.registry.models import ROLES, Decision, User, WebSession
 
 _HASHER = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -28,13 +28,17 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+
+
 def add_user(session: Session, username: str, password: str, role: str) -> User:
     if not _USERNAME.match(username):
         raise UserError("username: 2-64 characters from letters, digits, '_', '.', '-'")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+    _check_password(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), role=role)
@@ -42,6 +46,65 @@ def add_user(session: Session, username: str, password: str, role: str) -> User:
     session.flush()
     record(session, "cli", "user_add", f"user:{user.id}", {"username": username, "role": role})
     return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    return user
+
+
+def _end_sessions(session: Session, user: User) -> int:
+    # a changed password or a disabled account must not leave a signed-in browser behind
+    return session.execute(delete(WebSession).where(WebSession.user_id == user.id)).rowcount or 0
+
+
+def set_disabled(session: Session, username: str, disabled: bool) -> User:
+    user = get_user(session, username)
+    user.disabled = disabled
+    ended = _end_sessions(session, user) if disabled else 0
+    action = "user_disable" if disabled else "user_enable"
+    record(
+        session, "cli", action, f"user:{user.id}", {"username": username, "sessions_ended": ended}
+    )
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    _check_password(password)
+    user = get_user(session, username)
+    user.password_hash = hash_password(password)
+    ended = _end_sessions(session, user)
+    record(
+        session,
+        "cli",
+        "user_set_password",
+        f"user:{user.id}",
+        {"username": username, "sessions_ended": ended},
+    )
+    return user
+
+
+def remove_user(session: Session, username: str) -> None:
+    """Delete an account that never decided anything; one with decisions on record stays (the
+    decisions name their reviewer), so it can only be disabled."""
+    user = get_user(session, username)
+    decided = session.scalar(select(func.count()).where(Decision.user_id == user.id)) or 0
+    if decided:
+        raise UserError(
+            f"user {username!r} has {decided} decision(s) on record; "
+            f"disable the account instead (childguard users disable {username})"
+        )
+    _end_sessions(session, user)
+    record(
+        session, "cli", "user_remove", f"user:{user.id}", {"username": username, "role": user.role}
+    )
+    session.delete(user)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -81,16 +81,18 @@ def featurise(frame: pl.DataFrame, dets: list | None = None, batch_rows: int = 6
 def read_labelled(path: Path, cv: bool = True) -> pl.DataFrame:
     """A labelled file as url, text, label, note, lang, source, weight, cv columns (labels
     checked and normalised exactly as `childguard eval` does)."""
-    from childguard.evaluate import TEXT_COLUMNS, URL_COLUMNS, EvalError, _normalise_labels, _pick
+    from childguard.evaluate import (
+        TEXT_COLUMNS,
+        URL_COLUMNS,
+        EvalError,
+        _normalise_labels,
+        _pick,
+        read_labelled_file,
+    )
 
     try:
-        if path.suffix == ".parquet":
-            df = pl.read_parquet(path)
-        elif path.suffix in (".jsonl", ".ndjson"):
-            df = pl.read_ndjson(path)
-        else:
-            df = pl.read_csv(path, infer_schema_length=0)
-    except Exception as e:
+        df = read_labelled_file(path)
+    except EvalError as e:
         raise TrainError(f"{path}: cannot read labelled rows: {e}") from None
     cols = df.columns
     if "label" not in cols:
