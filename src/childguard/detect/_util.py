@@ -53,11 +53,12 @@ def spread(
     if dtype == pl.String:
         if fill is not None:
             return pl.repeat(fill, n, dtype=dtype, eager=True).scatter(pos, values)
-        at = np.full(n, -1, np.int64)
+        # rows without a value point at one null appended to `values` (an index with nulls
+        # would go through `pa.array(..., mask=)`, which imports pandas)
+        at = np.full(n, len(values), np.int64)
         at[pos] = np.arange(len(pos))
-        taker = pl.from_arrow(pa.array(at, mask=at < 0))
-        assert isinstance(taker, pl.Series)
-        return values.gather(taker) if len(values) else pl.repeat(None, n, dtype=dtype, eager=True)
+        padded = pl.concat([values, pl.Series([None], dtype=dtype)])
+        return padded.gather(pl.Series(at))
     arr = values.to_numpy()
     out = np.full(n, fill if fill is not None else 0, dtype=arr.dtype)
     out[pos] = arr

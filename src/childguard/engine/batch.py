@@ -37,8 +37,13 @@ ERRORS_SCHEMA = pa.schema(
 )
 
 
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table with no rows (`schema.empty_table()` imports pandas: 0.15 s per process)."""
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
 def empty_findings() -> pa.Table:
-    return FINDINGS_SCHEMA.empty_table()
+    return empty_table(FINDINGS_SCHEMA)
 
 
 def row_errors(scored: pl.DataFrame) -> pa.Table:
@@ -52,7 +57,7 @@ def row_errors(scored: pl.DataFrame) -> pa.Table:
             if err.height:
                 parts.append(err.with_columns(detector=pl.lit(c[: -len("__error")])))
     if not parts:
-        return ERRORS_SCHEMA.empty_table()
+        return empty_table(ERRORS_SCHEMA)
     out = pl.concat(parts).sort("row_index", "detector", maintain_order=True)
     return out.select("row_index", "detector", "error").to_arrow().cast(ERRORS_SCHEMA)
 

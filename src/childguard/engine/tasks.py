@@ -14,7 +14,12 @@ import pyarrow as pa
 from childguard import __version__
 from childguard.detect import REGISTRY, load_builtin
 from childguard.detect.base import Detector
-from childguard.engine.batch import ERRORS_SCHEMA, FINDINGS_SCHEMA, decide_batch_with_errors
+from childguard.engine.batch import (
+    ERRORS_SCHEMA,
+    FINDINGS_SCHEMA,
+    decide_batch_with_errors,
+    empty_table,
+)
 from childguard.engine.state import OutLayout
 from childguard.io.atomic import write_json_atomic, write_parquet_atomic
 from childguard.io.paths import Shard, file_sha256
@@ -135,8 +140,8 @@ def run_task(
             error=f"{info.shard.path}: task {task.index} read {rows} rows, "
             f"footer says {task.num_rows}",
         )
-    table = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
-    errors = pa.concat_tables(error_parts) if error_parts else ERRORS_SCHEMA.empty_table()
+    table = pa.concat_tables(parts) if parts else empty_table(FINDINGS_SCHEMA)
+    errors = pa.concat_tables(error_parts) if error_parts else empty_table(ERRORS_SCHEMA)
     row_errors: dict[str, int] = {}
     for d in errors.column("detector").to_pylist():
         row_errors[d] = row_errors.get(d, 0) + 1
@@ -183,7 +188,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         err = layout.read_part_errors(sid, t.index)
         if err is not None and err.num_rows:
             error_parts.append(err.cast(ERRORS_SCHEMA))
-    findings = pa.concat_tables(parts) if parts else FINDINGS_SCHEMA.empty_table()
+    findings = pa.concat_tables(parts) if parts else empty_table(FINDINGS_SCHEMA)
     flagged = sum(v for k, v in counts.items() if k != "clean")
     if info.num_rows is not None and rows != info.num_rows:
         raise RuntimeError(f"{info.shard.path}: read {rows} rows, footer says {info.num_rows}")
