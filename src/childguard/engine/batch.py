@@ -62,6 +62,27 @@ def row_errors(scored: pl.DataFrame) -> pa.Table:
     return out.select("row_index", "detector", "error").to_arrow().cast(ERRORS_SCHEMA)
 
 
+_REASONS_DTYPE = pl.List(
+    pl.Struct(
+        {
+            "detector": pl.String,
+            "version": pl.String,
+            "label": pl.String,
+            "score": pl.Float64,
+            "threshold": pl.Float64,
+            "evidence": pl.String,
+        }
+    )
+)
+
+
+def _reasons_array(reasons: list) -> pa.Array:
+    """Per flagged row, its reasons as Arrow `list<REASON_TYPE>` (built through Polars:
+    `pa.array` on Python lists imports pandas, 0.15 s per process)."""
+    col = pl.Series("reasons", reasons, dtype=_REASONS_DTYPE).to_arrow()
+    return col.cast(pa.list_(REASON_TYPE))
+
+
 def score_batch(batch: pa.Table, detectors: list[Detector]) -> pa.Table:
     """Run every detector over the batch; returns batch columns plus every score column."""
     return score_batch_with_context(batch, detectors)[0]
@@ -126,7 +147,7 @@ def decide_batch_with_errors(
             "risk": dec["risk"].to_arrow(),
             "action": dec["action"].to_arrow(),
             "rule": dec["rule"].to_arrow(),
-            "reasons": pa.array(reasons, pa.list_(REASON_TYPE)),
+            "reasons": _reasons_array(reasons),
         }
     )
     return findings.cast(FINDINGS_SCHEMA), counts, errors
