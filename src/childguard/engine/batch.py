@@ -36,6 +36,7 @@ ERRORS_SCHEMA = pa.schema(
 
 
 def empty_findings() -> pa.Table:
+    """A findings table with no rows (the findings schema)."""
     return FINDINGS_SCHEMA.empty_table()
 
 
