@@ -51,7 +51,7 @@ ReviewDefault = Literal["hold", "keep"]
 
 
 class ReleaseError(RuntimeError):
-    """A release that cannot be built: missing or mismatched scan outputs or inputs."""
+    """A release that cannot be built or published; the message says why."""
     pass
 
 
