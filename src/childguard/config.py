@@ -20,6 +20,7 @@ from childguard.policy import Policy, PolicyError, load_policy
 
 
 class ScanConfig(BaseModel):
+    """A validated scan configuration: inputs, output folder, engine, workers, detectors."""
     model_config = ConfigDict(extra="forbid")
     inputs: list[str] = Field(default_factory=list)
     out: str = "audit"

@@ -33,11 +33,13 @@ METRICS_FILE = "metrics.json"
 
 
 class EvalError(ValueError):
+    """A labelled file that cannot be read or lacks the label/URL/text columns."""
     pass
 
 
 @dataclass
 class GroupMetrics:
+    """Confusion counts of one language group (or ALL), with the figures derived."""
     group: str
     rows: int = 0
     tp: int = 0  # identifiable_child predicted identifiable_child
@@ -50,26 +52,32 @@ class GroupMetrics:
 
     @property
     def precision(self) -> float:
+        """identifiable_child precision (1.0 when nothing was predicted)."""
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
 
     @property
     def recall(self) -> float:
+        """identifiable_child recall (1.0 when there are none)."""
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
     @property
     def f1(self) -> float:
+        """identifiable_child F1 (0.0 when precision and recall are both 0)."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def minor_recall(self) -> float:
+        """Share of minor rows (child or identifiable_child) flagged at all."""
         return self.minors_found / self.minors if self.minors else 1.0
 
     @property
     def fpr(self) -> float:
+        """Share of `none` rows flagged (false-positive rate)."""
         return self.negatives_flagged / self.negatives if self.negatives else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts and rounded figures as a dict (for metrics.json)."""
         return {
             "group": self.group,
             "rows": self.rows,
@@ -88,6 +96,7 @@ class GroupMetrics:
 
 @dataclass
 class EvalResult:
+    """An evaluation: per-language and overall metrics, redacted misclassified rows."""
     groups: list[GroupMetrics]
     overall: GroupMetrics
     misclassified: pl.DataFrame
@@ -220,6 +229,7 @@ def evaluate(
     batch_size: int = 50_000,
     model: str | Path | None = None,
 ) -> EvalResult:
+    """Score and decide a labelled file with the policy; returns its EvalResult."""
     import polars as pl
 
     from childguard.detect.lexicon import load_lexicon, load_name_list
@@ -434,6 +444,7 @@ def plot_pr_curve(figures: dict[str, Any], path: Path) -> Path | None:
 
 
 def print_table(result: EvalResult) -> None:
+    """Print the per-language metrics table and figures (warn on training rows)."""
     from rich.console import Console
     from rich.table import Table
 

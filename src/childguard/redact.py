@@ -138,6 +138,7 @@ _PLACEHOLDER = re.compile(r"^(?:[a-z]:)?(?:<[a-z]+>|[a-z_]+)(?:_(?:<[a-z]+>|[^_\
 
 
 def allow_evidence(evidence: str | None, vocabulary: frozenset[str]) -> str | None:
+    """Evidence reduced to allowlisted pieces (others become `*`); None stays None."""
     if evidence is None:
         return None
     return _allow_cached(evidence, vocabulary)

@@ -170,6 +170,7 @@ def normalize_url_column(urls: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Ser
 
 
 def sha256_hex(value: str) -> str:
+    """Hex SHA-256 of a string's UTF-8 bytes (lone surrogates allowed)."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -192,6 +193,7 @@ def sha256_column(values: pl.Series) -> pl.Series:
 
 
 def url_sha256_column(urls: pa.Array | pa.ChunkedArray | pl.Series) -> pl.Series:
+    """Column `url_sha256`: hex SHA-256 of each normalised URL (nulls stay null)."""
     return sha256_column(normalize_url_column(urls)).rename("url_sha256")
 
 
@@ -221,6 +223,7 @@ def laion_hash(url: str | None, text: str | None) -> int:
 
 
 def laion_hash_column(urls: pl.Series, texts: pl.Series) -> pl.Series:
+    """Column `laion_hash`: LAION's int64 hash of each URL + caption pair."""
     return pl.Series(
         "laion_hash",
         [laion_hash(u, t) for u, t in zip(urls.to_list(), texts.to_list(), strict=True)],

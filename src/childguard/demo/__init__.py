@@ -1,0 +1,1 @@
+"""The bundled synthetic sample (`data/`) that `childguard demo` scans."""

@@ -43,6 +43,7 @@ def empty_table(schema: pa.Schema) -> pa.Table:
 
 
 def empty_findings() -> pa.Table:
+    """A findings table with no rows (the findings schema)."""
     return empty_table(FINDINGS_SCHEMA)
 
 

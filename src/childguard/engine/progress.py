@@ -17,6 +17,7 @@ from rich.progress import (
 
 
 class ScanProgress:
+    """Scan progress: a rich bar on a terminal, a log line every 10 s otherwise."""
     def __init__(self, total_rows: int | None, total_tasks: int, enabled: bool | None = None):
         self.total_rows, self.total_tasks = total_rows, total_tasks
         self.rows = self.tasks = 0
@@ -46,6 +47,7 @@ class ScanProgress:
         return self
 
     def advance(self, rows: int) -> None:
+        """Count one finished task of `rows` rows and update the bar or log."""
         self.rows += rows
         self.tasks += 1
         elapsed = max(time.perf_counter() - self.t0, 1e-9)

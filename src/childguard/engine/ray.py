@@ -72,6 +72,7 @@ class WorkerSpec:
 
     @classmethod
     def from_detectors(cls, dets: list[Detector]) -> WorkerSpec:
+        """Worker resources for running `dets` together (max CPUs, summed GPUs/memory)."""
         res = [type(d).resources for d in dets]
         # detectors run one after the other in one process: CPUs are the max, not the sum;
         # GPU fractions and memory are held together, so they add up
@@ -141,6 +142,7 @@ _TASK_CACHE: dict[str, tuple[ScanContext, list[Detector]]] = {}
 
 
 def run_stateless(batch: pa.Table, ctx_blob: bytes, num_cpus: float) -> pa.Table:
+    """Ray task body: run a batch of task payloads, building detectors once per process."""
     key = hashlib.sha256(ctx_blob).hexdigest()
     if key not in _TASK_CACHE:
         _limit_threads(num_cpus)

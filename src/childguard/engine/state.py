@@ -25,35 +25,45 @@ from childguard.io.atomic import write_json_atomic, write_parquet_atomic
 
 @dataclass(frozen=True)
 class OutLayout:
+    """Paths under a scan's output folder, with the markers that make it resumable."""
     root: Path
 
     @property
     def run_json(self) -> Path:
+        """Path of `run.json`, the scan's record of config, policy and detectors."""
         return self.root / "run.json"
 
     def findings(self, shard_id: str) -> Path:
+        """Path of a finished shard's findings parquet."""
         return self.root / "findings" / f"{shard_id}.parquet"
 
     def errors(self, shard_id: str) -> Path:
+        """Path of a shard's row-errors parquet (rows a detector could not check)."""
         return self.root / "errors" / f"{shard_id}.parquet"
 
     def stats(self, shard_id: str) -> Path:
+        """Path of a shard's stats JSON (status "ok" marks the shard finished)."""
         return self.root / "stats" / f"{shard_id}.json"
 
     def state_dir(self, shard_id: str) -> Path:
+        """Folder of a shard's per-task parts and markers while it is in progress."""
         return self.root / "_state" / shard_id
 
     def part(self, shard_id: str, task: int) -> Path:
+        """Path of one task's findings part."""
         return self.state_dir(shard_id) / f"task-{task:06d}.parquet"
 
     def part_errors(self, shard_id: str, task: int) -> Path:
+        """Path of one task's row-errors part."""
         return self.state_dir(shard_id) / f"task-{task:06d}.errors.parquet"
 
     def marker(self, shard_id: str, task: int) -> Path:
+        """Path of one task's completion marker (`task-N.done.json`)."""
         return self.state_dir(shard_id) / f"task-{task:06d}.done.json"
 
     # ---------------------------------------------------------------------------------------
     def shard_done(self, shard_id: str) -> bool:
+        """True when the shard has findings and readable stats with status "ok"."""
         p = self.stats(shard_id)
         if not p.exists() or not self.findings(shard_id).exists():
             return False
@@ -63,6 +73,7 @@ class OutLayout:
             return False
 
     def task_done(self, shard_id: str, task: int) -> dict | None:
+        """A task's marker contents when marker and part both exist, else None."""
         m, part = self.marker(shard_id, task), self.part(shard_id, task)
         if not (m.exists() and part.exists()):
             return None
@@ -79,22 +90,27 @@ class OutLayout:
         info: dict,
         errors: pa.Table | None = None,
     ) -> None:
+        """Write a task's errors part, findings part, then its marker (all atomic)."""
         if errors is not None and errors.num_rows:
             write_parquet_atomic(self.part_errors(shard_id, task), errors)
         write_parquet_atomic(self.part(shard_id, task), findings)
         write_json_atomic(self.marker(shard_id, task), info)
 
     def read_part_errors(self, shard_id: str, task: int) -> pa.Table | None:
+        """One task's row-errors part, or None when it had none."""
         p = self.part_errors(shard_id, task)
         return _read(p) if p.exists() else None
 
     def read_part(self, shard_id: str, task: int) -> pa.Table:
+        """One task's findings part."""
         return _read(self.part(shard_id, task))
 
     def clear_state(self, shard_id: str) -> None:
+        """Delete a shard's in-progress parts and markers."""
         shutil.rmtree(self.state_dir(shard_id), ignore_errors=True)
 
     def wipe(self) -> None:
+        """Delete every scan output (findings, stats, errors, state, run.json)."""
         for sub in ("findings", "stats", "errors", "_state"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
         self.run_json.unlink(missing_ok=True)

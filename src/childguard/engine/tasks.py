@@ -42,12 +42,14 @@ class ScanContext:
 
     @property
     def layout(self) -> OutLayout:
+        """The output folder's layout."""
         from pathlib import Path
 
         return OutLayout(Path(self.out))
 
 
 def load_plugins(plugins: list[str]) -> None:
+    """Import each plugin module (so its detectors register themselves)."""
     import importlib
 
     for mod in plugins:
@@ -57,6 +59,7 @@ def load_plugins(plugins: list[str]) -> None:
 def resolve_detector_names(
     policy: Policy, requested: list[str] | None, plugins: list[str] | None = None
 ) -> list[str]:
+    """Detectors to run: those requested, else the policy's, else all registered."""
     load_builtin()
     load_plugins(plugins or [])
     if requested:
@@ -67,6 +70,7 @@ def resolve_detector_names(
 
 
 def build_detectors(ctx: ScanContext) -> list[Detector]:
+    """Instantiate the context's detectors and check the policy reads only those."""
     load_builtin()
     load_plugins(ctx.plugins)
     dets = REGISTRY.create(ctx.detector_names, ctx.detector_options)
@@ -76,6 +80,7 @@ def build_detectors(ctx: ScanContext) -> list[Detector]:
 
 @dataclass
 class TaskResult:
+    """What running one task gave: rows, risk counts, seconds, or the error."""
     shard_id: str
     task: int
     rows: int
@@ -88,6 +93,7 @@ class TaskResult:
 
 @dataclass
 class ShardPlan:
+    """A shard's plan: done already, failed to open, or its pending tasks."""
     shard: Shard
     info: ShardInfo | None
     error: str | None = None
@@ -96,6 +102,7 @@ class ShardPlan:
 
 
 def plan_shard(shard: Shard, ctx: ScanContext) -> ShardPlan:
+    """Open a shard and list its tasks without a completion marker."""
     layout = ctx.layout
     if layout.shard_done(shard.shard_id):
         return ShardPlan(shard, None, done=True)
@@ -110,6 +117,7 @@ def plan_shard(shard: Shard, ctx: ScanContext) -> ShardPlan:
 def run_task(
     info: ShardInfo, task: Task, ctx: ScanContext, detectors: list[Detector]
 ) -> TaskResult:
+    """Score and decide one task's batches and write its part and marker."""
     layout = ctx.layout
     t0 = time.perf_counter()
     counts = dict.fromkeys(RISKS, 0)
@@ -232,6 +240,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
 
 
 def fail_shard(shard: Shard, ctx: ScanContext, errors: list[str], rows: int = 0) -> dict:
+    """Write stats with status "failed" and the errors for a shard; returns the stats."""
     stats = {
         "shard_id": shard.shard_id,
         "path": shard.path,

@@ -18,6 +18,7 @@ class ImageError(ValueError):
 
 
 def file_hashes(data: bytes) -> dict[str, bytes]:
+    """The md5, sha1 and sha256 digests (raw bytes) of some bytes, by hash name."""
     return {name: hashlib.new(name, data).digest() for name in FILE_HASHES}
 
 

@@ -20,10 +20,12 @@ _COMPRESSIONS = (".gz", ".gzip", ".zst", ".zstd", ".bz2")
 
 
 class ImageSource(ABC):
+    """Image bytes of one shard's samples by key (a tar or a folder beside it)."""
     path: str
 
     @abstractmethod
-    def keys(self) -> set[str]: ...
+    def keys(self) -> set[str]:
+        """Keys of the samples that have an image."""
 
     @abstractmethod
     def read(self, keys: list[str]) -> dict[str, bytes]:
@@ -31,20 +33,24 @@ class ImageSource(ABC):
 
 
 class TarImageSource(ImageSource):
+    """Images in an img2dataset webdataset tar, read by key through its header index."""
     def __init__(self, path: str) -> None:
         self.path = path
         self._index: TarIndex | None = None
 
     @property
     def index(self) -> TarIndex:
+        """The tar's member index (headers read on first use)."""
         if self._index is None:
             self._index = TarIndex(self.path)
         return self._index
 
     def keys(self) -> set[str]:
+        """Keys of the tar's samples that have an image member."""
         return {k for k, m in self.index.members.items() if any(e in m for e in IMAGE_EXTS)}
 
     def read(self, keys: list[str]) -> dict[str, bytes]:
+        """Image bytes for the keys that have an image (others are absent from the result)."""
         wanted = []
         for k in keys:
             exts = self.index.members.get(k, {})
@@ -55,6 +61,7 @@ class TarImageSource(ImageSource):
 
 
 class FolderImageSource(ImageSource):
+    """Images in an img2dataset `files` folder (local or fsspec), read by key."""
     def __init__(self, path: str) -> None:
         self.path = path.rstrip("/")
         self.fs, self.root = url_to_fs(self.path)
@@ -62,6 +69,7 @@ class FolderImageSource(ImageSource):
 
     @property
     def files(self) -> dict[str, str]:
+        """Sample key -> path of its image file (the folder listed on first use)."""
         if self._files is None:
             files: dict[str, str] = {}
             for full in sorted(self.fs.find(self.root)):
@@ -74,9 +82,11 @@ class FolderImageSource(ImageSource):
         return self._files
 
     def keys(self) -> set[str]:
+        """Keys of the folder's samples that have an image file."""
         return set(self.files)
 
     def read(self, keys: list[str]) -> dict[str, bytes]:
+        """Image bytes for the keys that have an image (others are absent from the result)."""
         out = {}
         for k in keys:
             full = self.files.get(k)

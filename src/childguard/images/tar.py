@@ -29,6 +29,7 @@ def sample_key(member_name: str) -> tuple[str, str]:
 
 @dataclass
 class Sample:
+    """One webdataset sample: its key, member bytes by extension and member headers."""
     key: str
     files: dict[str, bytes] = field(default_factory=dict)
     # Tar member headers in order, so a rewriter can keep mode/mtime/owner when copying.

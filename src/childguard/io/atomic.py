@@ -45,11 +45,13 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write bytes to `path` atomically (temp file, then rename)."""
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write `obj` as indented, key-sorted UTF-8 JSON to `path` atomically."""
     data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
     write_bytes_atomic(path, data.encode("utf-8"))
 

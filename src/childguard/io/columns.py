@@ -28,11 +28,13 @@ TEXT_NAMES = (
 
 
 class ColumnError(ValueError):
+    """A shard whose URL or text column cannot be found, or an override that is no column."""
     pass
 
 
 @dataclass(frozen=True)
 class ColumnMap:
+    """Which source columns of a shard hold URL, text and the optional extras."""
     url: str
     text: str
     convention: str
@@ -42,10 +44,12 @@ class ColumnMap:
     language: str | None = None
 
     def source_columns(self) -> list[str]:
+        """The distinct source column names to read, URL and text first."""
         cols = [self.url, self.text, self.laion_hash, self.uid, self.key, self.language]
         return list(dict.fromkeys(c for c in cols if c))
 
     def to_json(self) -> dict:
+        """The column map as a plain dict."""
         return asdict(self)
 
 

@@ -33,6 +33,7 @@ _GLOB = re.compile(r"[*?\[]")
 
 
 class InputError(ValueError):
+    """An input or output path the run cannot use (no shards, bad --out, ...)."""
     pass
 
 
@@ -114,6 +115,7 @@ class _ZstdFrames(io.RawIOBase):
 
 @dataclass(frozen=True)
 class Shard:
+    """One input file: path or URL, format, compression, size and stable shard id."""
     path: str  # absolute local path, or a full fsspec URL (s3://..., hf://..., https://...)
     format: str | None  # parquet | csv | tsv | jsonl; None when unknown (the shard fails)
     compression: str | None
@@ -122,9 +124,11 @@ class Shard:
 
     @property
     def is_local(self) -> bool:
+        """True for a local path or `file://` URL."""
         return "://" not in self.path or self.path.startswith("file://")
 
     def open(self, mode: str = "rb"):  # -> binary file-like, decompressed
+        """The shard opened for reading, decompressed (zstd frames checked to the end)."""
         if self.compression == "zstd":
             # fsspec's zstd file cannot readline(), and zstandard's stream_reader ends quietly
             # at a truncated frame (rows lost, scan "ok"): a reader that checks frame ends
@@ -132,9 +136,11 @@ class Shard:
         return fsspec.open(self.path, mode, compression=self.compression).open()
 
     def open_raw(self):
+        """The shard's bytes opened for reading as stored (no decompression)."""
         return fsspec.open(self.path, "rb").open()
 
     def to_json(self) -> dict:
+        """The shard as a plain dict."""
         return asdict(self)
 
 
@@ -167,6 +173,7 @@ def _stem(name: str) -> str:
 
 
 def shard_id_for(path: str) -> str:
+    """A stable shard id: the file's stem plus 8 hex digits of its path's SHA-256."""
     return f"{_stem(path)}-{hashlib.sha256(path.encode('utf-8')).hexdigest()[:8]}"
 
 

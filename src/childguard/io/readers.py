@@ -31,6 +31,7 @@ _CSV_BLOCK = 8 << 20
 
 
 class ShardError(RuntimeError):
+    """A shard that cannot be read, with path, row and column where known."""
     def __init__(self, path: str, message: str, row: int | None = None, column: str | None = None):
         where = "".join(
             [f", row {row}" if row is not None else "", f", column {column!r}" if column else ""]
@@ -41,6 +42,7 @@ class ShardError(RuntimeError):
 
 @dataclass(frozen=True)
 class Task:
+    """One unit of scan work: a parquet row group, or a whole streamed shard."""
     shard_id: str
     index: int  # task number within the shard
     row_group: int | None  # parquet row group, None for streamed formats
@@ -50,6 +52,7 @@ class Task:
 
 @dataclass
 class ShardInfo:
+    """An opened shard: its column map, row count, CSV dialect and tasks."""
     shard: Shard
     columns: ColumnMap
     source_columns: list[str]
@@ -59,6 +62,7 @@ class ShardInfo:
     tasks: list[Task] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        """The shard, columns, row count (and CSV dialect) as a plain dict."""
         d = self.shard.to_json()
         d.update(
             columns=self.columns.to_json(),
@@ -76,6 +80,7 @@ class ShardInfo:
 
 
 def open_shard(shard: Shard, url_col: str | None = None, text_col: str | None = None) -> ShardInfo:
+    """Open a shard, pick its columns and plan its tasks; raises ShardError."""
     if shard.format is None:
         raise ShardError(shard.path, "unknown format (expected parquet, csv, tsv or jsonl)")
     try:
@@ -266,6 +271,7 @@ def iter_task_batches(
 
 
 def iter_batches(info: ShardInfo, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """Every standardised batch of a shard, task after task."""
     for task in info.tasks:
         yield from iter_task_batches(info, task, batch_rows)
 
@@ -535,6 +541,7 @@ def _repair_utf8(arr: pa.Array) -> pa.Array:
 
 
 def standardize(raw: pa.Table, cols: ColumnMap, offset: int, path: str) -> pa.Table:
+    """A raw batch as the standard columns (row_index, url, text, extras)."""
     n = raw.num_rows
     out: dict[str, pa.Array] = {
         # from the buffer: `pa.array(ndarray)` imports pandas (0.15 s of start-up) to check for

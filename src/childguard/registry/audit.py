@@ -20,11 +20,13 @@ def record(
     target: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """Add an audit event (actor, action, target, detail) to the session; returns it."""
     ev = AuditEvent(actor=actor[:80], action=action[:40], target=target, detail=detail)
     session.add(ev)
     return ev
 
 
 def recent(session: Session, limit: int = 200, offset: int = 0) -> list[AuditEvent]:
+    """Audit events, newest first, one page of `limit` from `offset`."""
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(stmt))

@@ -19,6 +19,7 @@ DB_FILENAME = "registry.sqlite"
 
 
 def default_db_url(audit_dir: str | Path) -> str:
+    """The SQLite URL of the registry file beside an audit folder."""
     return f"sqlite:///{Path(audit_dir).resolve() / DB_FILENAME}"
 
 
@@ -38,6 +39,7 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for a registry URL (SQLite: folder made, foreign keys and WAL on)."""
     url = normalize_db_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if make_url(url).get_backend_name() == "sqlite":
@@ -83,6 +85,7 @@ def upgrade(db: str | Engine, revision: str = "head") -> Engine:
 
 
 def downgrade(db: str | Engine, revision: str = "base") -> None:
+    """Run the Alembic migrations down to `revision` (default: an empty schema)."""
     from alembic import command
 
     engine = make_engine(db) if isinstance(db, str) else db
@@ -93,8 +96,10 @@ def downgrade(db: str | Engine, revision: str = "base") -> None:
 
 
 def has_schema(engine: Engine) -> bool:
+    """True when the database has the registry tables (the `decisions` table)."""
     return inspect(engine).has_table("decisions")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session maker for the engine whose objects stay usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -25,6 +25,7 @@ DECISIONS_SCHEMA: dict[str, pl.DataType] = {
 
 
 def empty_decisions() -> pl.DataFrame:
+    """A decisions frame with no rows (the decisions schema)."""
     return pl.DataFrame(schema=DECISIONS_SCHEMA)
 
 

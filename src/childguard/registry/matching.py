@@ -49,21 +49,25 @@ MAX_TASKS_PER_REQUEST = 2000
 
 @dataclass
 class Targets:
+    """What a removal request names, normalised: URLs, domains, names and PDQ hashes."""
     urls: list[str] = field(default_factory=list)  # normalised
     domains: list[str] = field(default_factory=list)  # lower-case, IDNA
     names: list[str] = field(default_factory=list)  # normalised words, space separated
     pdq: list[str] = field(default_factory=list)  # 64 hex digits
 
     def empty(self) -> bool:
+        """True when the request names nothing to match."""
         return not (self.urls or self.domains or self.names or self.pdq)
 
 
 def normalize_name(name: str) -> str:
+    """A name normalised like captions are (textnorm), or '' when nothing is left."""
     terms = normalize_terms([name])
     return terms[0] if terms else ""
 
 
 def normalize_domain(domain: str) -> str:
+    """A domain lower-cased, IDNA-encoded, without scheme, path, port or `www.`."""
     d = domain.strip().lower()
     if "://" in d:
         d = d.split("://", 1)[1]
@@ -75,6 +79,7 @@ def normalize_domain(domain: str) -> str:
 
 
 def normalize_target_url(url: str) -> str:
+    """A requester's URL normalised like row URLs (http:// added when bare)."""
     u = url.strip()
     if "://" not in u:
         u = "http://" + u

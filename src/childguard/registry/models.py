@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
+    """The current time as a timezone-aware UTC datetime."""
     return datetime.now(UTC)
 
 
@@ -35,6 +36,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        """Store a datetime as UTC (naive values are taken as UTC)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -42,12 +44,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        """Read a stored datetime back as timezone-aware UTC."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every registry table."""
     pass
 
 
@@ -61,6 +65,7 @@ RISK_RANK = {"blocked": 0, "identifiable_child": 1, "request": 1, "child": 2, "c
 
 
 class User(Base):
+    """A reviewer or admin account (argon2 password hash, role, disabled flag)."""
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -83,6 +88,7 @@ class WebSession(Base):
 
 
 class RemovalRequest(Base):
+    """A guardian's removal request: hashed tracking token, contact, status."""
     __tablename__ = "requests"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # The tracking token is shown once; only its SHA-256 is stored.
@@ -138,6 +144,7 @@ class ReviewTask(Base):
 
 
 class Decision(Base):
+    """A reviewer's decision on a review task (append-only; the latest one counts)."""
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id"), nullable=False)

@@ -20,10 +20,12 @@ QUEUED_ACTIONS = ("review", "remove")
 
 
 def scan_task_key(shard_id: str, row_index: int) -> str:
+    """The unique key of a review task for a row the scan flagged."""
     return f"scan:{shard_id}:{row_index}"
 
 
 def request_task_key(request_id: str, shard_id: str, row_index: int) -> str:
+    """The unique key of a review task for a row a removal request matched."""
     return f"req:{request_id}:{shard_id}:{row_index}"
 
 

@@ -30,6 +30,7 @@ MAX_NOTE = 2000
 
 
 class ReviewError(ValueError):
+    """A review action that is not allowed (bad decision, note too long, ...)."""
     pass
 
 
@@ -41,11 +42,13 @@ def _set_status(req: RemovalRequest, status: str, release_id: str | None = None)
 
 
 def mark_seen(session: Session, req: RemovalRequest) -> None:
+    """Move a `received` request to `under_review` (a reviewer opened it)."""
     if req.status == "received":
         _set_status(req, "under_review")
 
 
 def latest_decisions(session: Session, task_ids: Iterable[int]) -> dict[int, Decision]:
+    """Task id -> its latest decision, for the given task ids."""
     ids = list(task_ids)
     if not ids:
         return {}

@@ -17,11 +17,13 @@ IMAGE_COLUMNS = ("jpg", "png", "webp", "image", "image_bytes", "img", "bytes")
 
 
 class SourceError(RuntimeError):
+    """A scan's run.json that cannot be read or lists an input without its fields."""
     pass
 
 
 @dataclass(frozen=True)
 class ShardRef:
+    """Where a scanned shard's source lives and how to read it (from run.json)."""
     shard_id: str
     path: str
     format: str
@@ -125,6 +127,7 @@ def _parquet_image_column(ref: ShardRef) -> str | None:
 
 
 def has_images(ref: ShardRef) -> bool:
+    """True when the shard has an image column or a tar/folder of images beside it."""
     return _parquet_image_column(ref) is not None or _side_source(ref) is not None
 
 

@@ -21,10 +21,12 @@ _DUMMY_HASH = _HASHER.hash("childguard-no-such-user")
 
 
 class UserError(ValueError):
+    """A user that cannot be added: bad username, role or password, or a duplicate."""
     pass
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of a password."""
     return _HASHER.hash(password)
 
 
@@ -34,6 +36,7 @@ def _check_password(password: str) -> None:
 
 
 def add_user(session: Session, username: str, password: str, role: str) -> User:
+    """Create a reviewer/admin account after checking its fields; records it in the audit."""
     if not _USERNAME.match(username):
         raise UserError("username: 2-64 characters from letters, digits, '_', '.', '-'")
     if role not in ROLES:
@@ -108,6 +111,7 @@ def remove_user(session: Session, username: str) -> None:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The enabled user whose password matches, else None (same time either way)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or user.disabled:
         with contextlib.suppress(VerificationError):

@@ -49,11 +49,13 @@ STATE_FILE = ".childguard-apply.json"
 
 
 class ApplyError(RuntimeError):
+    """An apply that cannot go ahead or would be wrong (target, manifest, columns, counts)."""
     pass
 
 
 @dataclass
 class FileReport:
+    """What apply did to one file: rows or samples seen, removed, and its status."""
     path: str
     kind: str  # parquet | csv | tsv | jsonl | tar | files
     units: int  # rows (tables) or samples (tar / files)
@@ -62,11 +64,13 @@ class FileReport:
     error: str | None = None  # why, when failed
 
     def to_json(self) -> dict:
+        """The report as a plain dict (for the JSON report)."""
         return asdict(self)
 
 
 @dataclass
 class Item:
+    """One unit of a target to purge: a table, an img2dataset tar or folder, or other."""
     kind: str  # table | tar | files | other
     path: Path
     base: Path  # the TARGET folder it was found under (for --out relative names)
@@ -76,6 +80,7 @@ class Item:
 
 @dataclass
 class LoadedManifest:
+    """A validated manifest: its matcher, release id, SHA-256 and entry count."""
     matcher: Matcher
     release_id: str | None
     sha256: str
@@ -138,6 +143,7 @@ def _skip(name: str) -> bool:
 
 
 def discover(target: Path) -> list[Item]:
+    """The items under a target file or folder, img2dataset companions grouped in."""
     if not target.exists():
         raise ApplyError(f"{target}: no such file or folder")
     if target.is_file():

@@ -51,11 +51,13 @@ ReviewDefault = Literal["hold", "keep"]
 
 
 class ReleaseError(RuntimeError):
+    """A release that cannot be built or published; the message says why."""
     pass
 
 
 @dataclass
 class ReleaseResult:
+    """A finished release: its folder, id, manifest.json contents and shard records."""
     out: Path
     release_id: str
     manifest: dict
@@ -134,6 +136,7 @@ def _empty_decisions() -> pl.DataFrame:
 
 
 def read_manifest_dir(release_dir: Path) -> tuple[dict, pl.DataFrame]:
+    """A release's manifest.json and its manifest.parquet, checked against its SHA-256."""
     meta = _read_json(release_dir / "manifest.json", "release manifest")
     mpath = release_dir / "manifest.parquet"
     rec = meta.get("files", {}).get("manifest.parquet", {})

@@ -15,6 +15,7 @@ _seen: dict[str, int] = {}
 
 
 def checkpoint(point: str) -> None:
+    """SIGKILL this process here if `CHILDGUARD_KILL_AT` names this point (tests only)."""
     spec = os.environ.get("CHILDGUARD_KILL_AT")
     if not spec:
         return

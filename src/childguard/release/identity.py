@@ -24,6 +24,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class IdentityError(ValueError):
+    """A release whose digest or signature is not the one expected."""
     pass
 
 
@@ -37,6 +38,7 @@ def manifest_digest(release_dir: str | Path) -> str:
 
 
 def check_digest(release_dir: str | Path, expect: str) -> None:
+    """Raise IdentityError unless manifest.json's SHA-256 is `expect` (64 hex digits)."""
     want = expect.strip().lower()
     if not _HEX64.match(want):
         raise IdentityError(f"--expect {expect!r}: a SHA-256 is 64 hex digits")
@@ -142,6 +144,7 @@ def check_signature(release_dir: str | Path, pub_path: str | Path) -> None:
 def check_identity(
     release_dir: str | Path, expect: str | None = None, public_key: str | Path | None = None
 ) -> None:
+    """Check the release's digest and/or signature, whichever is given."""
     if expect:
         check_digest(release_dir, expect)
     if public_key:

@@ -28,6 +28,7 @@ HASH_KEYS = ("hash",)
 
 
 def sample_key(member_name: str) -> str | None:
+    """The img2dataset sample key of a member or file name (path + stem), or None."""
     base = member_name.rsplit("/", 1)[-1]
     if not base or base.startswith(".") or "." not in base:
         return None
@@ -172,6 +173,7 @@ def write_tar_without(src: Path, dest: Path, scan: TarScan) -> tuple[int, int]:
 
 
 def folder_samples(folder: Path) -> dict[str, list[Path]]:
+    """A `files`-format folder's sample files, grouped by sample key."""
     samples: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
         # links count as sample files (copied as links, removed with their sample)
@@ -188,6 +190,7 @@ def folder_removed_keys(
     extra: set[str],
     known: frozenset[str] | set[str] = frozenset(),
 ) -> set[str]:
+    """Keys of a folder's samples whose sidecar URL/hash matches, plus `extra`."""
     keys, urls, hashes = [], [], []
     unreadable: list[str] = []
     for k, files in samples.items():

@@ -59,6 +59,7 @@ FORBIDDEN_COLUMNS = ("url", "URL", "text", "TEXT", "caption", "evidence", "reaso
 
 
 def empty_manifest() -> pl.DataFrame:
+    """A manifest frame with no entries (the manifest schema)."""
     return pl.DataFrame(schema=PL_MANIFEST)
 
 
@@ -88,6 +89,7 @@ def sort_entries(df: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass
 class Merged:
+    """A manifest merged with its parent's: entries, restored rows, carried and new counts."""
     manifest: pl.DataFrame
     restored: pl.DataFrame
     carried: int  # entries taken over from the parent
@@ -167,4 +169,5 @@ def _empty_restored() -> pl.DataFrame:
 
 
 def to_arrow(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """The frame's `schema` columns as an Arrow table cast to that schema."""
     return df.select(schema.names).to_arrow().cast(schema)

@@ -32,11 +32,13 @@ def _hex_to_u64_pairs(hexes: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 @dataclass
 class HashSet128:
+    """A sorted set of the first 128 bits of SHA-256 hex digests, for vectorised lookups."""
     hi: np.ndarray  # sorted
     lo: np.ndarray
 
     @classmethod
     def from_hex(cls, hexes: pl.Series) -> HashSet128:
+        """The set of the valid hex digests in a series (lower-cased, deduplicated)."""
         # dedupe as strings first (a URL can have several entries), then sort by the high
         # half only: equal high halves are true 64-bit collisions, rare, checked one by one
         valid, hi, lo = _hex_to_u64_pairs(hexes.cast(pl.String).str.to_lowercase().unique())
@@ -48,6 +50,7 @@ class HashSet128:
         return len(self.hi)
 
     def contains(self, hexes: pl.Series) -> np.ndarray:
+        """Boolean mask: True where a hex digest of the series is in the set."""
         valid, qhi, qlo = _hex_to_u64_pairs(hexes)
         out = np.zeros(len(valid), dtype=bool)
         if len(self.hi) == 0 or len(qhi) == 0:
@@ -64,10 +67,12 @@ class HashSet128:
 
 @dataclass
 class Int64Set:
+    """A sorted set of int64 values (LAION hashes), for vectorised lookups."""
     values: np.ndarray  # sorted, unique
 
     @classmethod
     def from_series(cls, s: pl.Series) -> Int64Set:
+        """The set of a series' non-null int64 values."""
         # polars' unique + sort: numpy's unique is orders of magnitude slower here
         v = s.cast(pl.Int64, strict=False).drop_nulls().unique().sort()
         return cls(v.to_numpy().astype(np.int64))
@@ -76,6 +81,7 @@ class Int64Set:
         return len(self.values)
 
     def contains(self, s: pl.Series) -> np.ndarray:
+        """Boolean mask: True where a series value is in the set (nulls: False)."""
         q = s.cast(pl.Int64, strict=False)
         valid = q.is_not_null().to_numpy()
         qv = q.fill_null(0).to_numpy().astype(np.int64)
@@ -95,6 +101,7 @@ class Matcher:
 
     @classmethod
     def from_manifest(cls, manifest: pa.Table | pl.DataFrame) -> Matcher:
+        """A matcher for a manifest's url_sha256 and laion_hash columns."""
         df = manifest if isinstance(manifest, pl.DataFrame) else pl.from_arrow(manifest)
         assert isinstance(df, pl.DataFrame)
         return cls(HashSet128.from_hex(df["url_sha256"]), Int64Set.from_series(df["laion_hash"]))

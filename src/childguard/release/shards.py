@@ -37,6 +37,7 @@ class ConservationError(RuntimeError):
 
 @dataclass
 class Removals:
+    """A shard's row count and the sorted row indices to remove from it."""
     rows_in: int
     removed: np.ndarray  # sorted unique int64 row indices
 
@@ -105,6 +106,7 @@ def write_without(info: ShardInfo, removed: np.ndarray, dest: Path) -> int:
 
 
 def copy_raw(info: ShardInfo, dest: Path) -> None:
+    """Copy a shard's bytes unchanged to `dest`."""
     with info.shard.open_raw() as src, open(dest, "wb") as out:
         shutil.copyfileobj(src, out, 4 << 20)
 

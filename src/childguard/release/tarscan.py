@@ -20,6 +20,7 @@ BLOCK = 512
 
 
 class Span(NamedTuple):
+    """Where one tar member lies: header start, payload start and payload size."""
     name: str
     is_file: bool
     start: int  # first byte of the member's first header block (extension headers included)
@@ -28,10 +29,12 @@ class Span(NamedTuple):
 
     @property
     def end(self) -> int:
+        """The byte after the member's padded payload."""
         return self.data + ((self.size + BLOCK - 1) // BLOCK) * BLOCK
 
 
 class TarFormatError(ValueError):
+    """A tar file that cannot be read as tar (truncated, bad checksum, overrun)."""
     pass
 
 
@@ -63,6 +66,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
 
 
 def fast_spans(path: Path) -> list[Span]:
+    """Every member's span, read from the tar headers without tarfile (pax, GNU names)."""
     spans: list[Span] = []
     file_size = path.stat().st_size
     with open(path, "rb", buffering=0) as f:

@@ -31,11 +31,13 @@ from childguard.release.shards import count_rows
 
 
 class VerifyError(RuntimeError):
+    """Not raised by verify_release, which lists problems in its report instead."""
     pass
 
 
 @dataclass
 class VerifyReport:
+    """The result of verifying a release: files checked and problems found."""
     release_dir: Path
     release_id: str | None = None
     files_checked: int = 0
@@ -43,6 +45,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """True when verification found no problem."""
         return not self.problems
 
 
@@ -103,6 +106,7 @@ def table_problems(p: Path, schema, rows: int | None = None) -> list[str]:
 
 
 def verify_release(release_dir: str | Path) -> VerifyReport:
+    """Check a release's manifest, checksums, row counts and listing; returns the report."""
     root = Path(release_dir)
     rep = VerifyReport(root)
     mj = root / "manifest.json"

@@ -1,0 +1,1 @@
+"""The trained caption scorer: features, model, training and its CLI commands."""

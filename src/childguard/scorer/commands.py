@@ -30,6 +30,7 @@ def cv_figures(
     t_minor: float = MINOR_THRESHOLD,
     t_review: float | None = None,
 ) -> dict[str, Any]:
+    """Precision/recall (95% CIs), AP and reliability of out-of-fold probabilities."""
     from childguard.scorer.metrics import binary_figures, probability_figures
 
     y_id = labels == "identifiable_child"
@@ -62,6 +63,7 @@ def _fmt(f: dict[str, Any]) -> str:
 
 
 def print_figures(title: str, fig: dict[str, Any]) -> None:
+    """Print cv_figures() output: per-threshold figures, AP and reliability table."""
     from rich.console import Console
 
     con = Console()
@@ -187,6 +189,7 @@ def train_cmd(
 
 
 def read_labelled_pool(path: Path):
+    """The URL and caption columns of an unlabelled pool file, as `url`, `text`."""
     import polars as pl
 
     from childguard.evaluate import TEXT_COLUMNS, URL_COLUMNS, _pick

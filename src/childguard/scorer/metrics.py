@@ -44,6 +44,7 @@ def f1_interval(
 
 @dataclass
 class BinaryFigures:
+    """Confusion counts, precision, recall and F1 of one binary decision, with CIs."""
     tp: int
     fp: int
     fn: int
@@ -55,6 +56,7 @@ class BinaryFigures:
     f1_ci: tuple[float, float]
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures as a dict, rounded to 4 places (CIs as `*_ci95` pairs)."""
         return {
             "tp": self.tp,
             "fp": self.fp,
@@ -69,6 +71,7 @@ class BinaryFigures:
 
 
 def binary_figures(y: np.ndarray, pred: np.ndarray, bootstrap: bool = True) -> BinaryFigures:
+    """Counts and P/R/F1 of `pred` vs `y`: Wilson CIs for P/R, bootstrap for F1."""
     y = np.asarray(y, bool)
     pred = np.asarray(pred, bool)
     tp = int(np.sum(y & pred))
@@ -132,6 +135,7 @@ def pr_curve(y: np.ndarray, prob: np.ndarray, points: int = 50) -> list[dict[str
 
 
 def average_precision(y: np.ndarray, prob: np.ndarray) -> float:
+    """Average precision of `prob` ranking the positives of `y` (0 with none)."""
     y = np.asarray(y, bool)
     order = np.argsort(-np.asarray(prob, float), kind="stable")
     ys = y[order]

@@ -32,6 +32,7 @@ DEFAULT_MODEL = "default_model.npz"
 
 
 class ModelError(ValueError):
+    """A model file that is missing or unusable, or a model that cannot do what is asked."""
     pass
 
 
@@ -41,6 +42,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Head:
+    """One logistic head: token weights, intercept and Platt calibration (a, b)."""
     weights: np.ndarray  # float32, aligned with ScorerModel.vocab (tokens)
     intercept: float
     calib_a: float = 1.0  # p = sigmoid(a * z + b) on the raw logit z
@@ -49,6 +51,7 @@ class Head:
 
 @dataclass
 class ScorerModel:
+    """The caption scorer: token vocabulary, identifiable/minor heads and metadata."""
     vocab: np.ndarray  # sorted feature tokens (str)
     heads: dict[str, Head]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +127,7 @@ class ScorerModel:
         return self.predict_frame(lists_to_frame(feature_lists), len(feature_lists))
 
     def logits(self, feature_lists: list[list[str]], head: str) -> np.ndarray:
+        """Raw logits of one head for rows given as lists of feature tokens."""
         return self.frame_logits(lists_to_frame(feature_lists), len(feature_lists))[head]
 
     # review-band sizing ----------------------------------------------------------------------
@@ -155,6 +159,7 @@ class ScorerModel:
 
     # files -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Write the model to a .npz file atomically (vocab, weights, meta, keys)."""
         import os
         import tempfile
 
@@ -186,10 +191,12 @@ class ScorerModel:
 
     @property
     def model_id(self) -> str:
+        """The model's id from its metadata ("unknown" when absent)."""
         return str(self.meta.get("model_id", "unknown"))
 
 
 def lists_to_frame(feature_lists: list[list[str]]) -> pl.DataFrame:
+    """Per-row token lists as a long (row, token) frame, duplicates dropped."""
     lens = [len(f) for f in feature_lists]
     return pl.DataFrame(
         {

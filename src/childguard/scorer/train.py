@@ -30,11 +30,13 @@ from childguard.scorer.model import HEADS, Head, ScorerModel
 
 
 class TrainError(ValueError):
+    """Labelled data that cannot train a model (unreadable, no labels, too few rows)."""
     pass
 
 
 @dataclass
 class Featurised:
+    """Labelled rows with their feature tokens, labels, groups, weights and CV flags."""
     features: list[list[str] | None]  # None: the screen passed the row
     labels: np.ndarray  # str
     ambiguous: np.ndarray  # bool
@@ -45,6 +47,7 @@ class Featurised:
 
 
 def text_detectors() -> list:
+    """Instances of the detectors whose outputs become scorer features."""
     from childguard.detect import REGISTRY, load_builtin
     from childguard.scorer.features import DETECTOR_FEATURES
 
@@ -222,6 +225,7 @@ def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 @dataclass
 class TrainResult:
+    """A trained model, its out-of-fold probabilities and the data it came from."""
     model: ScorerModel
     oof: dict[str, np.ndarray]  # calibrated out-of-fold probabilities (0 off-screen)
     data: Featurised
@@ -235,6 +239,7 @@ def train(
     min_rows: int = 3,
     pool: pl.DataFrame | None = None,
 ) -> TrainResult:
+    """Cross-validate, calibrate and fit the two heads; returns model and OOF probabilities."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     n = len(data.features)

@@ -13,6 +13,7 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
+    """Run the migrations on the handed-in connection, else on `sqlalchemy.url`."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata)

@@ -19,6 +19,7 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    """Create the registry tables, their indexes and the append-only triggers."""
     op.create_table(
         "users",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -143,6 +144,7 @@ def _append_only(table: str) -> None:
 
 
 def downgrade() -> None:
+    """Drop every registry table (and trigger) this revision created."""
     dialect = op.get_bind().dialect.name
     for table in ("decisions", "audit_log"):
         if dialect == "sqlite":
