@@ -66,10 +66,12 @@ class Example:
 
 
 class DetectorError(RuntimeError):
+    """A detector that cannot be built, registered or run as its contract says."""
     pass
 
 
 class Detector(ABC):
+    """A caption/URL/image detector: whole-batch `score` giving `{name}__*` columns per row."""
     name: ClassVar[str]
     version: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
@@ -91,6 +93,7 @@ class Detector(ABC):
         """Load lexicons/models; called once per worker before the first batch."""
 
     def ensure_setup(self) -> None:
+        """Run `setup` once (the engine calls this before the first batch)."""
         if not self._ready:
             self.setup()
             self._ready = True
@@ -118,15 +121,18 @@ class Detector(ABC):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Rows that document the detector and feed the contract test (`fires` says whether it should)."""
         return []
 
     # helpers -------------------------------------------------------------------------------
     @classmethod
     def col(cls, suffix: str) -> str:
+        """The name of one of this detector's output columns (`{name}__{suffix}`)."""
         return f"{cls.name}__{suffix}"
 
     @classmethod
     def empty_result(cls, n: int) -> pa.Table:
+        """The output of a batch where nothing was found: scores 0, evidence null."""
         return pa.table(
             {
                 # from a buffer: `pa.array([0.0] * n)` imports pandas (0.15 s per process)
@@ -138,6 +144,7 @@ class Detector(ABC):
         )
 
     def describe(self) -> dict[str, object]:
+        """Name, version and options, as recorded in run.json and manifests."""
         return {"name": self.name, "version": self.version, "options": dict(self.options)}
 
 
@@ -159,6 +166,7 @@ class DetectorRegistry:
     _entry_points_loaded: bool = False
 
     def register(self, cls: type[Detector]) -> type[Detector]:
+        """Add a detector class under its name (a duplicate name is an error)."""
         name = getattr(cls, "name", None)
         if not name or not isinstance(name, str):
             raise DetectorError(f"{cls.__qualname__} has no `name`")
@@ -174,6 +182,7 @@ class DetectorRegistry:
         return cls
 
     def load_entry_points(self) -> None:
+        """Register the detectors other packages declare (`childguard.detectors` entry points), once."""
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
@@ -182,6 +191,7 @@ class DetectorRegistry:
             self.register(cls)
 
     def get(self, name: str) -> type[Detector]:
+        """The detector class registered under `name` (DetectorError naming the known ones if none)."""
         self.load_entry_points()
         try:
             return self._classes[name]
@@ -191,6 +201,7 @@ class DetectorRegistry:
             ) from None
 
     def names(self) -> list[str]:
+        """Every registered detector name, sorted."""
         self.load_entry_points()
         return sorted(self._classes)
 

@@ -23,14 +23,17 @@ _EVIDENCE_CATS = ("child_model", "child", "relation", "event", "youth_sport", "c
 
 @register
 class ChildTerms(Detector):
+    """A minor is the subject of the row: child, kinship, school or event words, not pets or products."""
     name = "child_terms"
     version = "1"
 
     def setup(self) -> None:
+        """Load the child words shown as evidence."""
         lex = load_lexicon()
         self._terms = [t for c in _EVIDENCE_CATS for t in lex.get(c)]
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        """Score rows whose signals say a minor is the subject, with the child word as evidence."""
         s = ctx.signals
         hit = signals.minor_subject(s)
         n = batch.num_rows
@@ -46,6 +49,7 @@ class ChildTerms(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: child words that fire, and pet/product uses that do not."""
         return [
             Example("Menino jogando bola no campo", lang="pt"),
             Example("Little girl playing in the park", lang="en"),

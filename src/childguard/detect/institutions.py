@@ -31,10 +31,12 @@ _CONNECTORS = {
 
 @register
 class Institutions(Detector):
+    """Named schools, daycares, clubs and classes that place a child (caption, slug or host)."""
     name = "institutions"
     version = "1"
 
     def setup(self) -> None:
+        """Load the school and hospital words (CJK ones matched as substrings) and build their patterns."""
         lex = load_lexicon()
         words: set[str] = set()
         cjk: list[str] = []
@@ -77,6 +79,7 @@ class Institutions(Detector):
         return False
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        """Score rows naming an institution next to child context; evidence is the institution word."""
         s = ctx.signals
         n = batch.num_rows
         strong = s["class_des"] | s["youth"] | s["class_num"]
@@ -111,6 +114,7 @@ class Institutions(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: named schools and classes that fire, shops and adults' workplaces that do not."""
         return [
             Example("Formatura do ABC – 1º ano C da E.M. Dirce Amaral", lang="pt"),
             Example("Lily's first day at Larkfield Primary", lang="en"),

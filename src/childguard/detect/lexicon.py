@@ -62,6 +62,7 @@ CATEGORIES: dict[str, str] = {
 
 
 class LexiconError(ValueError):
+    """A lexicon file that cannot be read or has a malformed category."""
     pass
 
 
@@ -73,6 +74,7 @@ class Lexicon:
     terms: dict[str, list[str]] = field(default_factory=dict)
 
     def get(self, category: str) -> list[str]:
+        """The terms of one category (empty when the lexicons do not define it)."""
         return self.terms.get(category, [])
 
 
@@ -84,6 +86,7 @@ def _is_cjk(term: str) -> bool:
 
 
 def load_file(path: Path) -> dict[str, list[str]]:
+    """One lexicon TOML file as category -> terms (LexiconError naming the file on bad input)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:

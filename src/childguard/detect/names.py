@@ -276,10 +276,12 @@ URL_JUNK = frozenset(
 
 @register
 class Names(Detector):
+    """A child's given name next to kinship, an age, an event or a school (caption, slug, Japanese patterns)."""
     name = "names"
     version = "1"
 
     def setup(self) -> None:
+        """Load the name lists (census and open lists) and the words that are never names."""
         lex = load_lexicon()
         given = set(load_name_list())
         extra = set(lex.get("names"))
@@ -615,6 +617,7 @@ class Names(Detector):
         return found, anchor
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        """Score rows with child context where a name sits next to its anchor; evidence is initials only."""
         s = ctx.signals
         n = batch.num_rows
         minor = signals.minor_subject(s)
@@ -683,6 +686,7 @@ class Names(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: named children that fire, named adults, products and pets that do not."""
         return [
             Example("eu e meu filho Lucas (6) no primeiro jogo dele", lang="pt"),
             Example("Jess with her son Leo at the pumpkin patch", lang="en"),

@@ -40,10 +40,12 @@ def _place_rows() -> tuple[tuple[str, ...], ...]:
 
 @register
 class Places(Detector):
+    """A place (city, state, neighbourhood) in a row about a minor; evidence is the place's initials."""
     name = "places"
     version = "2"  # 2: evidence gives the place's initials, never the word
 
     def setup(self) -> None:
+        """Load the place lists, less places that are also names or lexicon words."""
         lex = load_lexicon()
         common = {t for ts in lex.terms.values() for t in ts}  # stopwords included
         names = load_name_list()
@@ -56,6 +58,7 @@ class Places(Detector):
         self._first_words = {p.split(" ")[0] for p in self._places}
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
+        """Score rows with child context that mention a known place."""
         s = ctx.signals
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
@@ -92,6 +95,7 @@ class Places(Detector):
 
     @staticmethod
     def examples() -> list[Example]:
+        """Contract rows: a child with a town that fires, a landscape that does not."""
         return [
             Example("Menino de 7 anos em Uberlândia", lang="pt"),
             Example("Uberlândia vista do alto", fires=False, lang="pt"),

@@ -84,6 +84,7 @@ _LETTER = "[a-hа-е]"
 
 @dataclass(frozen=True)
 class Patterns:
+    """Every lexicon-derived automaton and regex the shared signals use, built once per lexicon."""
     context_terms: list[str]  # every positive term, one automaton
     terms: dict[str, list[str]]  # category -> automaton patterns
     detail_terms: list[str]  # every pattern of every detail category, one automaton
@@ -105,6 +106,7 @@ def _short(terms: list[str], n: int = 3) -> list[str]:
 
 @lru_cache(maxsize=4)
 def patterns(lex_dir: str | None = None) -> Patterns:
+    """The compiled patterns for a lexicon directory (cached; default: the shipped lexicons)."""
     lex: Lexicon = load_lexicon(lex_dir)
     g = lex.get
     years = alternation([t for t in g("age_years")])

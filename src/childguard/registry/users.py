@@ -52,10 +52,12 @@ def add_user(session: Session, username: str, password: str, role: str) -> User:
 
 
 def list_users(session: Session) -> list[User]:
+    """Every reviewer and admin account, by user name."""
     return list(session.scalars(select(User).order_by(User.username)))
 
 
 def get_user(session: Session, username: str) -> User:
+    """The account with this user name (UserError if none)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise UserError(f"no user {username!r}")
@@ -68,6 +70,7 @@ def _end_sessions(session: Session, user: User) -> int:
 
 
 def set_disabled(session: Session, username: str, disabled: bool) -> User:
+    """Disable (ending its open sessions) or re-enable an account; audited."""
     user = get_user(session, username)
     user.disabled = disabled
     ended = _end_sessions(session, user) if disabled else 0
@@ -79,6 +82,7 @@ def set_disabled(session: Session, username: str, disabled: bool) -> User:
 
 
 def set_password(session: Session, username: str, password: str) -> User:
+    """Set a new password (ending open sessions); audited."""
     _check_password(password)
     user = get_user(session, username)
     user.password_hash = hash_password(password)
