@@ -21,7 +21,7 @@ _DUMMY_HASH = _HASHER.hash("childguard-no-such-user")
 
 
 class UserError(ValueError):
-    """A user that cannot be added: bad username, role or password, or a duplicate."""
+    """A user operation that is not allowed (bad name, role or password, a duplicate, an unknown user, removing one with decisions); the message says why."""
     pass
 
 
