@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
             {
                 "loc": [str(x) for x in e.get("loc", ())],
                 "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": str(e.get("type", "value_error")),
             }
             for e in exc.errors()
         ]
