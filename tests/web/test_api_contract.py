@@ -6,6 +6,7 @@ accepted and invalid ones refused. Bounded and derandomized: the same cases ever
 
 from __future__ import annotations
 
+import atexit
 import base64
 import shutil
 import tempfile
@@ -20,7 +21,9 @@ from .fixtures import make_audit, synthetic_image
 
 schemathesis = pytest.importorskip("schemathesis")
 
+# schemathesis reads the schema when this module is imported, so the app exists by then
 _root = Path(tempfile.mkdtemp(prefix="cg-contract-"))
+atexit.register(shutil.rmtree, _root, True)
 _client = make_client(make_audit(_root))
 _csrf = login(_client)
 _cookie = "; ".join(f"{k}={v}" for k, v in _client.cookies.items())
@@ -45,13 +48,6 @@ def _with_photo(case: Any) -> None:
         and body.get("photo_base64")
     ):
         body["photo_base64"] = _PHOTO
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cleanup() -> Any:
-    yield
-    _client.close()
-    shutil.rmtree(_root, ignore_errors=True)
 
 
 @schema.include(path_regex="^/api/").parametrize()
