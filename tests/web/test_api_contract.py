@@ -67,3 +67,27 @@ def test_reviewer_routes_keep_their_contract_signed_in(case: Any) -> None:
 @settings(FUZZ, max_examples=10)
 def test_reviewer_routes_keep_their_contract_signed_out(case: Any) -> None:
     case.call_and_validate()
+
+
+def test_a_second_lifespan_still_matches(tmp_path: Path) -> None:
+    # schemathesis ends the app's lifespan after each test and starts it again on the next
+    # call; so may a server: the matcher's worker must come back with it
+    from fastapi.testclient import TestClient
+
+    from .conftest import drain
+
+    app = make_client(make_audit(tmp_path)).app
+    with TestClient(app):
+        pass
+    with TestClient(app) as again:
+        r = again.post(
+            "/api/requests",
+            json={
+                "urls": ["https://example.org/img/maria-clara-1.jpg"],
+                "contact": "guardian@example.org",
+                "relationship": "parent",
+                "declaration": True,
+            },
+        )
+        assert r.status_code == 201, r.text
+        drain(again)

@@ -41,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if matcher.start():
+            matcher.resume()  # requests cancelled by the last shutdown
         yield
         matcher.shutdown()
         engine.dispose()
