@@ -41,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if matcher.start():
+            matcher.resume()  # requests cancelled by the last shutdown
         yield
         matcher.shutdown()
         engine.dispose()
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             {
                 "loc": [str(x) for x in e.get("loc", ())],
                 "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": str(e.get("type", "value_error")),
             }
             for e in exc.errors()
         ]

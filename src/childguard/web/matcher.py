@@ -21,9 +21,23 @@ class Matcher:
     def __init__(self, sessions: sessionmaker[Session], audit_dir: Path, workers: int = 1) -> None:
         self._sessions = sessions
         self._audit_dir = audit_dir
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cg-match")
+        self._workers = workers
+        self._pool = self._new_pool()
+        self._closed = False
         self._lock = threading.Lock()
         self._pending: set[Future[int]] = set()
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cg-match")
+
+    def start(self) -> bool:
+        """A worker again after `shutdown` (True if it had been shut down): an app's lifespan
+        may run more than once (a test client opened twice), and each run must match."""
+        with self._lock:
+            if not self._closed:
+                return False
+            self._pool, self._closed = self._new_pool(), False
+            return True
 
     def submit(self, request_id: str, targets: Targets) -> Future[int]:
         fut = self._pool.submit(self._run, request_id, targets)
@@ -63,4 +77,6 @@ class Matcher:
         wait(pending, timeout=timeout)
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)

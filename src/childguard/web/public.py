@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from childguard.registry.matching import Targets
 from childguard.registry.models import RemovalRequest
+from childguard.web.apidoc import responses
 from childguard.web.deps import (
     DbDep,
     SettingsDep,
@@ -74,6 +76,7 @@ lookup_limit = Depends(per_ip("lookup", lambda s: s.lookup_per_ip))
     dependencies=[intake_limit],
     tags=["requests"],
     summary="Submit a removal request; answers a tracking token",
+    responses=responses(400, 413, 422, 429),
 )
 def api_create_request(
     payload: RequestIn,
@@ -84,7 +87,9 @@ def api_create_request(
     try:
         pdq = photo_hash(payload.photo_bytes(settings.max_photo_bytes))
     except IntakeError as e:
-        raise HTTPException(status_code=422, detail=str(e)) from None
+        # the same 422 body as a schema error: the photo is the one field no schema can check
+        err = {"loc": ("body", "photo_base64"), "msg": str(e), "type": "value_error"}
+        raise RequestValidationError([err]) from None
     payload.photo_base64 = None  # drop the photo as soon as it is hashed
     token, rid, targets = create_request(db, payload, pdq)
     _schedule(request, rid, targets)
@@ -109,6 +114,7 @@ def _lookup(request: Request, db: DbDep, token: str) -> RemovalRequest:
     dependencies=[lookup_limit],
     tags=["requests"],
     summary="Status of a request: only its status and when it last changed",
+    responses=responses(404, 429),
 )
 def api_request_status(token: str, request: Request, db: DbDep) -> StatusOut:
     req = _lookup(request, db, token)

@@ -28,6 +28,7 @@ from childguard.registry.review import (
     mark_seen,
 )
 from childguard.registry.source import SourceError, has_images, load_inputs, read_image, read_row
+from childguard.web.apidoc import responses
 from childguard.web.deps import (
     AdminDep,
     CsrfDep,
@@ -335,7 +336,12 @@ class DecisionIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.get("/api/tasks", tags=["review"], summary="The review queue, highest risk first")
+@router.get(
+    "/api/tasks",
+    tags=["review"],
+    summary="The review queue, highest risk first",
+    responses=responses(401, 422),
+)
 def api_tasks(
     reviewer: ReviewerDep,
     db: DbDep,
@@ -344,7 +350,8 @@ def api_tasks(
     page: int = 1,
 ) -> list[dict[str, Any]]:
     size = settings.page_size
-    tasks = db.scalars(_queue_stmt(status).limit(size).offset((max(1, page) - 1) * size))
+    page = min(max(1, page), MAX_PAGE)  # as the page does: past the end is an empty list
+    tasks = db.scalars(_queue_stmt(status).limit(size).offset((page - 1) * size))
     return [_task_json(t) for t in tasks]
 
 
@@ -353,6 +360,7 @@ def api_tasks(
     tags=["review"],
     summary="Decide a task (header X-CSRF-Token: the session's token)",
     dependencies=[CsrfDep],
+    responses=responses(400, 401, 403, 404, 422),
 )
 def api_decide(task_id: int, body: DecisionIn, reviewer: ReviewerDep, db: DbDep) -> dict[str, Any]:
     task = _task_or_404(db, task_id)
@@ -362,6 +370,11 @@ def api_decide(task_id: int, body: DecisionIn, reviewer: ReviewerDep, db: DbDep)
     return {"task_id": task.id, "decision": d.decision, "decision_id": d.id}
 
 
-@router.get("/api/session", tags=["review"], summary="Who is signed in, and the CSRF token")
+@router.get(
+    "/api/session",
+    tags=["review"],
+    summary="Who is signed in, and the CSRF token",
+    responses=responses(401),
+)
 def api_session(reviewer: ReviewerDep) -> dict[str, Any]:
     return {"username": reviewer.user.username, "role": reviewer.user.role, "csrf": reviewer.csrf}
