@@ -105,6 +105,9 @@ def plan_shard(shard: Shard, ctx: ScanContext) -> ShardPlan:
     """Open a shard and list its tasks without a completion marker."""
     layout = ctx.layout
     if layout.shard_done(shard.shard_id):
+        # a run killed between a shard's stats and its state clean-up leaves merged parts
+        # behind: they are spent, remove them
+        layout.clear_state(shard.shard_id)
         return ShardPlan(shard, None, done=True)
     try:
         info = open_shard(shard, ctx.url_col, ctx.text_col)
