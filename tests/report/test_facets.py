@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from childguard.config import ScanConfig
-from childguard.engine.facets import HOST_MIN, facet_counts, platform, seal
+from childguard.engine.facets import HOST_MIN, facet_counts, hashed, platform, seal
 from childguard.engine.local import run_scan
 from childguard.policy import Policy
 from childguard.report import build_report
@@ -101,6 +101,9 @@ def test_platform_and_seal() -> None:
     assert not any("tiny" in k for k in sealed["platform"])
     assert sealed["year"] == {"2020": HOST_MIN, "none": 1}
     assert sealed["language"] == {"und": HOST_MIN + 1}
+    # a family's own site stays unnamed however many rows it has
+    family = pl.DataFrame({"url": ["https://fotos.maria-silva.example/a.jpg"] * (HOST_MIN * 3)})
+    assert list(seal(facet_counts(family))["platform"]) == [hashed("maria-silva.example")]
 
 
 def test_an_audit_without_facets_says_so(tmp_path: Path) -> None:

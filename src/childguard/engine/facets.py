@@ -3,7 +3,7 @@ type, year in the URL path, and places mentioned. Counted at scan time (the repo
 the source rows) and kept per task and per shard in the stats, as counts only.
 
 A platform (registrable domain) is kept by name only where a task flagged at least
-`HOST_MIN` of its rows; smaller ones are kept as an (unsalted) SHA-256 prefix, which the report
+`HOST_MIN` of its rows and none of its words is a given name; others are kept as an (unsalted) SHA-256 prefix, which the report
 can add to a named platform's total but cannot print: a family blog's domain may carry a
 child's name.
 """
@@ -11,6 +11,7 @@ child's name.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import polars as pl
 
@@ -128,12 +129,24 @@ def facet_counts(flagged: pl.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
+def names_a_person(host: str) -> bool:
+    """A platform with a given name among its words (`maria-fotos.com.br`) is never named,
+    however many rows it has: it may be one family's site. (A name run into another word,
+    `mariafotos`, is not caught.)"""
+    from childguard.detect.lexicon import load_name_list
+
+    names = load_name_list()
+    return any(len(w) >= 3 and w in names for w in re.split(r"[^a-z0-9]+", host.lower()))
+
+
 def seal(facets: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    """A task's counts as written to disk: platforms under HOST_MIN rows hashed."""
+    """A task's counts as written to disk: platforms under HOST_MIN rows, or that read like a
+    person's name, hashed."""
     out = {k: dict(sorted(v.items())) for k, v in facets.items() if k != "platform"}
     hosts: dict[str, int] = {}
     for host, n in facets.get("platform", {}).items():
-        key = host if n >= HOST_MIN or host.startswith(HASHED) else hashed(host)
+        named = host.startswith(HASHED) or (n >= HOST_MIN and not names_a_person(host))
+        key = host if named else hashed(host)
         hosts[key] = hosts.get(key, 0) + n
     out["platform"] = dict(sorted(hosts.items()))
     return out
