@@ -38,6 +38,13 @@ def _place_rows() -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(ln.split("\t")) for ln in blob.splitlines() if ln and not ln.startswith("#"))
 
 
+REGION_OF_KIND = {
+    "br_state": "BR state",
+    "br_city": "BR city (state not recorded)",
+    "city": "place outside Brazil",
+}
+
+
 @register
 class Places(Detector):
     """A place (city, state, neighbourhood) in a row about a minor; evidence is the place's initials."""
@@ -56,6 +63,12 @@ class Places(Detector):
         self._ambiguous = {p for p in self._places if p in names}
         self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
         self._first_words = {p.split(" ")[0] for p in self._places}
+        # the report counts flagged rows per Brazilian state named, per other kind of place
+        self._region = {
+            r[0]: (f"BR state: {r[0].title()}" if r[1] == "br_state" else REGION_OF_KIND[r[1]])
+            for r in _place_rows()
+            if len(r) > 1 and r[1] in REGION_OF_KIND
+        }
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Score rows with child context that mention a known place."""
@@ -65,6 +78,7 @@ class Places(Detector):
         idx = minor.arg_true()
         hits: list[int] = []
         ev: list[str | None] = []
+        regions: list[str | None] = []
         if len(idx):
             texts = take_list(batch, "text_norm", idx)
             raws = take_list(batch, "text", idx)
@@ -77,7 +91,11 @@ class Places(Detector):
                     hits.append(i)
                     # initials only: a "place" may be a child's name taken for one
                     ev.append(f"place:{initials(f)}")
-        return result(self.name, n, scatter_floats(n, hits), scatter_strings(n, hits, ev), "place")
+                    regions.append(self._region.get(f, "other place"))
+        out = result(self.name, n, scatter_floats(n, hits), scatter_strings(n, hits, ev), "place")
+        # a class of place, never the place itself (a state's name is no one's): for the report
+        region = scatter_strings(n, hits, regions).to_arrow().cast(pa.string())
+        return out.append_column("places__region", region)
 
     def _find(self, toks: list[str]) -> str | None:
         # only where a place can start (most words start none: no join for them)

@@ -13,6 +13,7 @@ from childguard.detect.base import Detector
 from childguard.detect.context import BatchContext
 from childguard.detect.output import check_output
 from childguard.detect.textnorm import NORM_COLUMNS, prepare
+from childguard.engine.facets import facet_counts
 from childguard.policy import REASON_TYPE, Policy
 from childguard.urls import laion_hash_column, url_sha256_column
 
@@ -107,14 +108,15 @@ def decide_batch(
     batch: pa.Table, detectors: list[Detector], policy: Policy
 ) -> tuple[pa.Table, dict[str, int]]:
     """Score and decide one batch. Returns (findings rows, rows per risk)."""
-    findings, counts, _ = decide_batch_with_errors(batch, detectors, policy)
+    findings, counts, _, _ = decide_batch_with_errors(batch, detectors, policy)
     return findings, counts
 
 
 def decide_batch_with_errors(
     batch: pa.Table, detectors: list[Detector], policy: Policy
-) -> tuple[pa.Table, dict[str, int], pa.Table]:
-    """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on)."""
+) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]]]:
+    """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on,
+    flagged rows per language/platform/site type/year/place: `engine.facets`)."""
     table = score_batch(batch, detectors)
     # the normalised text columns are the detectors' input only: not copied into polars here
     scored = pl.from_arrow(table.select([c for c in table.column_names if c not in NORM_COLUMNS]))
@@ -127,7 +129,7 @@ def decide_batch_with_errors(
         counts[risk] = int(n)
     mask = decided["risk"] != "clean"
     if not mask.any():
-        return empty_findings(), counts, errors
+        return empty_findings(), counts, errors, {}
     flagged = scored.filter(mask)
     dec = decided.filter(mask)
     reasons = policy.reasons(flagged, versions, dec["rule"].to_list())
@@ -151,4 +153,4 @@ def decide_batch_with_errors(
             "reasons": _reasons_array(reasons),
         }
     )
-    return findings.cast(FINDINGS_SCHEMA), counts, errors
+    return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged)

@@ -20,6 +20,8 @@ from childguard.engine.batch import (
     decide_batch_with_errors,
     empty_table,
 )
+from childguard.engine.facets import merge as merge_facets
+from childguard.engine.facets import seal as seal_facets
 from childguard.engine.state import OutLayout
 from childguard.io.atomic import write_json_atomic, write_parquet_atomic
 from childguard.io.paths import Shard, file_sha256
@@ -127,9 +129,11 @@ def run_task(
     parts: list[pa.Table] = []
     error_parts: list[pa.Table] = []
     rows = 0
+    facets: dict[str, dict[str, int]] = {}
     try:
         for batch in iter_task_batches(info, task, ctx.batch_rows):
-            findings, c, errors = decide_batch_with_errors(batch, detectors, ctx.policy)
+            findings, c, errors, f = decide_batch_with_errors(batch, detectors, ctx.policy)
+            merge_facets(facets, f)
             rows += batch.num_rows
             for k, v in c.items():
                 counts[k] += v
@@ -167,6 +171,7 @@ def run_task(
             "seconds": round(seconds, 4),
             "row_offset": task.row_offset,
             "row_errors": row_errors,
+            "facets": seal_facets(facets),
         },
         errors,
     )
@@ -183,6 +188,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
     error_parts: list[pa.Table] = []
     row_errors: dict[str, int] = {}
     counts = dict.fromkeys(RISKS, 0)
+    facets: dict[str, dict[str, int]] = {}
     for t in info.tasks:
         marker = layout.task_done(sid, t.index)
         if marker is None:
@@ -193,6 +199,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
             counts[k] += v
         for d, v in marker.get("row_errors", {}).items():
             row_errors[d] = row_errors.get(d, 0) + v
+        merge_facets(facets, marker.get("facets", {}))
         part = layout.read_part(sid, t.index)
         if part.num_rows:
             parts.append(part.cast(FINDINGS_SCHEMA))
@@ -230,6 +237,8 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         "errors": [],
         # rows a detector could not check (e.g. an unreadable image): listed in errors/
         "row_errors": dict(sorted(row_errors.items())),
+        # flagged rows per language, platform, site type, URL year, place (counts only)
+        "facets": seal_facets(facets),
         "status": "ok",
         "tool_version": __version__,
     }

@@ -18,6 +18,7 @@ from childguard import __version__
 from childguard.install import install_hint
 from childguard.policy import RISKS
 from childguard.report.audit import Audit, ReportError, load_audit, safe_error, safe_path
+from childguard.report.facets import summarize as summarize_facets
 from childguard.report.stats import adjusted_prevalence, cluster_ratio, wilson
 
 REPORT_FORMAT = 1
@@ -276,6 +277,7 @@ def compute(
         "conventions": conventions,
         "rules": rules,
         "signals": signals,
+        "facets": summarize_facets(ok, flagged_total),
         "review": review,
         "scorer_decisions": decided,
         "examples": ex,
