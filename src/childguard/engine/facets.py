@@ -77,6 +77,7 @@ def platform(host: str) -> str:
 
 
 def hashed(name: str) -> str:
+    """A platform name as a short SHA-256 key (small platforms are stored unnamed)."""
     return HASHED + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
@@ -153,6 +154,7 @@ def seal(facets: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
 
 
 def merge(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> None:
+    """Add one task's facet counts into a shard's (in place)."""
     for facet, counts in more.items():
         dst = into.setdefault(facet, {})
         for k, v in counts.items():
