@@ -40,3 +40,30 @@ def test_url_structure_is_no_feature_but_slug_words_are() -> None:
     assert {"u:aniversario", "u:<name>", "u:<age>"} <= url
     # upload year, size suffix and path words say where a row was scraped, not what it shows
     assert not any("<year>" in t or "uploads" in t or "content" in t for t in url), sorted(url)
+
+
+def test_caption_language_and_child_words_of_another_language() -> None:
+    # "chico" is a Spanish child word; in an English caption it is the dog's name
+    en = _tokens("https://x.example/a.jpg", "Chico the little dog is at the park with my wife")
+    assert "l:en" in en and "s:lexlang_other" in en
+    # the same word in a Spanish caption is a child word of the caption's language
+    es = _tokens("https://x.example/b.jpg", "El chico juega en el parque con su madre")
+    assert "l:es" in es and "s:lexlang_other" not in es
+    pt = _tokens("https://x.example/c.jpg", "Meu filho Pedro na escola da cidade")
+    assert "l:pt" in pt and "s:lexlang_other" not in pt
+    # too few stopwords to tell: no language token, no mismatch
+    short = _tokens("https://x.example/d.jpg", "chico")
+    assert not any(t.startswith("l:") for t in short) and "s:lexlang_other" not in short
+
+
+def test_child_word_only_in_a_url_slug_of_another_language() -> None:
+    toks = _tokens(
+        "https://x.example/blog/0-ay-bebek-bakimi.jpg", "The best tips for the new baby in the house"
+    )
+    assert "l:en" in toks
+    # "baby" is an English child word: the caption's own language, so no caption mismatch
+    assert "s:lexlang_other" not in toks
+    # Turkish "ay" (month) and "bebek" in the slug of an English caption are flagged as such
+    assert "s:urllang_other" in toks
+    plain = _tokens("https://x.example/blog/new-baby-tips.jpg", "The best tips for the new baby")
+    assert "s:urllang_other" not in plain

@@ -169,3 +169,35 @@ def load_name_list(kind: str = "given") -> dict[str, float]:
         name, _, weight = line.partition("\t")
         out[name] = float(weight or 0.5)
     return out
+
+
+# categories whose words say "a child is meant" in one language; a caption in another language
+# that holds only such words of other languages uses them as ordinary words or names ("chico",
+# "nene" in English, Turkish "ay" in a URL fragment)
+CHILD_CATEGORIES = (
+    "child", "child_ambiguous", "relation", "school", "event", "birthday", "birth",
+    "youth_sport", "age_years", "age_months", "pet_words",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def word_languages(directory: str | None = None) -> pl.DataFrame:
+    """(w, lang, kind) for the one-word terms of each language file: kind `stop` for its
+    stopwords (they tell a caption's language), `child` for its CHILD_CATEGORIES words."""
+    d = Path(directory) if directory else LEXICON_DIR
+    ws, langs, kinds = [], [], []
+    for f in sorted(d.glob("*.toml")):
+        terms = load_file(f)
+        for kind, cats in (("stop", ("stopwords",)), ("child", CHILD_CATEGORIES)):
+            for c in cats:
+                for t in terms.get(c, []):
+                    ws.append(t)
+                    langs.append(f.stem)
+                    kinds.append(kind)
+    w = normalize_series(pl.Series(ws, dtype=pl.String)).str.strip_chars(" ")
+    return (
+        pl.DataFrame({"w": w, "lang": langs, "kind": kinds})
+        .filter((pl.col("w") != "") & ~pl.col("w").str.contains(" "))
+        .unique()
+        .sort("w", "lang", "kind")
+    )

@@ -20,11 +20,11 @@ from functools import lru_cache
 
 import polars as pl
 
-from childguard.detect.lexicon import load_lexicon
+from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "3"
+FEATURE_VERSION = "4"
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -316,6 +316,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         parts += [uni, bi]
     parts.append(_class_grams(ct, "k:"))
     parts.append(_class_grams(ut, "ku:"))
+    parts.append(_language_tokens(ct, ut))
     counts = (
         pl.DataFrame({"row": rid})
         .join(
@@ -349,6 +350,30 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         out = out.filter(pl.col("token").is_in(vocab.implode()))
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
     return out.unique()
+
+
+def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
+    """`l:<lang>`: the caption's language by its lexicon stopwords (the language with most
+    hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
+    slug holds child words, none of them of the caption's language ("chico" in an English
+    caption is a name, Turkish "ay" in a URL fragment no month of age)."""
+    wl = word_languages()
+    stop = wl.filter(pl.col("kind") == "stop").select("w", "lang")
+    child = wl.filter(pl.col("kind") == "child").select("w", "lang")
+    counts = ct.select("row", "w").join(stop, on="w").group_by("row", "lang").agg(n=pl.len())
+    best = (
+        counts.sort(["row", "n", "lang"], descending=[False, True, False])
+        .group_by("row", maintain_order=True)
+        .agg(lang=pl.col("lang").first(), n=pl.col("n").first(), n2=pl.col("n").get(1, null_on_oob=True))
+        .filter((pl.col("n") >= 2) & (pl.col("n2").is_null() | (pl.col("n") > pl.col("n2"))))
+        .select("row", "lang")
+    )
+    parts = [best.select("row", token="l:" + pl.col("lang"))]
+    for token, tf in (("s:lexlang_other", ct), ("s:urllang_other", ut)):
+        hits = tf.select("row", "w").join(child, on="w").join(best, on="row", suffix="_row")
+        other = hits.group_by("row").agg(same=(pl.col("lang") == pl.col("lang_row")).any())
+        parts.append(other.filter(~pl.col("same")).select("row", token=pl.lit(token)))
+    return pl.concat(parts)
 
 
 # pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"

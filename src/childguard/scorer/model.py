@@ -1,9 +1,15 @@
-"""The trained scorer: two calibrated linear heads over feature tokens.
+"""The trained scorer: calibrated linear heads over feature tokens.
 
 `P(minor)`: the row's picture shows (or is about) a minor; `P(identifiable)`: a minor plus
 something that identifies or locates them. Each head is a logistic regression over the feature
 tokens of `features.py`, followed by Platt scaling fitted on cross-validated predictions, so
 its outputs are probabilities that a policy can threshold and a report can sum.
+
+A third head, `given_minor`, is trained on minor rows only (identifiable vs not): what makes a
+child identifiable is learnt apart from what makes a row about a child. P(identifiable) is then
+the geometric mean of the direct head and P(minor) x P(identifiable | minor), Platt-calibrated
+again on cross-validated predictions (+0.02 average precision on real rows over the direct
+head alone, on each of 3 CV seeds; docs/detection.md).
 
 The file is one `.npz` (numpy arrays only, loaded with `allow_pickle=False`): the kept feature
 tokens (placeholdered words, signal and detector names: readable, auditable, never a name),
@@ -27,7 +33,8 @@ import polars as pl
 from childguard.scorer.features import FEATURE_VERSION
 
 MODEL_FORMAT = 1
-HEADS = ("minor", "identifiable")
+HEADS = ("minor", "identifiable")  # the probabilities a model gives
+GIVEN_MINOR = "given_minor"  # optional head: P(identifiable | minor), trained on minor rows
 DEFAULT_MODEL = "default_model.npz"
 
 
@@ -98,8 +105,16 @@ class ScorerModel:
 
     def predict_frame(self, ff: pl.DataFrame, n: int) -> dict[str, np.ndarray]:
         """Calibrated probability per head for a long (row, token) feature frame."""
-        z = self.frame_logits(ff, n)
+        return self.probabilities(self.frame_logits(ff, n))
+
+    def probabilities(self, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calibrated P(minor) and P(identifiable) from the raw logits of every head."""
         out = {h: _sigmoid(self.heads[h].calib_a * z[h] + self.heads[h].calib_b) for h in HEADS}
+        comb = self.meta.get("combine")
+        if GIVEN_MINOR in self.heads and comb:
+            out["identifiable"] = combine_identifiable(
+                out["identifiable"], out["minor"], z[GIVEN_MINOR], comb["a"], comb["b"]
+            )
         # a row cannot be an identifiable minor more likely than a minor
         out["minor"] = np.maximum(out["minor"], out["identifiable"])
         return out
@@ -195,6 +210,25 @@ class ScorerModel:
         return str(self.meta.get("model_id", "unknown"))
 
 
+def combine_raw(p_direct: np.ndarray, p_minor: np.ndarray, z_given: np.ndarray) -> np.ndarray:
+    """The logit of sqrt(P_direct(identifiable) x P(minor) x P(identifiable | minor))."""
+    eps = 1e-12
+    lp = 0.5 * (
+        np.log(np.clip(p_direct, eps, 1.0))
+        + np.log(np.clip(p_minor, eps, 1.0))
+        + np.log(np.clip(_sigmoid(z_given), eps, 1.0))
+    )
+    p = np.exp(lp)
+    return np.log(np.clip(p, eps, 1 - 1e-9)) - np.log(np.clip(1.0 - p, 1e-9, 1.0))
+
+
+def combine_identifiable(
+    p_direct: np.ndarray, p_minor: np.ndarray, z_given: np.ndarray, a: float, b: float
+) -> np.ndarray:
+    """Calibrated P(identifiable) from the direct head, P(minor) and the given-minor logit."""
+    return _sigmoid(a * combine_raw(p_direct, p_minor, z_given) + b)
+
+
 def lists_to_frame(feature_lists: list[list[str]]) -> pl.DataFrame:
     """Per-row token lists as a long (row, token) frame, duplicates dropped."""
     lens = [len(f) for f in feature_lists]
@@ -229,7 +263,8 @@ def load_model(path: str | Path | None = None) -> ScorerModel:
         z = np.load(p, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
         vocab = z["vocab"]
-        weights = {n: z[f"w_{n}"] for n in HEADS}
+        names = [*HEADS, *([GIVEN_MINOR] if f"w_{GIVEN_MINOR}" in z.files else [])]
+        weights = {n: z[f"w_{n}"] for n in names}
         train_keys = z["train_keys"] if "train_keys" in z.files else np.zeros(0, np.uint64)
     except FileNotFoundError:
         raise ModelError(f"model file not found: {p}") from None
@@ -253,6 +288,6 @@ def load_model(path: str | Path | None = None) -> ScorerModel:
             calib_a=float(meta["heads"][n]["calib_a"]),
             calib_b=float(meta["heads"][n]["calib_b"]),
         )
-        for n in HEADS
+        for n in weights
     }
     return ScorerModel(vocab=vocab, heads=heads, meta=meta, train_keys=train_keys)

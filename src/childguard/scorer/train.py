@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.scorer.features import FEATURE_VERSION, batch_features
-from childguard.scorer.model import HEADS, Head, ScorerModel
+from childguard.scorer.model import GIVEN_MINOR, HEADS, Head, ScorerModel, combine_raw
 
 
 class TrainError(ValueError):
@@ -214,6 +214,22 @@ def _fit(rows, y, w, vocab, c_reg: float, seed: int) -> tuple[np.ndarray, float]
     return lr.coef_[0].astype(np.float32), float(lr.intercept_[0])
 
 
+def _fit_head(head, rows, targets, idx, weight, vocab, c_reg: float, seed: int):
+    """Fit one head on rows `idx`; `given_minor` only on the minor rows among them."""
+    if head == GIVEN_MINOR:
+        keep = targets["minor"][idx]
+        sub = idx[keep]
+        return _fit(
+            [r for r, k in zip(rows, keep, strict=True) if k],
+            targets["identifiable"][sub], weight[sub], vocab, c_reg, seed,
+        )
+    return _fit(rows, targets[head][idx], weight[idx], vocab, c_reg, seed)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
 def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -254,7 +270,7 @@ def train(
             f"({len(cv_rows)} screened rows, {int(targets['identifiable'][cv_rows].sum())} identifiable)"
         )
     extra_rows = np.where(trainable & ~data.cv)[0]
-    logits = {h: np.full(n, np.nan) for h in HEADS}
+    logits = {h: np.full(n, np.nan) for h in (*HEADS, GIVEN_MINOR)}
     kf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in kf.split(cv_rows, strat[cv_rows], data.groups[cv_rows]):
         tr_i = cv_rows[tr]
@@ -263,8 +279,8 @@ def train(
         rows = [data.features[i] for i in tr_i]
         vocab = _vocab(rows, data.groups[tr_i], min_rows)
         test_rows = [data.features[i] for i in te_i]
-        for h in HEADS:
-            w, b = _fit(rows, targets[h][tr_i], data.weight[tr_i], vocab, c_reg, seed)
+        for h in (*HEADS, GIVEN_MINOR):
+            w, b = _fit_head(h, rows, targets, tr_i, data.weight, vocab, c_reg, seed)
             m = ScorerModel(vocab=vocab, heads={h: Head(w, b)})
             logits[h][te_i] = m.logits(test_rows, h)
     heads: dict[str, Head] = {}
@@ -275,11 +291,18 @@ def train(
     calib_rows = cv_rows[~data.ambiguous[cv_rows]]
     for h in HEADS:
         a, b0 = _platt(logits[h][calib_rows], targets[h][calib_rows])
-        w, b = _fit(rows, targets[h][fit_rows], data.weight[fit_rows], vocab, c_reg, seed)
+        w, b = _fit_head(h, rows, targets, fit_rows, data.weight, vocab, c_reg, seed)
         heads[h] = Head(w, b, a, b0)
         p = np.zeros(n)
-        p[cv_rows] = 1.0 / (1.0 + np.exp(-np.clip(a * logits[h][cv_rows] + b0, -40, 40)))
+        p[cv_rows] = _sigmoid(a * logits[h][cv_rows] + b0)
         oof[h] = p
+    # P(identifiable) = calibrated geometric mean of the direct head and P(minor) x P(id | minor)
+    w, b = _fit_head(GIVEN_MINOR, rows, targets, fit_rows, data.weight, vocab, c_reg, seed)
+    heads[GIVEN_MINOR] = Head(w, b)
+    raw = np.zeros(n)
+    raw[cv_rows] = combine_raw(oof["identifiable"][cv_rows], oof["minor"][cv_rows], logits[GIVEN_MINOR][cv_rows])
+    ca, cb = _platt(raw[calib_rows], targets["identifiable"][calib_rows])
+    oof["identifiable"] = np.where(np.isin(np.arange(n), cv_rows), _sigmoid(ca * raw + cb), 0.0)
     oof["minor"] = np.maximum(oof["minor"], oof["identifiable"])
     from childguard.scorer.model import row_keys
 
@@ -295,6 +318,7 @@ def train(
         "c": c_reg,
         "min_rows": min_rows,
         "tokens": len(vocab),
+        "combine": {"kind": "geometric", "a": ca, "b": cb},
     }
     if pool is not None:
         # pool rows the model trained on are scored out of fold: in-sample scores of its own
@@ -314,7 +338,7 @@ def train(
         }
         model.meta["pool_distribution"] = pool_distribution(model, pool, seen)
     digest = hashlib.sha256("\n".join(vocab.tolist()).encode())
-    for h in HEADS:
+    for h in (*HEADS, GIVEN_MINOR):
         digest.update(heads[h].weights.tobytes())
     model.meta["model_id"] = digest.hexdigest()[:12]
     return TrainResult(model=model, oof=oof, data=data)
