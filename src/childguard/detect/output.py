@@ -5,9 +5,10 @@ Columns, one row per input row, each declared in the detector's `outputs` (suffi
 - `{name}__evidence` string or null: redacted (lexicon words, digits, initials only);
 - `{name}__label` string, optional: what was found where the score is > 0;
 - `{name}__error` string, optional: set where the detector could not check the row (an
-  unreadable image, a model failure). Such a row is never clean: the engine lists it in
-  `errors/<shard-id>.parquet` (row_index, detector, error) and counts it in the shard's stats,
-  and the policy still decides the row from its scores. The text is redacted like evidence;
+  unreadable image, a model failure). Such a row is never silently clean: the engine lists it
+  in `errors/<shard-id>.parquet` (row_index, detector, error) and counts it in the shard's
+  stats (`row_errors`); the policy still decides its risk from the scores. Redacted like
+  evidence;
 - any other `{name}__*` column a policy or a later detector reads (e.g. `scorer__minor`).
 
 The engine runs `check_output` on every batch and stops it, naming the detector, when a column
