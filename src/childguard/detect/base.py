@@ -15,10 +15,11 @@ from __future__ import annotations
 import importlib.util
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -47,9 +48,13 @@ OPTIONAL_COLUMNS: dict[str, pa.DataType] = {
 
 
 # What `score` returns, by column suffix: every detector gives these two...
-STANDARD_OUTPUTS: dict[str, pa.DataType] = {"score": pa.float64(), "evidence": pa.string()}
-# ...and most also say what they found where the score is > 0.
-LABELLED_OUTPUTS: dict[str, pa.DataType] = {**STANDARD_OUTPUTS, "label": pa.string()}
+STANDARD_OUTPUTS: Mapping[str, pa.DataType] = MappingProxyType(
+    {"score": pa.float64(), "evidence": pa.string()}
+)
+# ...and most also say what they found where the score is > 0 (read-only: classes share them).
+LABELLED_OUTPUTS: Mapping[str, pa.DataType] = MappingProxyType(
+    {**STANDARD_OUTPUTS, "label": pa.string()}
+)
 
 
 class DetectorOptions(BaseModel):
@@ -100,7 +105,7 @@ class Detector(ABC):
     Options: ClassVar[type[DetectorOptions]] = DetectorOptions
     # The columns `score` returns on every batch, `{name}__{suffix}` -> Arrow type (the engine
     # checks them: detect/output.py).
-    outputs: ClassVar[dict[str, pa.DataType]] = STANDARD_OUTPUTS
+    outputs: ClassVar[Mapping[str, pa.DataType]] = STANDARD_OUTPUTS
 
     def __init__(self, **options: object) -> None:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
