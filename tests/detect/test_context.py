@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import pyarrow as pa
 
 from childguard.detect import REGISTRY, load_builtin, signals
-from childguard.detect._util import result
 from childguard.detect.base import Detector
+from childguard.detect.output import detector_output
 from childguard.engine.batch import score_batch, score_batch_with_context
 
 ROWS = [
@@ -27,7 +25,7 @@ class LegacyDetector(Detector):
         import polars as pl
 
         n = batch.num_rows
-        return result(self.name, n, pl.Series([1.0] * n))
+        return detector_output(self.name, n, pl.Series([1.0] * n))
 
 
 def test_signals_computed_once_per_batch(make_batch, monkeypatch) -> None:
@@ -56,37 +54,3 @@ def test_legacy_signature_still_runs(make_batch) -> None:
     load_builtin()
     (ages,) = [d for d in REGISTRY.create(["ages"]) if d.name == "ages"]
     assert ages.run(make_batch(ROWS))["ages__score"].to_pylist()[0] > 0
-
-
-def test_engine_checks_output_columns(make_batch) -> None:
-    import polars as pl
-    import pytest
-
-    from childguard.detect import DetectorError, detector_output
-
-    class Bad(Detector):
-        name = "bad_test"
-        version = "1"
-        cols: ClassVar[dict] = {}
-
-        def score(self, batch, ctx):
-            return pa.table(self.cols)
-
-    n = len(ROWS)
-    good = detector_output("bad_test", n, pl.Series([0.0] * n))
-    assert good.column_names == ["bad_test__score", "bad_test__evidence"]
-    for cols, msg in (
-        ({"bad_test__score": pa.array([0.0])}, "returned 1 rows"),
-        ({"bad_test__score": pa.array([0.0] * n), "other": pa.array([1] * n)}, "outside"),
-        ({"bad_test__evidence": pa.array(["x"] * n)}, "no bad_test__score"),
-        ({"bad_test__score": pa.array([1] * n)}, "expected double"),
-        (
-            {"bad_test__score": pa.array([0.0] * n), "bad_test__label": pa.array([1] * n)},
-            "expected string",
-        ),
-    ):
-        Bad.cols = cols
-        with pytest.raises(DetectorError, match=msg):
-            score_batch(make_batch(ROWS), [Bad()])
-    Bad.cols = {c: good.column(c) for c in good.column_names}
-    assert score_batch(make_batch(ROWS), [Bad()]).num_rows == n

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from childguard.detect import lexicon, signals
-from childguard.detect._util import result
+from childguard.detect.output import detector_output
 from childguard.detect.places import LOCATIVE, Places
 
 
@@ -31,7 +31,7 @@ def test_lexicon_terms_normalised_per_category(tmp_path: Path) -> None:
 
 def test_label_where_the_score_is_positive() -> None:
     scores = pl.Series([0.0, 1.0, None, float("nan"), 0.5, -1.0])
-    t = result("x", 6, scores, None, "lab")
+    t = detector_output("x", 6, scores, None, "lab")
     assert t.schema.field("x__label").type == pa.string()
     assert t.column("x__label").to_pylist() == [None, "lab", None, "lab", "lab", None]
     assert t.column("x__score").to_pylist()[:3] == [0.0, 1.0, 0.0]

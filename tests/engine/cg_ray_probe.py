@@ -16,7 +16,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from childguard.detect.base import Detector, Resources, register
+from childguard.detect.base import Detector, DetectorOptions, Example, Resources, register
+
+
+class ProbeOptions(DetectorOptions):
+    """How the probe misbehaves (all off by default)."""
+
+    kill_once: str | None = None
+    kill_row: int = 0
+    delay: float = 0.0
+    log_dir: str | None = None
 
 
 @register
@@ -24,6 +33,7 @@ class RayProbe(Detector):
     name = "ray_probe"
     version = "1"
     resources = Resources(num_cpus=1.0, stateful=False)
+    Options = ProbeOptions
 
     def score(self, batch: pa.Table) -> pa.Table:
         self._misbehave(batch)
@@ -34,21 +44,26 @@ class RayProbe(Detector):
         evidence = pc.if_else(kid, pa.scalar("k. (kid)"), pa.scalar(None, pa.string()))
         return pa.table({self.col("score"): score, self.col("evidence"): evidence})
 
+    @staticmethod
+    def examples() -> list[Example]:
+        return [Example("a kid of 5"), Example("a kid", fires=True), Example("a dog", fires=False)]
+
     def _misbehave(self, batch: pa.Table) -> None:
         if not batch.num_rows:
             return
-        opts = self.options
+        opts = self.opts
+        assert isinstance(opts, ProbeOptions)
         first = batch.column("row_index")[0].as_py()
-        if opts.get("log_dir"):
+        if opts.log_dir:
             shard = (batch.schema.metadata or {}).get(b"childguard.shard_id", b"?").decode()
-            log = Path(str(opts["log_dir"]))
+            log = Path(opts.log_dir)
             log.mkdir(parents=True, exist_ok=True)
             (log / f"{shard}@{first}@{uuid.uuid4().hex[:6]}").touch()
-        if opts.get("delay"):
-            time.sleep(float(opts["delay"]))  # type: ignore[arg-type]
-        kill = opts.get("kill_once")
+        if opts.delay:
+            time.sleep(opts.delay)
+        kill = opts.kill_once
         last = batch.column("row_index")[-1].as_py()
-        if kill and first <= int(opts.get("kill_row", 0)) <= last:  # type: ignore[call-overload]
+        if kill and first <= opts.kill_row <= last:
             try:
                 fd = os.open(str(kill), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from childguard.config import ScanConfig
 from childguard.detect import Detector, Example, register
-from childguard.detect.base import REGISTRY
+from childguard.detect.base import LABELLED_OUTPUTS, REGISTRY
 from childguard.engine.local import run_scan
 from childguard.policy import Policy
 
@@ -30,6 +30,7 @@ if "report_probe" not in REGISTRY._classes:
 
         name = "report_probe"
         version = "2"
+        outputs = LABELLED_OUTPUTS
 
         def score(self, batch: pa.Table) -> pa.Table:
             text = pc.utf8_lower(pc.fill_null(batch.column("text"), ""))

@@ -1,9 +1,12 @@
 """Detectors: each module registers one detector with the registry on import."""
 
 from childguard.detect.base import (
+    LABELLED_OUTPUTS,
     REGISTRY,
+    STANDARD_OUTPUTS,
     Detector,
     DetectorError,
+    DetectorOptions,
     Example,
     Resources,
     register,
@@ -12,10 +15,13 @@ from childguard.detect.context import BatchContext
 from childguard.detect.output import check_output, detector_output
 
 __all__ = [
+    "LABELLED_OUTPUTS",
     "REGISTRY",
+    "STANDARD_OUTPUTS",
     "BatchContext",
     "Detector",
     "DetectorError",
+    "DetectorOptions",
     "Example",
     "Resources",
     "check_output",

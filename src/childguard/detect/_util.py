@@ -5,34 +5,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from childguard.detect.output import detector_output
 from childguard.detect.textnorm import fold_word
 
-# Arrow scalars made from buffers: `pa.scalar(0.0)` and `pa.array([...])` import pandas
-# (0.15 s of start-up) to check their argument for pandas objects.
-_ZERO = pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.zeros(1))])[0]
-
-
-def result(
-    name: str, n: int, score: pl.Series, evidence: pl.Series | None = None, label: str | None = None
-) -> pa.Table:
-    """Standard detector output columns from polars series of length n."""
-    sc = score.cast(pl.Float64).fill_null(0.0).to_arrow()
-    cols: dict[str, pa.Array] = {
-        f"{name}__score": sc,
-        f"{name}__evidence": (
-            evidence.cast(pl.String).to_arrow().cast(pa.string())
-            if evidence is not None
-            else pa.nulls(n, pa.string())
-        ),
-    }
-    if label is not None:
-        # the label where the score is > 0 (NaN counts: polars orders NaN above every number)
-        hit = pc.or_(pc.greater(sc, _ZERO), pc.is_nan(sc))
-        lab = pl.Series([label], dtype=pl.String).to_arrow().cast(pa.string())[0]
-        cols[f"{name}__label"] = pc.if_else(hit, lab, pa.nulls(1, pa.string())[0])
-    return pa.table(cols)
+# the built-in detectors' short name for the public helper plugins use
+result = detector_output
 
 
 def spread(

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import extract_first, result, scatter_strings, take_list
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 
 
@@ -21,6 +21,7 @@ class Ages(Detector):
     """Detector `ages`: 1.0 on rows that state the age of a minor."""
     name = "ages"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where caption or URL gives a child's age; evidence `age:<match>`."""

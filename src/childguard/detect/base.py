@@ -1,9 +1,11 @@
 """Detector contract and the one registry of detectors.
 
 A detector scores a batch (an Arrow table of standard columns, see `BATCH_COLUMNS`) and returns a
-table of the same length with `{name}__score` (float64, 0 when nothing was found) and
-`{name}__evidence` (string, redacted, null when nothing was found); optionally
-`{name}__label` (string) naming what was found. It never drops a row.
+table of the same length with the columns its `outputs` declares: always `{name}__score`
+(float64, 0 when nothing was found) and `{name}__evidence` (string, redacted, null when nothing
+was found); optionally `{name}__label`, `{name}__error` and others (see detect/output.py, which
+builds and checks them). It never drops a row. Its options are a pydantic model (`Options`):
+an option it does not declare is an error naming the detector and the option.
 
 Third-party detectors plug in through the entry point group `childguard.detectors`.
 """
@@ -13,14 +15,16 @@ from __future__ import annotations
 import importlib.util
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from childguard.detect.context import BatchContext
@@ -41,6 +45,25 @@ OPTIONAL_COLUMNS: dict[str, pa.DataType] = {
     "key": pa.string(),
     "language": pa.string(),
 }
+
+
+# What `score` returns, by column suffix: every detector gives these two...
+STANDARD_OUTPUTS: Mapping[str, pa.DataType] = MappingProxyType(
+    {"score": pa.float64(), "evidence": pa.string()}
+)
+# ...and most also say what they found where the score is > 0 (read-only: classes share them).
+LABELLED_OUTPUTS: Mapping[str, pa.DataType] = MappingProxyType(
+    {**STANDARD_OUTPUTS, "label": pa.string()}
+)
+
+
+class DetectorOptions(BaseModel):
+    """A detector's options, from `detector_options` in a config file or `--lists`/`--model`.
+
+    None by default; a detector with options subclasses this as its `Options`. Unknown keys are
+    errors (a misspelt option must not silently leave a default in force)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,11 @@ class Detector(ABC):
     resources: ClassVar[Resources] = Resources()
     # Other detectors whose output columns this one reads (they run first).
     after: ClassVar[tuple[str, ...]] = ()
+    # The options it takes (a pydantic model; none by default).
+    Options: ClassVar[type[DetectorOptions]] = DetectorOptions
+    # The columns `score` returns on every batch, `{name}__{suffix}` -> Arrow type (the engine
+    # checks them: detect/output.py).
+    outputs: ClassVar[Mapping[str, pa.DataType]] = STANDARD_OUTPUTS
 
     def __init__(self, **options: object) -> None:
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -86,8 +114,28 @@ class Detector(ABC):
                 f"detector {self.name!r} needs {', '.join(missing)}: "
                 f"install the extra that provides it (see README)"
             )
-        self.options = options
+        self.opts = self.parse_options(options)
+        # the options as given (validated), as run.json records them and workers rebuild from
+        self.options: dict[str, object] = self.opts.model_dump(mode="json", exclude_unset=True)
         self._ready = False
+
+    @classmethod
+    def parse_options(cls, options: dict[str, object]) -> DetectorOptions:
+        """Validate options against `Options` (DetectorError naming the detector and option)."""
+        try:
+            return cls.Options.model_validate(options)
+        except ValidationError as e:
+            problems = []
+            for err in e.errors():
+                opt = ".".join(str(p) for p in err["loc"]) or "options"
+                if err["type"] == "extra_forbidden":
+                    problems.append(f"unknown option {opt!r}")
+                else:
+                    problems.append(f"option {opt!r}: {err['msg']}")
+            known = ", ".join(cls.Options.model_fields) or "none"
+            raise DetectorError(
+                f"detector {cls.name!r}: {'; '.join(problems)} (its options: {known})"
+            ) from None
 
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Load lexicons/models; called once per worker before the first batch."""
@@ -132,14 +180,13 @@ class Detector(ABC):
 
     @classmethod
     def empty_result(cls, n: int) -> pa.Table:
-        """The output of a batch where nothing was found: scores 0, evidence null."""
+        """The output of a batch where nothing was found: numbers 0, strings null."""
+        # from a buffer: `pa.array([0.0] * n)` imports pandas (0.15 s per process)
+        zeros = pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(np.zeros(n))])
         return pa.table(
             {
-                # from a buffer: `pa.array([0.0] * n)` imports pandas (0.15 s per process)
-                cls.col("score"): pa.Array.from_buffers(
-                    pa.float64(), n, [None, pa.py_buffer(np.zeros(n))]
-                ),
-                cls.col("evidence"): pa.nulls(n, pa.string()),
+                cls.col(suffix): zeros if typ == pa.float64() else pa.nulls(n, typ)
+                for suffix, typ in cls.outputs.items()
             }
         )
 
@@ -172,6 +219,19 @@ class DetectorRegistry:
             raise DetectorError(f"{cls.__qualname__} has no `name`")
         if not getattr(cls, "version", None):
             raise DetectorError(f"detector {name!r} has no `version`")
+        opts = getattr(cls, "Options", None)
+        if not (
+            isinstance(opts, type)
+            and issubclass(opts, DetectorOptions)
+            and opts.model_config.get("extra") == "forbid"
+        ):
+            raise DetectorError(
+                f"detector {name!r}: `Options` must subclass DetectorOptions (unknown keys forbidden)"
+            )
+        outputs = getattr(cls, "outputs", {})
+        for suffix, typ in STANDARD_OUTPUTS.items():
+            if outputs.get(suffix) != typ:
+                raise DetectorError(f"detector {name!r}: `outputs` must declare {suffix}: {typ}")
         existing = self._classes.get(name)
         if existing is not None and existing is not cls:
             raise DetectorError(
@@ -210,6 +270,11 @@ class DetectorRegistry:
     ) -> list[Detector]:
         """Instantiate detectors, ordered so that each runs after the ones it reads."""
         options = options or {}
+        for n in options:  # options for a misspelt detector would otherwise go unused
+            if n not in self._classes and n not in self.names():
+                raise DetectorError(
+                    f"options given for unknown detector {n!r}; known: {', '.join(self.names())}"
+                )
         wanted = list(dict.fromkeys(names))
         classes = {n: self.get(n) for n in wanted}
         ordered: list[str] = []

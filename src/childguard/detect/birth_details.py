@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import result, scatter_strings
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 
 
@@ -20,6 +20,7 @@ class BirthDetails(Detector):
     """Detector `birth_details`: 1.0 on birth records, 0.5 on a birth word with a date."""
     name = "birth_details"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Score a batch (1.0 record, 0.5 birth word + date); evidence lists the signals."""

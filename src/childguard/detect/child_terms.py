@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import result, scatter_strings
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import load_lexicon
 
@@ -26,6 +26,7 @@ class ChildTerms(Detector):
     """A minor is the subject of the row: child, kinship, school or event words, not pets or products."""
     name = "child_terms"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def setup(self) -> None:
         """Load the child words shown as evidence."""

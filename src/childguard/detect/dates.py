@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import extract_first, result, scatter_strings, take_list
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 
 
@@ -20,6 +20,7 @@ class Dates(Detector):
     """Detector `dates`: 1.0 on rows with a calendar date (the policy pairs it with an age)."""
     name = "dates"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where the screen found a date; evidence `date:<match>`."""

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.redact import initials
 
@@ -33,6 +33,7 @@ class Handles(Detector):
     """Detector `handles`: 1.0 on social handles of children, evidence redacted to an initial."""
     name = "handles"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """1.0 where a handle looks like a child's or sits in a row about a minor."""

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect._util import fold, result, scatter_strings
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import load_lexicon
 
@@ -34,6 +34,7 @@ class Institutions(Detector):
     """Named schools, daycares, clubs and classes that place a child (caption, slug or host)."""
     name = "institutions"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def setup(self) -> None:
         """Load the school and hospital words (CJK ones matched as substrings) and build their patterns."""

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import (
     CATEGORIES,
@@ -279,6 +279,7 @@ class Names(Detector):
     """A child's given name next to kinship, an age, an event or a school (caption, slug, Japanese patterns)."""
     name = "names"
     version = "1"
+    outputs = LABELLED_OUTPUTS
 
     def setup(self) -> None:
         """Load the name lists (census and open lists) and the words that are never names."""

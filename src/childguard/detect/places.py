@@ -8,12 +8,13 @@ from __future__ import annotations
 import gzip
 import re
 from functools import lru_cache
+from typing import ClassVar
 
 import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
 from childguard.redact import initials
@@ -50,6 +51,7 @@ class Places(Detector):
     """A place (city, state, neighbourhood) in a row about a minor; evidence is the place's initials."""
     name = "places"
     version = "2"  # 2: evidence gives the place's initials, never the word
+    outputs: ClassVar[dict[str, pa.DataType]] = {**LABELLED_OUTPUTS, "region": pa.string()}
 
     def setup(self) -> None:
         """Load the place lists, less places that are also names or lexicon words."""

@@ -11,11 +11,13 @@ Options: `model` = path of a model trained with `childguard train` (default: the
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from childguard.detect.base import Detector, Example, register
+from childguard.detect.base import LABELLED_OUTPUTS, Detector, DetectorOptions, Example, register
 from childguard.detect.context import BatchContext
 from childguard.scorer.features import DETECTOR_FEATURES, evidence_token, feature_frame
 from childguard.scorer.model import ScorerModel, load_model
@@ -28,10 +30,18 @@ class Scorer(Detector):
     name = "scorer"
     version = "1"
     after = DETECTOR_FEATURES
+    outputs: ClassVar[dict[str, pa.DataType]] = {**LABELLED_OUTPUTS, "minor": pa.float64()}
+
+    class Options(DetectorOptions):
+        """The scorer's options: which trained model to load."""
+
+        model: str | None = None  # path of a `childguard train` model; None: the shipped one
+
+    opts: Options
 
     def setup(self) -> None:
         """Load the model named by the `model` option (the shipped model when unset)."""
-        path = self.options.get("model")
+        path = self.opts.model
         self.model: ScorerModel = load_model(str(path) if path else None)
 
     def describe(self) -> dict[str, object]:

@@ -16,12 +16,21 @@ returns zeros without reading anything.
 from __future__ import annotations
 
 from collections import Counter
+from os import PathLike, fspath
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field, field_validator
 
-from childguard.detect.base import Detector, Example, Resources, register
+from childguard.detect.base import (
+    LABELLED_OUTPUTS,
+    Detector,
+    DetectorOptions,
+    Example,
+    Resources,
+    register,
+)
 from childguard.detect.context import BatchContext
 from childguard.lists.store import ListRef, ListStore, LoadedList
 from childguard.lists.types import FILE_HASH_TYPES, URL_TYPES, ListType, int64_digests
@@ -35,17 +44,35 @@ class TakedownLists(Detector):
     name: ClassVar[str] = "takedown_lists"
     version: ClassVar[str] = "1"
     resources: ClassVar[Resources] = Resources(num_cpus=1.0, memory_mb=512, stateful=True)
+    outputs: ClassVar[dict[str, pa.DataType]] = {**LABELLED_OUTPUTS, "error": pa.string()}
+
+    class Options(DetectorOptions):
+        """Which lists (`name` or `name@version`; None: every list in the store) and PDQ limits."""
+
+        lists: list[str] | None = None
+        home: str | None = None  # the list store's folder (None: the default home)
+        max_distance: int = Field(31, ge=0, le=256)
+        min_quality: int = Field(50, ge=0, le=100)
+
+        @field_validator("lists", mode="before")
+        @classmethod
+        def _split(cls, v: object) -> object:
+            # `--lists a,b` and `lists = "a,b"` in a config file
+            return [s for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+        @field_validator("home", mode="before")
+        @classmethod
+        def _path(cls, v: object) -> object:
+            return fspath(v) if isinstance(v, PathLike) else v
+
+    opts: Options
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
-        lists = options.get("lists")
-        if isinstance(lists, str):
-            lists = [s for s in lists.split(",") if s.strip()]
-        home = options.get("home")
-        self.store = ListStore(str(home) if home else None)
-        self.max_distance = int(options.get("max_distance", 31))  # type: ignore[arg-type]
-        self.min_quality = int(options.get("min_quality", 50))  # type: ignore[arg-type]
-        names = list(lists) if lists is not None else self.store.names()  # type: ignore[arg-type]
+        self.store = ListStore(self.opts.home or None)
+        self.max_distance = self.opts.max_distance
+        self.min_quality = self.opts.min_quality
+        names = self.opts.lists if self.opts.lists is not None else self.store.names()
         # Pin versions now, so every worker of one scan matches the same versions that
         # describe() records, even if a list grows while the scan runs.
         self.refs: list[ListRef] = []
@@ -90,7 +117,7 @@ class TakedownLists(Detector):
         """1.0 on a list match; label and error columns for images that could not be checked."""
         n = batch.num_rows
         if not self.lists or n == 0:
-            return self.empty_result(n).append_column(self.col("label"), pa.nulls(n, pa.string()))
+            return self.empty_result(n)
         # Only matching rows get per-row Python (their evidence); everything else is vectorised.
         hits: dict[int, list[str]] = {}
         kinds: dict[int, list[str]] = {}

@@ -98,7 +98,7 @@ def score_batch_with_context(
     table = ctx.table
     for det in detectors:
         out = det.run(table, ctx)
-        check_output(det.name, out, table.num_rows)
+        check_output(det.name, out, table.num_rows, det.outputs)
         for name in out.column_names:
             table = table.append_column(name, out.column(name))
     return table, ctx

@@ -18,11 +18,12 @@ from childguard.policy import RISKS
 
 
 class ReportError(RuntimeError):
-    pass
+    """An audit folder that cannot be reported on (missing, unreadable or malformed)."""
 
 
 @dataclass
 class Audit:
+    """A scan's output folder as read for the report: run.json, shard stats, findings files."""
     root: Path
     run: dict
     stats: list[dict]  # one per shard that has a stats file, sorted by shard_id
@@ -31,10 +32,12 @@ class Audit:
 
     @property
     def ok_stats(self) -> list[dict]:
+        """Stats of the shards that finished."""
         return [s for s in self.stats if s.get("status") == "ok"]
 
     @property
     def failed_stats(self) -> list[dict]:
+        """Stats of the shards that failed."""
         return [s for s in self.stats if s.get("status") != "ok"]
 
     def findings(self) -> pl.LazyFrame:
@@ -117,6 +120,7 @@ def _check_stats(path: Path, s: dict) -> None:
 
 
 def load_audit(root: str | Path) -> Audit:
+    """Read and check an audit folder's run.json and stats (ReportError naming the file)."""
     root = Path(root)
     run_path = root / "run.json"
     if not root.is_dir():

@@ -30,6 +30,7 @@ MIN_CLUSTERS = 10  # fewer shards than this: no between-shard interval (too few 
 
 @dataclass
 class ReportResult:
+    """Where the report was written (HTML and JSON) and the numbers it holds."""
     html: Path
     json: Path
     data: dict
@@ -86,6 +87,7 @@ def compute(
     review_note: str | None = None,
     now: datetime | None = None,
 ) -> dict:
+    """The report's numbers (report.json's content) from an audit and reviewers' decisions."""
     run = audit.run
     warnings: list[str] = []
     ok = audit.ok_stats

@@ -25,6 +25,7 @@ _RC = {
 
 
 def available() -> bool:
+    """True when matplotlib is installed (plots are optional)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -172,6 +173,7 @@ def signal_plot(data: dict, top: int = 20) -> str | None:
 
 
 def all_plots(data: dict) -> dict[str, str]:
+    """Every plot the data allows, as name -> SVG data URI."""
     out = {}
     for name, fn in (
         ("prevalence", prevalence_plot),

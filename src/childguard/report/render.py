@@ -33,12 +33,14 @@ def pct(x: float | None, digits: int = 2) -> str:
 
 
 def num(x: float | int | None, digits: int = 0) -> str:
+    """A number with thousands separators, or a dash for None."""
     if x is None:
         return "–"
     return f"{x:,.{digits}f}"
 
 
 def size(n: int | None) -> str:
+    """A byte count in B/KiB/MiB/GiB/TiB, or a dash when unknown."""
     if not n:
         return "–"
     v = float(n)
@@ -50,6 +52,7 @@ def size(n: int | None) -> str:
 
 
 def render_html(data: dict, plots: bool = True) -> str:
+    """The report as one self-contained HTML page (plots inline when matplotlib is present)."""
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(

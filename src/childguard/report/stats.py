@@ -22,6 +22,7 @@ class Proportion:
     high: float | None
 
     def to_json(self) -> dict:
+        """The proportion as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -71,6 +72,7 @@ class AdjustedPrevalence:
     confirmed_high: float | None
 
     def to_json(self) -> dict:
+        """The estimate as a JSON-ready dict (its precision nested)."""
         d = asdict(self)
         d["precision"] = self.precision.to_json()
         return d

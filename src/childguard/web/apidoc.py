@@ -15,6 +15,7 @@ class ErrorOut(BaseModel):
 
 
 class FieldErrorOut(BaseModel):
+    """One problem in a 422 body: where, what, and pydantic's error type."""
     loc: list[str] = Field(description="where: body, field name, list index")
     msg: str = Field(description="what is wrong (the submitted value is never echoed)")
     type: str = Field(description="pydantic's error type, e.g. missing, value_error")

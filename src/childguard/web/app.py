@@ -36,6 +36,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The web service: migrated registry, public and reviewer routes, matcher, security headers."""
     engine = upgrade(settings.database_url)
     sessions = session_factory(engine)
 

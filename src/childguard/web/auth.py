@@ -31,6 +31,7 @@ def _safe_next(value: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_form(request: Request, next: str | None = None) -> Response:
+    """The reviewers' sign-in page."""
     return render(request, "login.html", {"next": _safe_next(next)})
 
 
@@ -41,6 +42,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
     dependencies=[Depends(per_ip("login", lambda s: s.login_per_ip))],
 )
 async def login(request: Request, settings: SettingsDep) -> Response:
+    """Sign a reviewer in (rate-limited per IP, audited) and set the session cookie."""
     from starlette.concurrency import run_in_threadpool
 
     form = await request.form()
@@ -79,6 +81,7 @@ async def login(request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/logout", include_in_schema=False, dependencies=[CsrfDep])
 def logout(request: Request, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """End the reviewer's session (audited) and clear its cookie."""
     end_session(db, request)
     record(db, reviewer.actor, "logout", f"user:{reviewer.user.id}")
     db.commit()

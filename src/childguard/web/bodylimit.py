@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A request body went past the cap while being received."""
 
 
 class BodyLimitMiddleware:

@@ -25,10 +25,12 @@ class LoginRequired(Exception):
 
 
 def get_settings(request: Request) -> Settings:
+    """The app's settings."""
     return request.app.state.settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
+    """A database session for one request."""
     with request.app.state.sessions() as session:
         yield session
 
@@ -39,19 +41,23 @@ DbDep = Annotated[Session, Depends(get_db)]
 
 @dataclass
 class Reviewer:
+    """The signed-in user and their web session."""
     user: User
     session: WebSession
 
     @property
     def actor(self) -> str:
+        """The name audit events record for this reviewer (`user:<username>`)."""
         return f"user:{self.user.username}"
 
     @property
     def csrf(self) -> str:
+        """The session's CSRF token."""
         return self.session.csrf_token
 
 
 def require_reviewer(request: Request, db: DbDep) -> Reviewer:
+    """The signed-in reviewer (LoginRequired when there is none)."""
     ws = load_session(db, request)
     if ws is None:
         raise LoginRequired()
@@ -62,6 +68,7 @@ ReviewerDep = Annotated[Reviewer, Depends(require_reviewer)]
 
 
 def require_admin(reviewer: ReviewerDep) -> Reviewer:
+    """The signed-in reviewer if an admin, else 403."""
     if reviewer.user.role != "admin":
         raise HTTPException(status_code=403, detail="admins only")
     return reviewer
@@ -87,6 +94,7 @@ CsrfDep = Depends(check_csrf)
 
 
 def check_anon_csrf(request: Request, sent: str | None) -> None:
+    """Anonymous forms: the posted token must equal the double-submit cookie (else 403)."""
     if not same(sent, request.cookies.get(CSRF_COOKIE)):
         raise HTTPException(
             status_code=403, detail="form expired or cookies blocked; reload the page and retry"
@@ -96,10 +104,12 @@ def check_anon_csrf(request: Request, sent: str | None) -> None:
 def client_ip(request: Request) -> str:
     # No X-Forwarded-For: behind a proxy, configure it to set the client address (uvicorn
     # --proxy-headers with --forwarded-allow-ips) rather than trusting a header here.
+    """The client's address as the server saw it (no forwarded headers trusted)."""
     return request.client.host if request.client else "unknown"
 
 
 def limit(request: Request, name: str, key: str, rule: RateLimit) -> None:
+    """Take a token from the named bucket of `key`, or answer 429 with Retry-After."""
     settings: Settings = request.app.state.settings
     if not settings.rate_limit:
         return
@@ -113,6 +123,7 @@ def limit(request: Request, name: str, key: str, rule: RateLimit) -> None:
 
 
 def per_ip(name: str, pick: Callable[[Settings], RateLimit]) -> Callable[[Request], None]:
+    """A dependency that rate-limits a route per client IP with the rule `pick` selects."""
     def dep(request: Request) -> None:
         limit(request, name, client_ip(request), pick(request.app.state.settings))
 

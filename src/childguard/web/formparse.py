@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole request body in memory, 413 once it passes `max_bytes`."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(status_code=413, detail=f"the form is larger than {max_bytes} bytes")

@@ -70,7 +70,7 @@ _SOMETHING_TO_FIND = {
 
 
 class IntakeError(ValueError):
-    pass
+    """A request the schema cannot reject that is still invalid (e.g. a bad photo)."""
 
 
 class RequestIn(BaseModel):
@@ -175,6 +175,7 @@ class RequestIn(BaseModel):
         return self
 
     def photo_bytes(self, max_bytes: int) -> bytes | None:
+        """The decoded reference photo, or None (IntakeError when too large or not base64)."""
         if not self.photo_base64:
             return None
         if len(self.photo_base64) > (max_bytes * 4) // 3 + 8:
@@ -248,6 +249,7 @@ def create_request(db: Session, data: RequestIn, pdq: str | None) -> tuple[str, 
 
 
 def targets_of(req: RemovalRequest) -> Targets:
+    """What a stored request names, as matching targets."""
     t = Targets()
     for target in req.targets:
         getattr(

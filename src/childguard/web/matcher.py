@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class Matcher:
+    """Matches removal requests on a worker thread, off the request path."""
     def __init__(self, sessions: sessionmaker[Session], audit_dir: Path, workers: int = 1) -> None:
         self._sessions = sessions
         self._audit_dir = audit_dir
@@ -40,6 +41,7 @@ class Matcher:
             return True
 
     def submit(self, request_id: str, targets: Targets) -> Future[int]:
+        """Queue matching of one request; the future gives the number of tasks queued."""
         fut = self._pool.submit(self._run, request_id, targets)
         with self._lock:
             self._pending.add(fut)
@@ -77,6 +79,7 @@ class Matcher:
         wait(pending, timeout=timeout)
 
     def shutdown(self) -> None:
+        """Stop taking work, cancel what has not started, wait for the rest."""
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -50,10 +50,12 @@ STATUS_TEXT = {
 
 
 class TokenOut(BaseModel):
+    """The tracking token of a new request, shown once."""
     token: str
 
 
 class StatusOut(BaseModel):
+    """A request's status, when it last changed, and the release that removed it."""
     status: str
     updated_at: datetime
     release: str | None = None
@@ -84,6 +86,7 @@ def api_create_request(
     db: DbDep,
     settings: SettingsDep,
 ) -> TokenOut:
+    """Store a removal request and queue its matching; the answer is the same whatever matches."""
     try:
         pdq = photo_hash(payload.photo_bytes(settings.max_photo_bytes))
     except IntakeError as e:
@@ -117,6 +120,7 @@ def _lookup(request: Request, db: DbDep, token: str) -> RemovalRequest:
     responses=responses(404, 429),
 )
 def api_request_status(token: str, request: Request, db: DbDep) -> StatusOut:
+    """A request's status by its tracking token (nothing about matches)."""
     req = _lookup(request, db, token)
     return StatusOut(
         status=req.status,
@@ -130,11 +134,13 @@ def api_request_status(token: str, request: Request, db: DbDep) -> StatusOut:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request) -> Response:
+    """The public home page."""
     return render(request, "index.html", {})
 
 
 @router.get("/request", response_class=HTMLResponse, include_in_schema=False)
 def request_form(request: Request) -> Response:
+    """The removal request form."""
     return render(request, "request_form.html", {"relationships": RELATIONSHIPS, "form": {}})
 
 
@@ -150,6 +156,7 @@ def _lines(text: str) -> list[str]:
     "/request", response_class=HTMLResponse, include_in_schema=False, dependencies=[intake_limit]
 )
 async def request_submit(request: Request, settings: SettingsDep) -> Response:
+    """Take the request form (parsed in memory, photo hashed and dropped) and show the token."""
     from starlette.concurrency import run_in_threadpool
 
     body = await read_body(request, settings.max_photo_bytes + 256 * 1024)
@@ -207,6 +214,7 @@ def _plain_error(err: Any) -> str:
 
 @router.get("/status", response_class=HTMLResponse, include_in_schema=False)
 def status_form(request: Request) -> Response:
+    """The status lookup form."""
     return render(request, "status.html", {})
 
 
@@ -214,6 +222,7 @@ def status_form(request: Request) -> Response:
     "/status", response_class=HTMLResponse, include_in_schema=False, dependencies=[lookup_limit]
 )
 async def status_lookup(request: Request, db: DbDep) -> Response:
+    """A request's status by the token posted in the form."""
     form = await request.form()
     token = str(form.get("token") or "").strip()
     check_anon_csrf(request, str(form.get("csrf_token") or ""))

@@ -14,6 +14,7 @@ MAX_KEYS = 100_000
 
 
 class RateLimiter:
+    """Token buckets per (bucket name, key), thread-safe, with an injectable clock."""
     def __init__(self, clock: object = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()

@@ -32,6 +32,7 @@ def render(
     status_code: int = 200,
     reviewer: Any = None,
 ) -> Response:
+    """A template rendered with the page's CSRF token (the session's, or a double-submit cookie)."""
     ctx = dict(context)
     set_anon = False
     if reviewer is not None:

@@ -105,6 +105,7 @@ def queue(
     status: StatusFilter = "open",
     page: int = 1,
 ) -> Response:
+    """The review queue page, highest risk first, one page at a time."""
     page = min(max(1, page), MAX_PAGE)
     size = settings.page_size
     tasks = list(db.scalars(_queue_stmt(status).limit(size).offset((page - 1) * size)))
@@ -169,6 +170,7 @@ def _task_page(
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse, include_in_schema=False)
 def task_page(request: Request, task_id: int, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """One task with its redacted row (the view is audited)."""
     task = _task_or_404(db, task_id)
     record(db, reviewer.actor, "view_task", f"task:{task.id}")
     db.commit()
@@ -182,6 +184,7 @@ def task_page(request: Request, task_id: int, reviewer: ReviewerDep, db: DbDep) 
     dependencies=[CsrfDep],
 )
 def task_reveal(request: Request, task_id: int, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """One task with the original caption and URL (audited as a reveal)."""
     task = _task_or_404(db, task_id)
     record(
         db,
@@ -210,6 +213,7 @@ def _blur(data: bytes) -> bytes:
 
 @router.get("/tasks/{task_id}/image", include_in_schema=False)
 def task_image(request: Request, task_id: int, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """The row's image, downscaled and blurred in memory (audited)."""
     task = _task_or_404(db, task_id)
     ref = load_inputs(request.app.state.settings.audit_dir).get(task.shard_id)
     data = read_image(ref, task.row_index) if ref is not None else None
@@ -232,6 +236,7 @@ def task_decide(
     decision: str = Form(...),
     note: str = Form(""),
 ) -> Response:
+    """Record a decision on a task from the form, then go to the next open one."""
     task = _task_or_404(db, task_id)
     _may_decide(reviewer, task)
     try:
@@ -245,6 +250,7 @@ def task_decide(
 
 @router.get("/requests", response_class=HTMLResponse, include_in_schema=False)
 def requests_page(request: Request, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """Every removal request, newest first."""
     reqs = list(db.scalars(select(RemovalRequest).order_by(RemovalRequest.created_at.desc())))
     return render(request, "requests.html", {"requests": reqs}, reviewer=reviewer)
 
@@ -258,6 +264,7 @@ def _request_or_404(db: DbDep, request_id: str) -> RemovalRequest:
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse, include_in_schema=False)
 def request_page(request: Request, request_id: str, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """One request: its redacted targets and the tasks it matched (the view is audited)."""
     req = _request_or_404(db, request_id)
     mark_seen(db, req)
     record(db, reviewer.actor, "view_request", f"request:{req.id}")
@@ -289,6 +296,7 @@ def request_page(request: Request, request_id: str, reviewer: ReviewerDep, db: D
 def request_close(
     request_id: str, reviewer: ReviewerDep, db: DbDep, note: str = Form("")
 ) -> Response:
+    """Close a request as not found."""
     req = _request_or_404(db, request_id)
     try:
         close_not_found(db, req, reviewer.user, note)
@@ -305,6 +313,7 @@ def request_rematch(
     reviewer: ReviewerDep,
     db: DbDep,
 ) -> Response:
+    """Match a request again (audited)."""
     req = _request_or_404(db, request_id)
     record(db, reviewer.actor, "rematch", f"request:{req.id}")
     db.commit()
@@ -314,6 +323,7 @@ def request_rematch(
 
 @router.post("/sync", include_in_schema=False, dependencies=[CsrfDep])
 def sync(request: Request, reviewer: ReviewerDep, db: DbDep) -> Response:
+    """Import new findings from the audit into the queue."""
     added = sync_findings(db, request.app.state.settings.audit_dir)
     record(db, reviewer.actor, "sync_findings", None, {"added": added})
     db.commit()
@@ -322,6 +332,7 @@ def sync(request: Request, reviewer: ReviewerDep, db: DbDep) -> Response:
 
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(request: Request, admin: AdminDep, db: DbDep, page: int = 1) -> Response:
+    """The audit log, newest first (admins only)."""
     page = max(1, page)
     events = recent(db, limit=200, offset=(page - 1) * 200)
     return render(request, "audit.html", {"events": events, "page": page}, reviewer=admin)
@@ -331,6 +342,7 @@ def audit_page(request: Request, admin: AdminDep, db: DbDep, page: int = 1) -> R
 
 
 class DecisionIn(BaseModel):
+    """A reviewer's decision on a task, with an optional note."""
     model_config = ConfigDict(extra="forbid")
     decision: Literal["remove", "keep", "escalate"]
     note: str | None = Field(default=None, max_length=2000)
@@ -349,6 +361,7 @@ def api_tasks(
     status: StatusFilter = "open",
     page: int = 1,
 ) -> list[dict[str, Any]]:
+    """One page of the review queue as JSON."""
     size = settings.page_size
     page = min(max(1, page), MAX_PAGE)  # as the page does: past the end is an empty list
     tasks = db.scalars(_queue_stmt(status).limit(size).offset((page - 1) * size))
@@ -363,6 +376,7 @@ def api_tasks(
     responses=responses(400, 401, 403, 404, 422),
 )
 def api_decide(task_id: int, body: DecisionIn, reviewer: ReviewerDep, db: DbDep) -> dict[str, Any]:
+    """Record a decision on a task; answers the decision's id."""
     task = _task_or_404(db, task_id)
     _may_decide(reviewer, task)
     d = decide(db, task, reviewer.user, body.decision, body.note)
@@ -377,4 +391,5 @@ def api_decide(task_id: int, body: DecisionIn, reviewer: ReviewerDep, db: DbDep)
     responses=responses(401),
 )
 def api_session(reviewer: ReviewerDep) -> dict[str, Any]:
+    """The signed-in reviewer's name, role and CSRF token."""
     return {"username": reviewer.user.username, "role": reviewer.user.role, "csrf": reviewer.csrf}

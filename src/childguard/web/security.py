@@ -27,24 +27,29 @@ CSRF_HEADER = "x-csrf-token"
 
 
 def sha256(value: str) -> str:
+    """Hex SHA-256 of a string (what the database stores of tokens)."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 def new_token(nbytes: int = 32) -> str:
+    """A random URL-safe token."""
     return secrets.token_urlsafe(nbytes)
 
 
 def same(a: str | None, b: str | None) -> bool:
+    """True when both are set and equal (compared in constant time)."""
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
 
 def set_cookie(response: Response, name: str, value: str, secure: bool, max_age: int) -> None:
+    """Set an HttpOnly, SameSite=Strict cookie for the whole site."""
     response.set_cookie(
         name, value, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/"
     )
 
 
 def create_session(db: Session, user: User, hours: float) -> tuple[str, WebSession]:
+    """A new reviewer session: (cookie token, row holding its hash); drops expired ones."""
     token = new_token()
     now = utcnow()
     ws = WebSession(
@@ -61,6 +66,7 @@ def create_session(db: Session, user: User, hours: float) -> tuple[str, WebSessi
 
 
 def load_session(db: Session, request: Request) -> WebSession | None:
+    """The live session of the request's cookie, or None."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
@@ -71,6 +77,7 @@ def load_session(db: Session, request: Request) -> WebSession | None:
 
 
 def end_session(db: Session, request: Request) -> None:
+    """Delete the session of the request's cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         db.execute(delete(WebSession).where(WebSession.id_sha256 == sha256(token)))

@@ -18,6 +18,7 @@ class RateLimit(BaseModel):
 
 
 class Settings(BaseModel):
+    """Settings of the web service: audit folder, database, limits, cookies."""
     model_config = ConfigDict(extra="forbid")
     audit_dir: Path
     db_url: str | None = None
@@ -38,4 +39,5 @@ class Settings(BaseModel):
 
     @property
     def database_url(self) -> str:
+        """The registry's database URL (the SQLite file beside the audit by default)."""
         return normalize_db_url(self.db_url) if self.db_url else default_db_url(self.audit_dir)
