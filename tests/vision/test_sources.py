@@ -31,7 +31,7 @@ def test_other_img2dataset_output_matched_by_url(tmp_path) -> None:
     img2dataset_shard(tmp_path / "imgs", 0, URLS, CAPS)
     tar_bytes = {s.key: s.files["jpg"] for s in iter_samples(str(tmp_path / "imgs/00000.tar"))}
     # the metadata is LAION's own parquet elsewhere: no key, URLs in another order
-    urls = list(reversed(URLS)) + ["https://elsewhere.example.org/x.jpg"]
+    urls = [*reversed(URLS), "https://elsewhere.example.org/x.jpg"]
     out = ImageResolver([str(tmp_path / "imgs")]).blobs(None, [None] * len(urls), urls)
     for u, blob in zip(urls, out, strict=True):
         i = URLS.index(u) if u in URLS else None

@@ -79,5 +79,6 @@ class AgeEstimator:
         conf = p.max(axis=1) if len(p) else np.zeros(0)
         minor = p[:, self._minor].sum(axis=1) if len(p) else np.zeros(0)
         return [
-            AgeResult(float(a), float(c), float(m)) for a, c, m in zip(ages, conf, minor, strict=True)
+            AgeResult(float(a), float(c), float(m))
+            for a, c, m in zip(ages, conf, minor, strict=True)
         ]

@@ -83,7 +83,9 @@ class ImagesDetector(Detector):
         self._stage = ImageStage(
             StageConfig(batch_size=self.batch_size, threads=self.threads, device=self.device)
         )
-        fetcher = Fetcher(FetchConfig(per_host_interval_s=self.fetch_interval)) if self.fetch else None
+        fetcher = (
+            Fetcher(FetchConfig(per_host_interval_s=self.fetch_interval)) if self.fetch else None
+        )
         self._resolver = ImageResolver(self.sources, fetcher)
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
@@ -92,9 +94,7 @@ class ImagesDetector(Detector):
         n = batch.num_rows
         meta = batch.schema.metadata or {}
         shard = meta.get(b"childguard.shard_path")
-        keys = (
-            batch.column("key").to_pylist() if "key" in batch.column_names else [None] * n
-        )
+        keys = batch.column("key").to_pylist() if "key" in batch.column_names else [None] * n
         urls = batch.column("url").to_pylist()
         blobs = self._resolver.blobs(shard.decode() if shard else None, keys, urls)
         results = self._stage.run(blobs)
@@ -122,7 +122,9 @@ class ImagesDetector(Detector):
             if minor and (r.unsafe or 0.0) >= LABEL_UNSAFE:
                 lab += "+unsafe"
             labels.append(lab)
-            age = f" youngest_age:{r.age:.0f} age_conf:{r.age_confidence:.2f}" if r.aged_faces else ""
+            age = (
+                f" youngest_age:{r.age:.0f} age_conf:{r.age_confidence:.2f}" if r.aged_faces else ""
+            )
             evidence.append(
                 f"faces:{r.faces}{age} minor:{r.p_minor or 0.0:.2f} unsafe:{r.unsafe:.2f}"
             )
