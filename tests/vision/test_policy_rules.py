@@ -75,3 +75,37 @@ def test_decisions(row, risk, action, rule) -> None:
     versions = {d: "1" for d in policy.detectors or []}
     out = policy.decide(_frame([row]), versions).row(0, named=True)
     assert (out["risk"], out["action"], out["rule"]) == (risk, action, rule)
+
+
+def test_missing_extra_names_the_install_command(monkeypatch) -> None:
+    import importlib.util
+
+    from childguard.detect.base import DetectorError
+    from childguard.vision.detector import ImagesDetector
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: None if m == "mediapipe" else real(m, *a)
+    )
+    with pytest.raises(DetectorError, match=r"needs mediapipe.*pip install .*\[vision\]"):
+        ImagesDetector()
+
+
+def test_gpu_option_reaches_the_ray_worker_spec() -> None:
+    pytest.importorskip("ray", reason="ray (the ray extra) is not installed")
+    from childguard.engine.ray import WorkerSpec
+    from childguard.vision import REQUIRES
+    from childguard.vision.detector import ImagesDetector
+
+    if any(importlib_missing(m) for m in REQUIRES):
+        pytest.skip("the vision extra is not installed")
+    spec = WorkerSpec.from_detectors([ImagesDetector(num_gpus=0.5)])
+    assert spec.num_gpus == 0.5 and spec.stateful  # GPU actors, models loaded once per actor
+    assert WorkerSpec.from_detectors([ImagesDetector()]).num_gpus == 0.0
+
+
+def importlib_missing(module: str) -> bool:
+    """Is `module` not importable here?"""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is None

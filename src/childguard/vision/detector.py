@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 
-from childguard.detect.base import Detector, Example, Resources, register
+from childguard.detect.base import Detector, DetectorError, Example, Resources, register
 from childguard.detect.context import BatchContext
 from childguard.vision import REQUIRES
 
@@ -40,7 +40,12 @@ class ImagesDetector(Detector):
     resources: ClassVar[Resources] = Resources(num_cpus=1.0, memory_mb=2048, stateful=True)
 
     def __init__(self, **options: object) -> None:
-        super().__init__(**options)
+        try:
+            super().__init__(**options)
+        except DetectorError as e:  # name the extra and the command that installs it
+            from childguard.install import install_hint
+
+            raise DetectorError(f"{e}: {install_hint('vision')}") from None
         src = options.get("sources") or []
         self.sources = [str(s) for s in ([src] if isinstance(src, str) else src)]  # type: ignore[union-attr]
         self.fetch = bool(options.get("fetch", False))
