@@ -1,29 +1,13 @@
-"""Vision tests: drawn pictures and scikit-image's astronaut (public domain, an adult) only.
-
-Tests that run the models skip, saying why, when the `vision` extra is not installed."""
+"""Fixtures of the vision tests (helpers in vision_helpers.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import io
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
 
-from childguard.vision import REQUIRES
-
-MISSING = [m for m in REQUIRES if importlib.util.find_spec(m) is None]
-needs_vision = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"the vision extra is not installed (missing {', '.join(MISSING)}): "
-    "pip install -e '.[dev,vision]'",
-)
-
-
-def encode(img, fmt: str = "JPEG") -> bytes:
-    """A Pillow image as encoded bytes."""
-    buf = io.BytesIO()
-    img.save(buf, fmt)
-    return buf.getvalue()
+from vision_helpers import MISSING, LocalWeb, encode
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +17,6 @@ def astronaut_jpeg() -> bytes:
     from PIL import Image
 
     return encode(Image.fromarray(skdata.astronaut()))
-
-
-def drawn(i: int = 0, size: tuple[int, int] = (96, 64)) -> bytes:
-    """A drawn picture with no face."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", size, (i * 37 % 256, i * 91 % 256, 120))
-    ImageDraw.Draw(img).rectangle([i % 10, 3, 50, 40], fill=(255, 255 - i % 200, 0))
-    return encode(img)
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +29,15 @@ def stage():
     st = ImageStage(StageConfig(batch_size=4, threads=2, device="cpu"))
     yield st
     st.close()
+
+
+@pytest.fixture
+def server():
+    """A local web server on 127.0.0.1 (robots.txt, pictures, opt-outs, failures)."""
+    LocalWeb.hits, LocalWeb.agents = {}, []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), LocalWeb)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()

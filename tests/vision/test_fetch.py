@@ -1,65 +1,16 @@
-"""`--fetch`: a local http.server stands in for the web (the tests never leave 127.0.0.1)."""
+"""`--fetch`: a local http.server stands in for the web (the tests never leave 127.0.0.1;
+the `server` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
 from childguard.vision.fetch import USER_AGENT, FetchConfig, Fetcher, FetchError
 
-BODY = b"\xff\xd8fake-jpeg-bytes"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    hits: ClassVar[dict[str, int]] = {}
-    agents: ClassVar[list[str]] = []
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-    def do_GET(self) -> None:
-        path = self.path
-        type(self).hits[path] = type(self).hits.get(path, 0) + 1
-        type(self).agents.append(self.headers.get("User-Agent", ""))
-        if path == "/robots.txt":
-            return self._send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
-        if path == "/ok.jpg":
-            return self._send(200, BODY)
-        if path == "/noai.jpg":
-            return self._send(200, BODY, extra={"X-Robots-Tag": "noimageai, nofollow"})
-        if path == "/big.jpg":
-            return self._send(200, b"x" * 5000)
-        if path == "/flaky.jpg":  # fails twice, then works: retried with back-off
-            if type(self).hits[path] <= 2:
-                return self._send(503, b"busy")
-            return self._send(200, BODY)
-        if path == "/down.jpg":
-            return self._send(503, b"busy")
-        return self._send(404, b"no")
-
-    def _send(self, code: int, body: bytes, ctype: str = "image/jpeg", extra=None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    _Handler.hits, _Handler.agents = {}, []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+from vision_helpers import BODY
+from vision_helpers import LocalWeb as _Handler
 
 
 def _fetcher(**kw) -> Fetcher:

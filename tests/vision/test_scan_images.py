@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from childguard.cli import app
 from childguard.policy import DEFAULT_POLICY_FILE
-from vision.conftest import drawn, encode, needs_vision
+
+from vision_helpers import drawn, encode, needs_vision
 
 pytestmark = needs_vision
 

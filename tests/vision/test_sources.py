@@ -9,7 +9,8 @@ from childguard.urls import url_sha256
 from childguard.vision.fetch import FetchConfig, Fetcher, FetchError
 from childguard.vision.sources import ImageResolver, MissingImage
 from release.helpers import img2dataset_shard
-from vision.test_fetch import BODY, server  # noqa: F401 - the local HTTP server fixture
+
+from vision_helpers import BODY
 
 URLS = [f"https://cdn.example.org/img/{i}.jpg" for i in range(8)]
 CAPS = [f"a red car number {i}" for i in range(8)]
@@ -55,7 +56,7 @@ def test_missing_source_is_a_clear_error(tmp_path) -> None:
         ImageResolver([str(tmp_path / "nope")]).blobs(None, ["a"], [URLS[0]])
 
 
-def test_fetch_fills_what_no_source_has(tmp_path, server) -> None:  # noqa: F811
+def test_fetch_fills_what_no_source_has(tmp_path, server) -> None:
     img2dataset_shard(tmp_path, 0, URLS[:4], CAPS[:4])
     fetcher = Fetcher(FetchConfig(per_host_interval_s=0.0, backoff_s=0.01, retries=0))
     urls = [*URLS[:3], f"{server}/ok.jpg", f"{server}/noai.jpg", None]

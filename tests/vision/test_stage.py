@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from childguard.images.hashing import pdq_hash
-from vision.conftest import drawn, needs_vision
+
+from vision_helpers import drawn, needs_vision
 
 pytestmark = needs_vision
 

@@ -9,6 +9,7 @@ pictures, which the caption detectors never do. Output columns, one row per inpu
   `images__age_confidence`, `images__pdq` (hex), `images__pdq_quality`, `images__models`;
 - `images__label`: `apparent_minor`, `apparent_minor+unsafe` or `faces`; `images__evidence`
   numbers only (`faces:2 youngest_age:9 age_conf:0.31 minor:0.93 unsafe:0.02`);
+- `images__picture`: true where the picture was checked;
 - `images__error`: why a row's picture was not checked (missing, fetch refused or failed,
   undecodable); the engine lists these rows in `errors/`, never as clean.
 """
@@ -140,6 +141,9 @@ class ImagesDetector(Detector):
                 self.col("evidence"): pa.array(evidence, pa.string()),
                 self.col("label"): pa.array(labels, pa.string()),
                 self.col("error"): pa.array([r.error for r in results], pa.string()),
+                # the picture-level check convention (`{name}__picture`): true where the
+                # picture was looked at, so reports can count the rows that had none
+                self.col("picture"): pa.array([r.error is None for r in results], pa.bool_()),
                 self.col("unsafe"): unsafe,
                 self.col("faces"): pa.array([r.faces for r in results], pa.int32()),
                 self.col("age"): pa.array([r.age for r in results], pa.float64()),
