@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from childguard.cli import app
 from childguard.config import ScanConfig
 from childguard.policy import load_policy
 from childguard.vision.scan_option import (
@@ -109,3 +111,9 @@ def importlib_missing(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is None
+
+
+@pytest.mark.parametrize("flag", ["--fetch", "--image-source=x"])
+def test_image_flags_need_images(tmp_path, flag: str) -> None:
+    res = CliRunner().invoke(app, ["scan", str(tmp_path), flag])
+    assert res.exit_code != 0 and "need --images" in res.output

@@ -15,7 +15,6 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from childguard.cli import app
@@ -182,9 +181,3 @@ def _review_queue(audit: Path) -> None:
         # a likely minor in unsafe content: never shown, not even blurred, nor linked
         assert client.get(f"/review/tasks/{tasks[0]}/image").status_code == 403
         assert "/image" not in client.get(f"/review/tasks/{tasks[0]}").text
-
-
-@pytest.mark.parametrize("flag", ["--fetch", "--image-source=x"])
-def test_image_flags_need_images(tmp_path: Path, flag: str) -> None:
-    res = CliRunner().invoke(app, ["scan", str(tmp_path), flag])
-    assert res.exit_code != 0 and "need --images" in res.output
