@@ -117,3 +117,12 @@ def importlib_missing(module: str) -> bool:
 def test_image_flags_need_images(tmp_path, flag: str) -> None:
     res = CliRunner().invoke(app, ["scan", str(tmp_path), flag])
     assert res.exit_code != 0 and "need --images" in res.output
+
+
+def test_image_sources_are_checked_and_made_absolute(tmp_path, monkeypatch) -> None:
+    (tmp_path / "pics").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = apply_images_option(ScanConfig(inputs=["x"]), None, ImagesOption(sources=["pics"]))
+    assert cfg.detector_options[DETECTOR]["sources"] == [str(tmp_path / "pics")]
+    with pytest.raises(ValueError, match="--image-source not found: nope"):
+        apply_images_option(ScanConfig(inputs=["x"]), None, ImagesOption(sources=["nope"]))

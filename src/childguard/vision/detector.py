@@ -16,6 +16,7 @@ pictures, which the caption detectors never do. Output columns, one row per inpu
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import ClassVar
 
@@ -29,6 +30,7 @@ from childguard.vision import REQUIRES
 # label thresholds (what the evidence calls a minor / unsafe); the policy sets its own
 LABEL_MINOR = 0.5
 LABEL_UNSAFE = 0.8
+_ROWS_PER_READ = 1024  # pictures held in memory at a time (~30-100 MB of encoded bytes)
 
 
 @register
@@ -51,9 +53,12 @@ class ImagesDetector(Detector):
         self.sources = [str(s) for s in ([src] if isinstance(src, str) else src)]  # type: ignore[union-attr]
         self.fetch = bool(options.get("fetch", False))
         self.batch_size = int(options.get("batch_size", 64))  # type: ignore[arg-type]
-        self.threads = int(options.get("threads", 0))  # type: ignore[arg-type]
         self.device = str(options.get("device", "auto"))
         gpus = float(options.get("num_gpus", 0.0))  # type: ignore[arg-type]
+        # worker threads for decoding and preprocessing: one on CPU (the engine already runs a
+        # process per core), a few on a GPU actor (to keep the device fed)
+        default_threads = min(4, os.cpu_count() or 1) if gpus > 0 else 1
+        self.threads = int(options.get("threads") or default_threads)  # type: ignore[arg-type]
         # per instance: the Ray engine places a detector with num_gpus on GPU actors
         self.resources = Resources(
             num_cpus=max(1.0, float(self.threads or 1)),
@@ -102,8 +107,15 @@ class ImagesDetector(Detector):
         shard = meta.get(b"childguard.shard_path")
         keys = batch.column("key").to_pylist() if "key" in batch.column_names else [None] * n
         urls = batch.column("url").to_pylist()
-        blobs = self._resolver.blobs(shard.decode() if shard else None, keys, urls)
-        results = self._stage.run(blobs)
+        results = []
+        # a scan batch is up to 65,536 rows: read and check their pictures a chunk at a time,
+        # so memory holds one chunk's bytes, not the batch's
+        for start in range(0, n, _ROWS_PER_READ):
+            stop = min(n, start + _ROWS_PER_READ)
+            blobs = self._resolver.blobs(
+                shard.decode() if shard else None, keys[start:stop], urls[start:stop]
+            )
+            results += self._stage.run(blobs)
         return self._columns(results)
 
     def _columns(self, results) -> pa.Table:

@@ -16,6 +16,7 @@ over its scores, placed among the policy's own rules so that the first match sti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from childguard.config import ScanConfig
 from childguard.policy import Policy, Rule, load_policy
@@ -40,9 +41,19 @@ class ImagesOption:
     fetch_interval_s: float = 1.0
 
     def detector_options(self) -> dict[str, object]:
-        """The `images` detector's options (recorded in run.json and the fingerprint)."""
+        """The `images` detector's options (recorded in run.json and the fingerprint); local
+        source paths made absolute and checked here, before any worker starts."""
+        from fsspec.core import url_to_fs
+
+        sources = []
+        for s in self.sources:
+            path = s if "://" in s else str(Path(s).resolve())
+            fs, root = url_to_fs(path)
+            if not fs.exists(root):
+                raise ValueError(f"--image-source not found: {s}")
+            sources.append(path)
         return {
-            "sources": list(self.sources),
+            "sources": sources,
             "fetch": self.fetch,
             "batch_size": self.batch_size,
             "threads": self.threads,
