@@ -62,10 +62,9 @@ def open_external(path: str) -> _External:
         src = find_image_source(prefix + meta)
         if src is None:
             continue
-        frame = pl.read_parquet(prefix + meta, columns=None)
-        if not {"url", "key"} <= set(frame.columns):
+        if not {"url", "key"} <= set(pl.read_parquet_schema(prefix + meta)):
             raise ValueError(f"{meta}: an img2dataset parquet needs url and key columns")
-        frame = frame.select("url", "key").drop_nulls()
+        frame = pl.read_parquet(prefix + meta, columns=["url", "key"]).drop_nulls()
         digests = url_sha256_column(frame["url"]).to_list()
         idx = len(sources)
         sources.append(src)
