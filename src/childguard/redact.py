@@ -48,6 +48,11 @@ def redact_url(url: str | None) -> str:
 # Words detectors use in their own evidence ("name:M. C. context:row context", "school:generic").
 EVIDENCE_WORDS = frozenset(
     [
+        # the images detector's evidence (numbers only: faces:2 youngest_age:9 minor:0.93)
+        "faces",
+        "youngest",
+        "conf",
+        "unsafe",
         "term",
         "place",
         "name",

@@ -6,7 +6,7 @@ import shutil
 import sys
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 from childguard.config import ScanConfig, load_config_file
 from childguard.install import command_name, install_hint
 from childguard.policy import PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from childguard.vision.scan_option import ImagesOption
 
 err = Console(stderr=True)
 out = Console()
@@ -52,6 +55,7 @@ def run_scan_command(
     config_file: Path | None,
     restart: bool,
     progress: bool | None,
+    images: ImagesOption | None = None,
 ) -> int:
     policy = None
     try:
@@ -64,6 +68,11 @@ def run_scan_command(
             cfg = ScanConfig.model_validate(merged)
         if policy_file is not None:
             policy = load_policy(policy_file)
+        # --- issue 13: images (picture-level checks; `childguard.vision.scan_option`) ---
+        if images is not None:
+            from childguard.vision.scan_option import apply_images_option
+
+            cfg, policy = apply_images_option(cfg, policy, images)
     except (PolicyError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
@@ -131,6 +140,41 @@ def scan(
         Path | None,
         typer.Option(help="Scorer model from `childguard train` (default: the shipped one)."),
     ] = None,
+    # --- issue 13: images (picture-level checks) ---
+    images: Annotated[
+        bool,
+        typer.Option(
+            "--images",
+            help="Also check each row's picture: faces, apparent age, unsafe score, PDQ "
+            "(needs the vision extra). Pictures: the img2dataset tar/folder beside each shard, "
+            "--image-source, or with --fetch the row's URL.",
+        ),
+    ] = False,
+    image_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-source",
+            help="img2dataset output folder, tar or folder of pictures, matched to rows by "
+            "key or URL (repeatable; with --images).",
+        ),
+    ] = None,
+    fetch: Annotated[
+        bool,
+        typer.Option(
+            "--fetch",
+            help="With --images: fetch pictures found in no source from their URL (named user "
+            "agent, per-host rate limit, robots.txt and X-Robots-Tag noai honoured).",
+        ),
+    ] = False,
+    image_batch: Annotated[
+        int, typer.Option(help="With --images: pictures per model batch.")
+    ] = 64,
+    image_device: Annotated[
+        str, typer.Option(help="With --images: auto (CUDA when present), cpu or cuda.")
+    ] = "auto",
+    image_gpus: Annotated[
+        float, typer.Option(help="With --images and --engine ray: GPUs per image worker.")
+    ] = 0.0,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
     fields: dict = {"inputs": inputs}
@@ -159,7 +203,21 @@ def scan(
     if ray_address:
         fields["ray_address"] = ray_address
     cfg = ScanConfig(**fields)
-    raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress))
+    images_opt = None
+    # --- issue 13: images ---
+    if images:
+        from childguard.vision.scan_option import ImagesOption
+
+        images_opt = ImagesOption(
+            sources=list(image_source or []),
+            fetch=fetch,
+            batch_size=image_batch,
+            device=image_device,
+            num_gpus=image_gpus,
+        )
+    elif fetch or image_source:
+        raise typer.BadParameter("--fetch and --image-source need --images", param_hint="--images")
+    raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress, images_opt))
 
 
 def demo_sample_dir() -> Path:

@@ -121,8 +121,10 @@ def test_scan_outputs_and_conservation(tmp_path: Path, cfg: Path, policy_file: P
         "action",
         "rule",
         "reasons",
+        "picture",  # null: no images detector ran (`scan --images`)
     ]
     rec = f.to_pylist()[0]
+    assert rec["picture"] is None
     assert len(rec["url_sha256"]) == 64 and rec["reasons"][0]["detector"] == "kw_test"
     assert rec["action"] == "remove" and rec["rule"] == "kw_school"
 

@@ -201,6 +201,7 @@ def write_audit(root: Path, shards: list[tuple[str, int, dict[str, int]]]) -> Pa
                 "action": [actions[r] for r in risks],
                 "rule": [f"rule_{r}" for r in risks],
                 "reasons": pa.array([[reason]] * n, pa.list_(REASON_TYPE)),
+                "picture": [None] * n,  # no images detector in this audit
             },
             schema=FINDINGS_SCHEMA,
         )

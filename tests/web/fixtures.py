@@ -85,6 +85,7 @@ def make_audit(root: Path, with_images: bool = True) -> Path:
                 ]
                 for f in flagged
             ],
+            "picture": [None] * len(flagged),  # no images detector in this audit
         },
         schema=FINDINGS_SCHEMA,
     )
@@ -144,6 +145,7 @@ def make_img2dataset_audit(root: Path) -> Path:
                 "action": ["review"],
                 "rule": ["r"],
                 "reasons": [[]],
+                "picture": [None],
             },
             schema=FINDINGS_SCHEMA,
         ),

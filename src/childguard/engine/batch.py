@@ -16,6 +16,7 @@ from childguard.detect.textnorm import NORM_COLUMNS, prepare
 from childguard.engine.facets import facet_counts
 from childguard.policy import REASON_TYPE, Policy
 from childguard.urls import laion_hash_column, url_sha256_column
+from childguard.vision.columns import PICTURE_TYPE, picture_column
 
 FINDINGS_SCHEMA = pa.schema(
     [
@@ -26,6 +27,8 @@ FINDINGS_SCHEMA = pa.schema(
         ("action", pa.string()),
         ("rule", pa.string()),
         ("reasons", pa.list_(REASON_TYPE)),
+        # what the images detector saw (`scan --images`); null when it did not run
+        ("picture", PICTURE_TYPE),
     ]
 )
 
@@ -151,6 +154,7 @@ def decide_batch_with_errors(
             "action": dec["action"].to_arrow(),
             "rule": dec["rule"].to_arrow(),
             "reasons": _reasons_array(reasons),
+            "picture": picture_column(flagged),
         }
     )
     return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged)

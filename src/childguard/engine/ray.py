@@ -73,7 +73,9 @@ class WorkerSpec:
     @classmethod
     def from_detectors(cls, dets: list[Detector]) -> WorkerSpec:
         """Worker resources for running `dets` together (max CPUs, summed GPUs/memory)."""
-        res = [type(d).resources for d in dets]
+        # an instance may refine its class's declaration (the images detector's `num_gpus`
+        # option); the class attribute is the default
+        res = [d.resources for d in dets]
         # detectors run one after the other in one process: CPUs are the max, not the sum;
         # GPU fractions and memory are held together, so they add up
         gpus = sum(r.num_gpus for r in res)

@@ -22,11 +22,8 @@ def file_hashes(data: bytes) -> dict[str, bytes]:
     return {name: hashlib.new(name, data).digest() for name in FILE_HASHES}
 
 
-def pdq_hash(data: bytes) -> tuple[bytes, int]:
-    """(32-byte PDQ hash, quality 0-100) of encoded image bytes; raises ImageError.
-
-    Bit order follows ThreatExchange's hex strings: the first hex digit holds bits 255..252."""
-    import pdqhash
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Encoded image bytes as an [H, W, 3] uint8 RGB array; raises ImageError (bombs included)."""
     from PIL import Image
 
     try:
@@ -38,5 +35,19 @@ def pdq_hash(data: bytes) -> tuple[bytes, int]:
         raise ImageError(type(e).__name__) from None
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
         raise ImageError("empty image")
+    return rgb
+
+
+def pdq_of_rgb(rgb: np.ndarray) -> tuple[bytes, int]:
+    """(32-byte PDQ hash, quality 0-100) of a decoded RGB array (see `pdq_hash`)."""
+    import pdqhash
+
     bits, quality = pdqhash.compute(rgb)
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), int(quality)
+
+
+def pdq_hash(data: bytes) -> tuple[bytes, int]:
+    """(32-byte PDQ hash, quality 0-100) of encoded image bytes; raises ImageError.
+
+    Bit order follows ThreatExchange's hex strings: the first hex digit holds bits 255..252."""
+    return pdq_of_rgb(decode_rgb(data))

@@ -2,7 +2,8 @@
 
 The router itself depends on a signed-in reviewer, so no route added here can forget it.
 Pages show redacted captions and URLs; the original is shown only after a (logged) reveal,
-images only blurred, and only where the shard carries the bytes.
+images only blurred, and only where the shard carries the bytes; a picture the images
+detector read as a likely minor in unsafe content is never shown at all.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _source_view(request: Request, task: ReviewTask, reveal: bool) -> dict[str, 
         if ref is None:
             return out
         row = read_row(ref, task.row_index)
-        out["has_image"] = has_images(ref)
+        out["has_image"] = has_images(ref) and not _minor_unsafe(task)
     except (SourceError, OSError, RuntimeError, ValueError) as e:
         log.warning("source row unavailable for task %s: %s", task.id, type(e).__name__)
         return out
@@ -211,10 +212,21 @@ def _blur(data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _minor_unsafe(task: ReviewTask) -> bool:
+    """Did the images detector see a likely minor in unsafe content (`scan --images`)?"""
+    return task.rule == "image_minor_unsafe" or any(
+        r.get("detector") == "images" and "unsafe" in str(r.get("label") or "")
+        for r in task.reasons or []
+    )
+
+
 @router.get("/tasks/{task_id}/image", include_in_schema=False)
 def task_image(request: Request, task_id: int, reviewer: ReviewerDep, db: DbDep) -> Response:
     """The row's image, downscaled and blurred in memory (audited)."""
     task = _task_or_404(db, task_id)
+    if _minor_unsafe(task):
+        # a likely minor in unsafe content is removed at once and never shown, not even blurred
+        raise HTTPException(status_code=403, detail="this picture is never shown to reviewers")
     ref = load_inputs(request.app.state.settings.audit_dir).get(task.shard_id)
     data = read_image(ref, task.row_index) if ref is not None else None
     if data is None:
