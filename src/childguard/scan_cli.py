@@ -37,6 +37,12 @@ def _summary(result, title: str = "scan summary") -> None:
             f"[yellow]{n:,} row(s) could not be fully checked by {det}[/yellow] "
             f"(listed in {result.out / 'errors'}: not proven clean)"
         )
+    unchecked = result.rows - getattr(result, "picture_checked", 0)
+    if unchecked:
+        out.print(
+            f"{unchecked:,} of {result.rows:,} row(s) had no picture-level check "
+            "(no images or CLIP embeddings for them)"
+        )
     rate = result.rows / result.seconds if result.seconds > 0 else 0.0
     ok = len(result.shards) - result.skipped_shards
     skipped = f", {result.skipped_shards} already done" if result.skipped_shards else ""
@@ -131,6 +137,20 @@ def scan(
         Path | None,
         typer.Option(help="Scorer model from `childguard train` (default: the shipped one)."),
     ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of CLIP image embeddings img_emb_NNNN.npy, row-aligned with the "
+            "shards (default: an img_emb/ folder beside the shards)."
+        ),
+    ] = None,
+    clip_prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help="CLIP prompt or probe file for the embeddings' model (default: the one "
+            "`childguard clip-prompts` cached)."
+        ),
+    ] = None,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
     fields: dict = {"inputs": inputs}
@@ -156,6 +176,15 @@ def scan(
         if not model.is_file():
             raise typer.BadParameter(f"model file not found: {model}", param_hint="--model")
         fields.setdefault("detector_options", {})["scorer"] = {"model": str(model.resolve())}
+    if embeddings is not None or clip_prompts is not None:
+        if clip_prompts is not None and not clip_prompts.is_file():
+            raise typer.BadParameter(f"file not found: {clip_prompts}", param_hint="--clip-prompts")
+        clip: dict[str, str] = {}
+        if embeddings is not None:
+            clip["embeddings"] = str(embeddings.resolve())
+        if clip_prompts is not None:
+            clip["prompts"] = str(clip_prompts.resolve())
+        fields.setdefault("detector_options", {})["clip"] = clip
     if ray_address:
         fields["ray_address"] = ray_address
     cfg = ScanConfig(**fields)

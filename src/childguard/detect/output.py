@@ -6,6 +6,9 @@ Columns, one row per input row:
 - `{name}__label` string, optional: what was found where the score is > 0;
 - `{name}__error` string, optional: set where the detector could not check the row (an
   unreadable image, a model failure); such rows are listed in `errors/`, never clean;
+- `{name}__picture` bool, optional: true where the detector looked at the row's picture (its
+  image or its embedding); rows no detector looked at are counted as having no picture-level
+  check (shard stats `picture_checked`, the report);
 - any other `{name}__*` column a policy or a later detector reads (e.g. `scorer__minor`).
 """
 
@@ -54,3 +57,6 @@ def check_output(name: str, out: pa.Table, rows: int) -> None:
             raise DetectorError(
                 f"detector {name}: {c} is {out.schema.field(c).type}, expected string"
             )
+    pic = f"{name}__picture"
+    if pic in out.column_names and out.schema.field(pic).type != pa.bool_():
+        raise DetectorError(f"detector {name}: {pic} is {out.schema.field(pic).type}, expected bool")

@@ -1,0 +1,1 @@
+"""Picture-level checks: what the images (or their CLIP embeddings) show."""
