@@ -40,6 +40,10 @@ class TinyClip:
         self.table[0] = 0.0
         self.logit_scale = np.array(np.log(100.0), np.float32)  # stored as a log, like CLIP's
 
+    def eval(self) -> TinyClip:
+        """Inference mode (torch modules have it; nothing to switch here)."""
+        return self
+
     def encode_text(self, tokens: np.ndarray) -> np.ndarray:
         return self.table[np.asarray(tokens)].sum(axis=1)
 
