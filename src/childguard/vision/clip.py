@@ -64,10 +64,10 @@ class MinorScorer:
         mt = self.matrix.T  # (d, k)
         for lo in range(0, n, CHUNK_ROWS):
             x = np.asarray(emb[lo : lo + CHUNK_ROWS], dtype=np.float32)
-            norm = np.linalg.norm(x, axis=1)
+            norm = np.sqrt(np.einsum("ij,ij->i", x, x))
             ok = norm > 0
-            x = x / np.where(ok, norm, 1.0)[:, None]
-            logits = x @ mt  # the one matrix product per chunk
+            # cosines: the product first, then divide the (rows x k) result, not the vectors
+            logits = (x @ mt) / np.where(ok, norm, 1.0)[:, None]
             if self.kind == "probe":
                 p = 1.0 / (1.0 + np.exp(-(logits[:, 0].astype(np.float64) + self.bias)))
             else:
