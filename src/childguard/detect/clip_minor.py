@@ -116,6 +116,7 @@ class ClipMinor(Detector):
         assert self.scorer is not None
         rows = batch.column("row_index").to_numpy()
         p = self.scorer.minor_probability(emb.block(rows))  # type: ignore[attr-defined]
+        emb.release(rows)  # type: ignore[attr-defined]
         checked = np.isfinite(p)
         score = np.where(checked, p, 0.0)
         fired = pl.Series((score > 0).astype(np.uint32))
