@@ -152,7 +152,7 @@ def main() -> None:
           f"{r_mat / r_loop:.0f}x slower")  # fmt: skip
     laion = 5_850_000_000
     print(f"LAION-5B ({laion / 1e9:.2f} B rows) at the detector's rate: "
-          f"{laion / r_det / 3600:,.1f} CPU-hours (vectors in page cache; ~8.7 TB to read)")
+          f"{laion / r_det / 3600:,.1f} CPU-hours (vectors in page cache; 9.0 TB of float16 to read)")
     if not args.keep:
         shutil.rmtree(OUT, ignore_errors=True)
 
