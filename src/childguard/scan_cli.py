@@ -52,6 +52,28 @@ def _summary(result, title: str = "scan summary") -> None:
     )
 
 
+def _warn_unscored_embeddings(cfg: ScanConfig) -> None:
+    """An `img_emb/` beside the inputs with no CLIP prompt file to score it: say so up front
+    (the stage is skipped and its rows are counted as having no picture-level check)."""
+    clip = cfg.detector_options.get("clip", {})
+    if clip.get("prompts") or clip.get("embeddings"):
+        return
+    from childguard.vision.embeddings import EMB_DIR
+    from childguard.vision.prompts import default_prompt_file
+
+    local = [Path(i) for i in cfg.inputs if "://" not in i]
+    found = next(
+        (d for p in local for d in (p / EMB_DIR, p.parent / EMB_DIR) if d.is_dir()), None
+    )
+    if found is not None and not default_prompt_file().is_file():
+        err.print(
+            f"[yellow]note:[/yellow] {escape(str(found))} holds CLIP embeddings, but there is no "
+            "prompt file to score them: run `childguard clip-prompts` once (with the internet) "
+            "or pass --clip-prompts FILE; this scan checks no picture",
+            highlight=False,
+        )
+
+
 def run_scan_command(
     cfg: ScanConfig,
     policy_file: Path | None,
@@ -73,6 +95,7 @@ def run_scan_command(
     except (PolicyError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
+    _warn_unscored_embeddings(cfg)
     if cfg.engine == "ray":
         try:
             from childguard.engine.ray import run_scan as run

@@ -347,6 +347,9 @@ def test_scan_cli_embeddings_folder_elsewhere(tmp_path: Path, prompt_file: Path)
     args = ["scan", str(meta), "--workers", "1", "--no-progress", "--clip-prompts", str(prompt_file)]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a1")])
     assert res.exit_code == 0, res.output
+    assert CliRunner().invoke(app, ["report", str(tmp_path / "a1")]).exit_code == 0
+    html = " ".join((tmp_path / "a1" / "report.html").read_text().split())
+    assert "No row had a picture-level check" in html
     assert f"{len(CAPTIONS) + 5:,} of {len(CAPTIONS) + 5:,} row(s) had no picture-level check" in (
         " ".join(res.output.split())
     )
@@ -357,7 +360,28 @@ def test_scan_cli_embeddings_folder_elsewhere(tmp_path: Path, prompt_file: Path)
     assert "6 of 13 row(s) had no picture-level check" in " ".join(res.output.split())
 
 
+def test_scan_notes_embeddings_it_cannot_score(tmp_path: Path, prompt_file, monkeypatch) -> None:
+    monkeypatch.setenv("CHILDGUARD_HOME", str(tmp_path / "home"))  # no cached prompt file
+    _layout(tmp_path / "laion", load_scorer(prompt_file))
+    res = CliRunner().invoke(
+        app, ["scan", str(tmp_path / "laion" / "metadata"), "--out", str(tmp_path / "a"),
+              "--workers", "1", "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "holds CLIP embeddings, but there is no prompt file" in text
+    assert "13 of 13 row(s) had no picture-level check" in text
+
+
 def test_clip_declares_its_resources_for_ray() -> None:
+    pytest.importorskip("ray")
+    from childguard.engine.ray import WorkerSpec
+
     load_builtin()
     cls = REGISTRY.get("clip")
     assert cls.resources.num_gpus == 0.0 and cls.resources.num_cpus == 1.0
+    # the default policy's detectors (clip among them) run on CPU actors: no GPU asked for
+    from childguard.policy import load_policy
+
+    spec = WorkerSpec.from_detectors(REGISTRY.create(load_policy().detectors or []))
+    assert spec.num_gpus == 0 and spec.stateful and spec.num_cpus == 1.0
