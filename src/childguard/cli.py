@@ -30,6 +30,7 @@ from childguard.release.commands import apply_cmd, keygen_cmd, release_cmd, veri
 from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, scan  # noqa: E402
 from childguard.scorer.commands import train_cmd  # noqa: E402
+from childguard.vision.clip_cli import clip_prompts_cmd  # noqa: E402
 from childguard.web.commands import serve_cmd, users_app  # noqa: E402
 
 app.add_typer(lists_app, name="lists")
@@ -45,6 +46,7 @@ app.command("report")(report_cmd)
 app.command("serve")(serve_cmd)
 app.command("eval")(eval_cmd)
 app.command("train")(train_cmd)
+app.command("clip-prompts")(clip_prompts_cmd)
 # ---------------------------------------------------------------------------------------------
 
 

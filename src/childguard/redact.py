@@ -62,6 +62,10 @@ EVIDENCE_WORDS = frozenset(
         "row",
         "generic",
         "minor",
+        "picture",  # picture-level detectors: `picture:minor embedding:clip`
+        "embedding",
+        "clip",
+        "probe",
         "class",
         "age",
         "group",

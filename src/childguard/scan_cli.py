@@ -40,6 +40,12 @@ def _summary(result, title: str = "scan summary") -> None:
             f"[yellow]{n:,} row(s) could not be fully checked by {det}[/yellow] "
             f"(listed in {result.out / 'errors'}: not proven clean)"
         )
+    unchecked = result.rows - getattr(result, "picture_checked", 0)
+    if unchecked:
+        out.print(
+            f"{unchecked:,} of {result.rows:,} row(s) had no picture-level check "
+            "(no images or CLIP embeddings for them)"
+        )
     rate = result.rows / result.seconds if result.seconds > 0 else 0.0
     ok = len(result.shards) - result.skipped_shards
     skipped = f", {result.skipped_shards} already done" if result.skipped_shards else ""
@@ -47,6 +53,28 @@ def _summary(result, title: str = "scan summary") -> None:
         f"{ok} shard(s) scanned{skipped}, {len(result.failed)} failed, "
         f"{result.seconds:.2f}s ({rate:,.0f} rows/s). Findings: {result.out / 'findings'}"
     )
+
+
+def _warn_unscored_embeddings(cfg: ScanConfig) -> None:
+    """An `img_emb/` beside the inputs with no CLIP prompt file to score it: say so up front
+    (the stage is skipped and its rows are counted as having no picture-level check)."""
+    clip = cfg.detector_options.get("clip", {})
+    if clip.get("prompts") or clip.get("embeddings"):
+        return
+    from childguard.vision.embeddings import EMB_DIR
+    from childguard.vision.prompts import default_prompt_file
+
+    local = [Path(i) for i in cfg.inputs if "://" not in i]
+    found = next(
+        (d for p in local for d in (p / EMB_DIR, p.parent / EMB_DIR) if d.is_dir()), None
+    )
+    if found is not None and not default_prompt_file().is_file():
+        err.print(
+            f"[yellow]note:[/yellow] {escape(str(found))} holds CLIP embeddings, but there is no "
+            "prompt file to score them: run `childguard clip-prompts` once (with the internet) "
+            "or pass --clip-prompts FILE; this scan checks no picture",
+            highlight=False,
+        )
 
 
 def run_scan_command(
@@ -76,6 +104,7 @@ def run_scan_command(
     except (PolicyError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
+    _warn_unscored_embeddings(cfg)
     if cfg.engine == "ray":
         try:
             from childguard.engine.ray import run_scan as run
@@ -175,6 +204,20 @@ def scan(
     image_gpus: Annotated[
         float, typer.Option(help="With --images and --engine ray: GPUs per image worker.")
     ] = 0.0,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of CLIP image embeddings img_emb_NNNN.npy, row-aligned with the "
+            "shards (default: an img_emb/ folder beside the shards)."
+        ),
+    ] = None,
+    clip_prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help="CLIP prompt or probe file for the embeddings' model (default: the one "
+            "`childguard clip-prompts` cached)."
+        ),
+    ] = None,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
     fields: dict = {"inputs": inputs}
@@ -200,6 +243,15 @@ def scan(
         if not model.is_file():
             raise typer.BadParameter(f"model file not found: {model}", param_hint="--model")
         fields.setdefault("detector_options", {})["scorer"] = {"model": str(model.resolve())}
+    if embeddings is not None or clip_prompts is not None:
+        if clip_prompts is not None and not clip_prompts.is_file():
+            raise typer.BadParameter(f"file not found: {clip_prompts}", param_hint="--clip-prompts")
+        clip: dict[str, str] = {}
+        if embeddings is not None:
+            clip["embeddings"] = str(embeddings.resolve())
+        if clip_prompts is not None:
+            clip["prompts"] = str(clip_prompts.resolve())
+        fields.setdefault("detector_options", {})["clip"] = clip
     if ray_address:
         fields["ray_address"] = ray_address
     cfg = ScanConfig(**fields)

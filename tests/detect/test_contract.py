@@ -24,7 +24,8 @@ POLICY = load_policy()
 NAMES = REGISTRY.names()
 # Detectors whose firing depends on data outside the row (the list store): their firing is
 # tested with the data (tests/lists/test_detector.py); here they must stay quiet.
-NEEDS_DATA = {"takedown_lists"}
+# detectors that fire only on data a text row does not carry (a list store, pictures, embeddings)
+NEEDS_DATA = {"takedown_lists", "clip", "images"}
 
 # Rows no detector may trip over: nulls, empty and blank strings, odd Unicode, junk URLs.
 AWKWARD = [

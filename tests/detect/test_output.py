@@ -136,7 +136,7 @@ def test_error_column_lists_rows_and_keeps_them_out_of_clean() -> None:
         {"version": "t", "detectors": ["bad_test"],
          "rules": [{"name": "any", "risk": "child", "when": "bad_test"}]}
     )  # fmt: skip
-    _, counts, errors, _ = decide_batch_with_errors(_batch(), [Bad()], policy)
+    _, counts, errors, _, _ = decide_batch_with_errors(_batch(), [Bad()], policy)
     assert errors.to_pylist() == [
         {"row_index": 1, "detector": "bad_test", "error": "image_error: undecodable"}
     ]

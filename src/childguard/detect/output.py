@@ -9,6 +9,9 @@ Columns, one row per input row, each declared in the detector's `outputs` (suffi
   in `errors/<shard-id>.parquet` (row_index, detector, error) and counts it in the shard's
   stats (`row_errors`); the policy still decides its risk from the scores. Redacted like
   evidence;
+- `{name}__picture` bool, optional: true where the detector looked at the row's picture (its
+  image or its embedding); rows no detector looked at are counted as having no picture-level
+  check (shard stats `picture_checked`, the report);
 - any other `{name}__*` column a policy or a later detector reads (e.g. `scorer__minor`).
 
 The engine runs `check_output` on every batch and stops it, naming the detector, when a column

@@ -111,16 +111,29 @@ def decide_batch(
     batch: pa.Table, detectors: list[Detector], policy: Policy
 ) -> tuple[pa.Table, dict[str, int]]:
     """Score and decide one batch. Returns (findings rows, rows per risk)."""
-    findings, counts, _, _ = decide_batch_with_errors(batch, detectors, policy)
+    findings, counts, *_ = decide_batch_with_errors(batch, detectors, policy)
     return findings, counts
+
+
+def picture_checked(table: pa.Table) -> int:
+    """Rows whose picture (image or embedding) some detector looked at (`{name}__picture`)."""
+    cols = [table.column(c) for c in table.column_names if c.endswith("__picture")]
+    if not cols:
+        return 0
+    seen = pl.Series(cols[0]).fill_null(False)
+    for c in cols[1:]:
+        seen = seen | pl.Series(c).fill_null(False)
+    return int(seen.sum())
 
 
 def decide_batch_with_errors(
     batch: pa.Table, detectors: list[Detector], policy: Policy
-) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]]]:
+) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]], int]:
     """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on,
-    flagged rows per language/platform/site type/year/place: `engine.facets`)."""
+    flagged rows per language/platform/site type/year/place: `engine.facets`, rows whose
+    picture was checked)."""
     table = score_batch(batch, detectors)
+    pictures = picture_checked(table)
     # the normalised text columns are the detectors' input only: not copied into polars here
     scored = pl.from_arrow(table.select([c for c in table.column_names if c not in NORM_COLUMNS]))
     assert isinstance(scored, pl.DataFrame)
@@ -132,7 +145,7 @@ def decide_batch_with_errors(
         counts[risk] = int(n)
     mask = decided["risk"] != "clean"
     if not mask.any():
-        return empty_findings(), counts, errors, {}
+        return empty_findings(), counts, errors, {}, pictures
     flagged = scored.filter(mask)
     dec = decided.filter(mask)
     reasons = policy.reasons(flagged, versions, dec["rule"].to_list())
@@ -157,4 +170,4 @@ def decide_batch_with_errors(
             "picture": picture_column(flagged),
         }
     )
-    return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged)
+    return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged), pictures

@@ -48,6 +48,7 @@ class ScanResult:
     seconds: float = 0.0
     skipped_shards: int = 0
     row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
+    picture_checked: int = 0  # rows whose image or embedding a detector looked at
 
     @property
     def ok(self) -> bool:
@@ -135,6 +136,8 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
             "rows": result.rows,
             "risk_counts": result.risk_counts,
             "row_errors": result.row_errors,
+            "picture_checked": result.picture_checked,
+            "picture_unchecked": result.rows - result.picture_checked,
             "shards": len(result.shards),
             "failed_shards": [f["shard_id"] for f in result.failed],
             "seconds": round(result.seconds, 3),
@@ -241,6 +244,7 @@ class ScanRun:
                 result.risk_counts[k] = result.risk_counts.get(k, 0) + v
             for k, v in s.get("row_errors", {}).items():
                 result.row_errors[k] = result.row_errors.get(k, 0) + v
+            result.picture_checked += int(s.get("picture_checked", 0))
         result.seconds = time.perf_counter() - self.t0
         self._write("finished" if result.ok else "finished_with_errors", result)
         return result

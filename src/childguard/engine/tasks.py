@@ -128,12 +128,13 @@ def run_task(
     counts = dict.fromkeys(RISKS, 0)
     parts: list[pa.Table] = []
     error_parts: list[pa.Table] = []
-    rows = 0
+    rows = pictures = 0
     facets: dict[str, dict[str, int]] = {}
     try:
         for batch in iter_task_batches(info, task, ctx.batch_rows):
-            findings, c, errors, f = decide_batch_with_errors(batch, detectors, ctx.policy)
+            findings, c, errors, f, pic = decide_batch_with_errors(batch, detectors, ctx.policy)
             merge_facets(facets, f)
+            pictures += pic
             rows += batch.num_rows
             for k, v in c.items():
                 counts[k] += v
@@ -172,6 +173,7 @@ def run_task(
             "row_offset": task.row_offset,
             "row_errors": row_errors,
             "facets": seal_facets(facets),
+            "picture_checked": pictures,
         },
         errors,
     )
@@ -184,7 +186,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
     info = plan.info
     layout = ctx.layout
     sid = info.shard.shard_id
-    parts, rows, seconds = [], 0, 0.0
+    parts, rows, seconds, pictures = [], 0, 0.0, 0
     error_parts: list[pa.Table] = []
     row_errors: dict[str, int] = {}
     counts = dict.fromkeys(RISKS, 0)
@@ -195,6 +197,7 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
             raise RuntimeError(f"{info.shard.path}: task {t.index} has no completion marker")
         rows += marker["rows"]
         seconds += marker["seconds"]
+        pictures += int(marker.get("picture_checked", 0))
         for k, v in marker["risk_counts"].items():
             counts[k] += v
         for d, v in marker.get("row_errors", {}).items():
@@ -239,6 +242,9 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         "row_errors": dict(sorted(row_errors.items())),
         # flagged rows per language, platform, site type, URL year, place (counts only)
         "facets": seal_facets(facets),
+        # rows whose image or embedding a detector looked at; the others had no
+        # picture-level check (no images or embeddings for them)
+        "picture_checked": pictures,
         "status": "ok",
         "tool_version": __version__,
     }

@@ -251,6 +251,8 @@ def iter_task_batches(
         b"childguard.shard_path": info.shard.path.encode(),
         b"childguard.shard_id": info.shard.shard_id.encode(),
     }
+    if info.num_rows is not None:  # files row-aligned with the shard check their length
+        meta[b"childguard.shard_rows"] = str(info.num_rows).encode()
     if info.columns.convention == "empty":
         return
     if info.shard.format == "parquet":

@@ -151,6 +151,7 @@ def compute(
                 "seconds": s.get("seconds"),
             }
         )
+    pictures = _pictures(ok, rows)
     failed = [
         {
             "shard_id": s["shard_id"],
@@ -273,6 +274,7 @@ def compute(
             "action_counts": action_counts,
             "row_errors": row_errors,
         },
+        "pictures": pictures,
         "prevalence": prevalence,
         "shard_spread": spread,
         "shards": shards,
@@ -285,6 +287,34 @@ def compute(
         "examples": ex,
         "examples_per_risk": examples,
         "warnings": warnings,
+    }
+
+
+MAX_PICTURE_SHARDS = 20  # shards listed by name in the "no picture-level check" table
+
+
+def _pictures(ok: list[dict], rows: int) -> dict:
+    """How many rows an image or CLIP-embedding detector looked at, and which shards' rows no
+    picture-level check reached (no images or embeddings beside them), most rows first."""
+    checked = sum(int(s.get("picture_checked", 0)) for s in ok)
+    per_shard = [
+        {
+            "shard_id": s["shard_id"],
+            "path": safe_path(s.get("path")),
+            "rows": s["rows"],
+            "unchecked": s["rows"] - int(s.get("picture_checked", 0)),
+        }
+        for s in ok
+    ]
+    missing = sorted(
+        (p for p in per_shard if p["unchecked"] > 0), key=lambda p: (-p["unchecked"], p["shard_id"])
+    )
+    return {
+        "checked": checked,
+        "unchecked": rows - checked,
+        "unchecked_share": _share(rows - checked, rows),
+        "shards_unchecked": len(missing),
+        "shards": missing[:MAX_PICTURE_SHARDS],
     }
 
 

@@ -22,8 +22,17 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
-from childguard.detect.base import Detector, DetectorError, Example, Resources, register
+from childguard.detect.base import (
+    LABELLED_OUTPUTS,
+    Detector,
+    DetectorError,
+    DetectorOptions,
+    Example,
+    Resources,
+    register,
+)
 from childguard.detect.context import BatchContext
 from childguard.vision import REQUIRES
 
@@ -41,6 +50,29 @@ class ImagesDetector(Detector):
     version: ClassVar[str] = "1"
     requires: ClassVar[tuple[str, ...]] = REQUIRES
     resources: ClassVar[Resources] = Resources(num_cpus=1.0, memory_mb=2048, stateful=True)
+    outputs: ClassVar[dict[str, pa.DataType]] = {
+        **LABELLED_OUTPUTS,
+        "error": pa.string(),
+        "picture": pa.bool_(),
+        "unsafe": pa.float64(),
+        "faces": pa.int32(),
+        "age": pa.float64(),
+        "age_confidence": pa.float64(),
+        "pdq": pa.string(),
+        "pdq_quality": pa.int32(),
+        "models": pa.string(),
+    }
+
+    class Options(DetectorOptions):
+        """Where pictures are, whether to fetch them, and how the models run."""
+
+        sources: list[str] | str | None = None
+        fetch: bool = False
+        batch_size: int = Field(64, ge=1)
+        device: str = "auto"
+        num_gpus: float = Field(0.0, ge=0)
+        threads: int | None = None
+        fetch_interval_s: float = Field(1.0, ge=0)
 
     def __init__(self, **options: object) -> None:
         try:
