@@ -1,4 +1,4 @@
-"""`childguard scan` and `childguard demo`."""
+"""`childguard scan`, `childguard rematch` and `childguard demo`."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def run_scan_command(
     try:
         result = run(cfg, policy, restart=restart, progress=progress)
     except (InputError, ScanConfigMismatch, PolicyError, DetectorError, ModelError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        # soft_wrap: a command in the message is never broken mid-path
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     _summary(result)
     for f in result.failed:
@@ -162,7 +163,40 @@ def scan(
     raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress))
 
 
+def rematch(
+    audit_dir: Annotated[Path, typer.Argument(help="Audit folder written by `childguard scan`.")],
+    lists: Annotated[
+        str | None,
+        typer.Option(help="Takedown lists to use from now on, as scan --lists (default: the audit's)."),
+    ] = None,
+) -> None:
+    """Bring an audit up to date with the current takedown-list versions (lists only)."""
+    from childguard.engine.rematch import RematchError, rematch_audit
+    from childguard.lists.store import ListStoreError
+
+    chosen = None if lists is None else [x.strip() for x in lists.split(",") if x.strip()]
+    try:
+        res = rematch_audit(audit_dir, chosen, log=lambda m: err.print(escape(m), soft_wrap=True))
+    except (RematchError, ListStoreError, ValueError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    def fmt(v: dict[str, int]) -> str:
+        return ", ".join(f"{k}@v{n}" for k, n in sorted(v.items())) or "none"
+
+    if res.up_to_date:
+        out.print(f"{audit_dir}: already matched against {fmt(res.after)}; nothing to do")
+        return
+    out.print(
+        f"{audit_dir}: lists {fmt(res.before)} -> {fmt(res.after)}; {res.shards} shard(s), "
+        f"{res.rows:,} rows re-matched in {res.seconds:.2f} s: {res.newly_matched:,} newly "
+        f"matched, {res.no_longer_matched:,} no longer matched, {res.rows_rescored:,} row(s) "
+        "decided again (recorded in run.json; re-running the scan now resumes)",
+        soft_wrap=True,
+    )
+
+
 def demo_sample_dir() -> Path:
+    """The bundled synthetic sample's folder."""
     return Path(str(files("childguard.demo") / "data"))
 
 
@@ -179,7 +213,13 @@ def demo(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copytree(src, out / "data")
-    cfg = ScanConfig(inputs=[str(out / "data")], out=str(out / "audit"), workers=workers)
+    # an empty list store of its own: the demo never reads (or pins) the user's lists
+    cfg = ScanConfig(
+        inputs=[str(out / "data")],
+        out=str(out / "audit"),
+        workers=workers,
+        detector_options={"takedown_lists": {"home": str((out / "lists-home").resolve())}},
+    )
     code = run_scan_command(cfg, None, None, restart=True, progress=None)
     if code == 0:
         cmd = command_name()

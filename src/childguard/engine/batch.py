@@ -117,7 +117,13 @@ def decide_batch_with_errors(
 ) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]]]:
     """Score and decide one batch: (findings rows, rows per risk, rows a detector failed on,
     flagged rows per language/platform/site type/year/place: `engine.facets`)."""
-    table = score_batch(batch, detectors)
+    return decide_scored(score_batch(batch, detectors), detectors, policy)
+
+
+def decide_scored(
+    table: pa.Table, detectors: list[Detector], policy: Policy
+) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]]]:
+    """`decide_batch_with_errors` on a batch the detectors have scored already."""
     # the normalised text columns are the detectors' input only: not copied into polars here
     scored = pl.from_arrow(table.select([c for c in table.column_names if c not in NORM_COLUMNS]))
     assert isinstance(scored, pl.DataFrame)

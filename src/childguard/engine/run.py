@@ -85,12 +85,17 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
             prev = json.loads(layout.run_json.read_text())
         except ValueError:
             prev = {}
-        if prev.get("config_hash") not in (None, config_hash):
+        if prev.get("rematch_unfinished"):
+            from childguard.install import command_name
+
             raise ScanConfigMismatch(
-                f"{layout.root} holds a scan made with another configuration "
-                f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
+                f"{layout.root}: a `rematch` of this audit was interrupted; finish it first: "
+                f"{command_name()} rematch {layout.root}"
             )
+        if prev.get("config_hash") not in (None, config_hash):
+            raise ScanConfigMismatch(_mismatch(layout, prev, config, policy, described, config_hash))
     clean_stale_temps(layout.root)
+    _record_list_refs(layout.root, described)
     # a folder scanned with its own audit inside must not read the findings as shards
     out_root = Path(ctx.out)
     shards = [s for s in expand_inputs(config.inputs) if not _under(s.path, out_root)]
@@ -99,13 +104,55 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     return ctx, dets, described, config_hash, layout, shards
 
 
+def _mismatch(layout, prev: dict, config, policy, described, config_hash) -> str:
+    """The refusal of a resume, naming what changed (engine/config_diff.py)."""
+    from childguard.engine.config_diff import compare, mismatch_message
+    from childguard.install import command_name
+
+    new = {
+        "config": config.model_dump(mode="json"),
+        "policy": policy.model_dump(mode="json"),
+        "policy_hash": policy.fingerprint(),
+        "detectors": described,
+    }
+    diff = compare(prev, new)
+    command = command_name()
+    chosen = (config.detector_options.get("takedown_lists") or {}).get("lists")
+    if chosen is not None:
+        command_args = f" --lists {','.join(map(str, chosen))}" if chosen else " --lists ''"
+    else:
+        command_args = ""
+    return mismatch_message(
+        str(layout.root), diff, command, prev.get("config_hash"), config_hash, command_args
+    )
+
+
+def _record_list_refs(root: Path, described: list[dict]) -> None:
+    """Tell the list store which list versions this audit pins (`lists rm` reads it)."""
+    from childguard.engine.config_diff import LISTS_DETECTOR, list_versions
+    from childguard.lists.refs import record
+
+    for d in described:
+        home = (d.get("options") or {}).get("home") if d.get("name") == LISTS_DETECTOR else None
+        if home:
+            record(Path(home) / "lists", root, list_versions(described))
+
+
 def _under(path: str, root: Path) -> bool:
     if "://" in path and not path.startswith("file://"):
         return False
     return Path(path.removeprefix("file://")).resolve().is_relative_to(root)
 
 
+def _previous(layout: OutLayout) -> dict:
+    try:
+        return json.loads(layout.run_json.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
+    """Write run.json: tool, config, policy, detectors, inputs (and the summary when done)."""
     run = {
         "tool": "childguard",
         "tool_version": __version__,
@@ -130,6 +177,9 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
             ]
         except ValueError:
             pass
+    prev_run = _previous(layout)
+    if prev_run.get("rematches"):  # list re-matches of this audit (engine/rematch.py)
+        run["rematches"] = prev_run["rematches"]
     if result is not None:
         run["summary"] = {
             "rows": result.rows,
