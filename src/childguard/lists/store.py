@@ -103,14 +103,16 @@ class ListStore:
         self.root = self.home / "lists"
 
     # reading ------------------------------------------------------------------------------------
-    def names(self) -> list[str]:
+    def names(self, *, retired: bool = False) -> list[str]:
+        """Names of the lists in the store (retired ones too with `retired=True`)."""
         if not self.root.is_dir():
             return []
-        return sorted(
+        out = sorted(
             p.name
             for p in self.root.iterdir()
             if not p.name.startswith(".") and (p / "list.json").is_file()
         )
+        return out if retired else [n for n in out if not self.info(n).get("retired")]
 
     def _checked(self, name: str) -> str:
         """A list name is one path segment of safe characters: `../../x` never leaves the
@@ -326,6 +328,7 @@ class ListStore:
                 current = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if description:
                 meta["description"] = description
+            meta.pop("retired", None)  # new entries: the list is in use again
             added = removed = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if add is not None:
                 added = difference(add, current) if len(current) else add
@@ -382,7 +385,22 @@ class ListStore:
             summary.update(version=v, entries=len(nxt))
             return summary
 
+    def audits_using(self, name: str) -> list[tuple[str, int]]:
+        """(audit folder, version) of every audit that pins list `name` (lists/refs.py)."""
+        from childguard.lists.refs import audits_using
+
+        return audits_using(self.root, name)
+
+    def retire(self, name: str) -> None:
+        """Keep a list's versions for the audits that pin them, but use it in no new scan
+        (`names()` leaves it out; `name@N` still loads). Adding entries revives it."""
+        with self._lock(name) as folder:
+            meta = self.info(name)
+            meta["retired"] = _now()
+            write_json_atomic(folder / "list.json", meta)
+
     def remove(self, name: str) -> None:
+        """Delete a list and every version of it."""
         self.info(name)
         folder = self.root / name
         # Rename first so a concurrent reader never sees a half-deleted list.
