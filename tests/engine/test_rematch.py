@@ -90,6 +90,12 @@ def test_rematch_blocks_a_newly_listed_row_and_leaves_the_rest(tmp_path, home, d
     stats = json.loads(next((out / "stats").glob("*.json")).read_text())
     assert stats["risk_counts"]["blocked"] == 3 and stats["findings"] == len(after)
 
+    # the report's Run section says so, with every list and version
+    assert cli("report", out, "--out", tmp_path / "report.html")[0] == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "lists re-matched" in html and "hot@1 → hot@2 (2 rows newly matched" in html
+    assert "<code>hot@v2</code>" in html
+
     # a plain re-run now resumes, and the audit equals a new scan with these lists
     code, msg = scan(data, out)
     assert code == 0 and "1 already done" in msg

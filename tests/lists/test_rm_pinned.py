@@ -34,7 +34,9 @@ def _setup(tmp_path: Path) -> tuple[Path, list[str]]:
     data = tmp_path / "data"
     data.mkdir()
     rows = [f"https://example.org/p/{i}.jpg" for i in range(20)]
-    (data / "part.jsonl").write_text("".join(json.dumps({"url": u, "text": "a photo"}) + "\n" for u in rows))
+    (data / "part.jsonl").write_text(
+        "".join(json.dumps({"url": u, "text": "a photo"}) + "\n" for u in rows)
+    )
     (tmp_path / "policy.toml").write_text(POLICY)
     (tmp_path / "l1.txt").write_text(rows[3] + "\n")
     assert _cli(home, "lists", "add", "hot", tmp_path / "l1.txt")[0] == 0
@@ -43,7 +45,19 @@ def _setup(tmp_path: Path) -> tuple[Path, list[str]]:
 
 def _scan(tmp_path: Path, home: Path, out: Path, *extra: str) -> tuple[int, str]:
     data, policy = tmp_path / "data", tmp_path / "policy.toml"
-    return _cli(home, "scan", data, "--out", out, "--policy", policy, "--workers", "1", "--no-progress", *extra)
+    return _cli(
+        home,
+        "scan",
+        data,
+        "--out",
+        out,
+        "--policy",
+        policy,
+        "--workers",
+        "1",
+        "--no-progress",
+        *extra,
+    )
 
 
 def _rm_on_a_terminal(home: Path, answer: str) -> subprocess.CompletedProcess:

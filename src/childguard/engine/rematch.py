@@ -84,7 +84,9 @@ def _list_state(findings: pa.Table, errors: pa.Table | None) -> dict[int, tuple]
             if x["detector"] == LISTS_DETECTOR:
                 out[r] = (x["label"], x["evidence"], None)
     if errors is not None:
-        for r, d, e in zip(*(errors.column(c).to_pylist() for c in ERRORS_SCHEMA.names), strict=True):
+        for r, d, e in zip(
+            *(errors.column(c).to_pylist() for c in ERRORS_SCHEMA.names), strict=True
+        ):
             if d == LISTS_DETECTOR:
                 label, ev, _ = out.get(r, (None, None, None))
                 out[r] = (label, ev, e)
@@ -187,7 +189,9 @@ def rematch_audit(
     list_det = next(d for d in built if d.name == LISTS_DETECTOR)
     ctx.detector_options = {d["name"]: dict(d["options"]) for d in new_described}
     new_hash = config.fingerprint(policy, new_described)
-    before = list_versions(run.get("rematch_unfinished", {}).get("before_detectors") or old_described)
+    before = list_versions(
+        run.get("rematch_unfinished", {}).get("before_detectors") or old_described
+    )
     result = RematchResult(layout.root, before, list_versions(new_described))
     if new_hash == run.get("config_hash"):
         result.up_to_date = True
@@ -233,6 +237,7 @@ def rematch_audit(
             "(matched against the old lists) was discarded; re-running the scan scans them"
         )
     from childguard.lists.refs import record
+
     record(list_det.store.root, layout.root, result.after)  # type: ignore[attr-defined]
     result.seconds = time.perf_counter() - t0
     return result
@@ -309,7 +314,9 @@ def _rematch_shard(info, layout: OutLayout, ctx, list_det, rescorer, result) -> 
                 if before:
                     frame = pl.from_arrow(scored.select(["row_index", "url", *_facet_cols(scored)]))
                     assert isinstance(frame, pl.DataFrame)
-                    merge(gone_facets, facet_counts(frame.filter(pl.col("row_index").is_in(before))))
+                    merge(
+                        gone_facets, facet_counts(frame.filter(pl.col("row_index").is_in(before)))
+                    )
                 redo.extend(int(idx[j]) for j in pick)
                 result.rows_rescored += len(pick)
     except ShardError as e:

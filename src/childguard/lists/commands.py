@@ -108,7 +108,11 @@ def ls_cmd(
         typer.echo(
             f"{r['name']:24} {r['type']:10} {'v' + str(r['version']):>7} "
             f"{r['entries']:>12,}  {r['updated']}"
-            + (f"  (retired {r['retired']}: kept for the audits that pin it)" if r["retired"] else "")
+            + (
+                f"  (retired {r['retired']}: kept for the audits that pin it)"
+                if r["retired"]
+                else ""
+            )
         )
 
 
@@ -186,7 +190,9 @@ def rm_cmd(
         pinned = "; ".join(f"{a} ({name}@{v})" for a, v in users)
         if users and not purge:
             if meta.get("retired"):
-                typer.echo(f"list {name!r} is retired already, kept for {len(users)} audit(s): {pinned}")
+                typer.echo(
+                    f"list {name!r} is retired already, kept for {len(users)} audit(s): {pinned}"
+                )
                 return
             what = (
                 f"retire list {name!r}: no new scan uses it, and its {meta['version']} "
