@@ -37,12 +37,17 @@ def _summary(result, title: str = "scan summary") -> None:
             f"[yellow]{n:,} row(s) could not be fully checked by {det}[/yellow] "
             f"(listed in {result.out / 'errors'}: not proven clean)"
         )
-    rate = result.rows / result.seconds if result.seconds > 0 else 0.0
+    # the same figures as the progress lines' last one: rows and tasks of this run, its clock
+    rows = getattr(result, "rows_scanned", result.rows)
+    rate = rows / result.seconds if result.seconds > 0 else 0.0
     ok = len(result.shards) - result.skipped_shards
     skipped = f", {result.skipped_shards} already done" if result.skipped_shards else ""
+    tasks = getattr(result, "tasks", 0)
     out.print(
-        f"{ok} shard(s) scanned{skipped}, {len(result.failed)} failed, "
-        f"{result.seconds:.2f}s ({rate:,.0f} rows/s). Findings: {result.out / 'findings'}"
+        f"{ok} shard(s) scanned ({tasks} task(s)){skipped}, {len(result.failed)} failed: "
+        f"{rows:,} rows in {result.seconds:,.1f} s ({rate:,.0f} rows/s). "
+        f"Findings: {result.out / 'findings'}",
+        soft_wrap=True,
     )
 
 
@@ -228,6 +233,7 @@ def demo(
             f"\nSample data: {out / 'data'}\nAudit: {out / 'audit'} "
             "(findings/*.parquet hold redacted evidence only)\n"
             f"Next: {cmd} report {out / 'audit'}   |   "
-            f"{cmd} release {out / 'audit'} --out {out / 'release'}"
+            f"{cmd} release {out / 'audit'} --out {out / 'release'}",
+            soft_wrap=True,  # a path is never broken across lines
         )
     raise typer.Exit(code)

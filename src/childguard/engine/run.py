@@ -47,6 +47,8 @@ class ScanResult:
     risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISKS, 0))
     seconds: float = 0.0
     skipped_shards: int = 0
+    rows_scanned: int = 0  # rows this run read (not those of shards finished before it)
+    tasks: int = 0  # tasks this run ran
     row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
 
     @property
@@ -227,6 +229,8 @@ class ScanRun:
             total_rows if rows_known else None,
             sum(len(p.pending) for p in self.todo),
             enabled=progress,
+            shards=len(self.todo),
+            t0=self.t0,
         )
         self._remaining = {p.shard.shard_id: len(p.pending) for p in self.todo}
         self._errors: dict[str, list[str]] = {}
@@ -292,5 +296,7 @@ class ScanRun:
             for k, v in s.get("row_errors", {}).items():
                 result.row_errors[k] = result.row_errors.get(k, 0) + v
         result.seconds = time.perf_counter() - self.t0
+        result.rows_scanned, result.tasks = self.progress.rows, self.progress.tasks
+        self.progress.done(result.seconds)
         self._write("finished" if result.ok else "finished_with_errors", result)
         return result
