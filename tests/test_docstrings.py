@@ -19,10 +19,6 @@ PACKAGE = Path(childguard.__file__).parent
 ALLOWLIST = (
     "report/*",
     "web/*",
-    "cli.py",
-    "scan_cli.py",
-    "lists/*",
-    "engine/run.py",
     "engine/local.py",
 )
 

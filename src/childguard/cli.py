@@ -72,6 +72,7 @@ _EXTRA_OF_MODULE = {
 
 
 def main() -> None:
+    """Run the command line; a missing extra or an unexpected error is one line."""
     import sys
 
     try:

@@ -58,6 +58,7 @@ def run_scan_command(
     restart: bool,
     progress: bool | None,
 ) -> int:
+    """Run a scan from the CLI's options (and a --config file), print its summary; exit code."""
     policy = None
     try:
         if config_file is not None:

@@ -35,11 +35,12 @@ from childguard.policy import RISKS, Policy, load_policy
 
 
 class ScanConfigMismatch(RuntimeError):
-    pass
+    """A resume refused: the folder holds a scan made with another configuration."""
 
 
 @dataclass
 class ScanResult:
+    """A finished scan's totals: shards, failures, rows, rows per risk, time and row errors."""
     out: Path
     shards: list[dict] = field(default_factory=list)  # per-shard stats
     failed: list[dict] = field(default_factory=list)
@@ -53,6 +54,7 @@ class ScanResult:
 
     @property
     def ok(self) -> bool:
+        """True when no shard failed."""
         return not self.failed
 
 
@@ -252,6 +254,7 @@ class ScanRun:
         self.progress.__exit__(*exc)
 
     def on_result(self, r: TaskResult) -> None:
+        """Count one task's result; finalise its shard when its last task is in."""
         self.progress.advance(r.rows)
         if r.error:
             self._errors.setdefault(r.shard_id, []).append(r.error)

@@ -40,10 +40,11 @@ _LOCK_WAIT_S = 60.0
 
 
 class ListStoreError(ValueError):
-    pass
+    """A list or version that is not in the store, or a store that cannot be written."""
 
 
 def default_home() -> Path:
+    """The store's home: $CHILDGUARD_HOME, else the platform's user data folder."""
     env = os.environ.get("CHILDGUARD_HOME")
     if env:
         return Path(env).expanduser()
@@ -61,6 +62,7 @@ class ListRef:
 
     @classmethod
     def parse(cls, text: str) -> ListRef:
+        """Parse `name` or `name@N` (also `name@vN`)."""
         name, _, ver = text.strip().partition("@")
         if ver:
             v = ver.lstrip("v")
@@ -72,6 +74,7 @@ class ListRef:
 
 @dataclass
 class LoadedList:
+    """One version of a list loaded for matching: its digests (and PDQ index)."""
     name: str
     type: ListType
     version: int
@@ -82,6 +85,7 @@ class LoadedList:
 
     @property
     def label(self) -> str:
+        """`name@vN`, as evidence names the list."""
         return f"{self.name}@v{self.version}"
 
     def __len__(self) -> int:
@@ -98,6 +102,7 @@ def _now() -> str:
 
 
 class ListStore:
+    """The local store of named, typed, versioned takedown lists."""
     def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.root = self.home / "lists"
@@ -125,6 +130,7 @@ class ListStore:
         return name
 
     def info(self, name: str) -> dict:
+        """A list's list.json: type, description, current version and history."""
         path = self.root / self._checked(name) / "list.json"
         if not path.is_file():
             known = ", ".join(self.names()) or "none"
@@ -132,6 +138,7 @@ class ListStore:
         return json.loads(path.read_text())
 
     def load(self, ref: str | ListRef, *, pdq_index: bool = True) -> LoadedList:
+        """Load a list at its current or a pinned version (older ones rebuilt from deltas)."""
         ref = ListRef.parse(ref) if isinstance(ref, str) else ref
         meta = self.info(ref.name)
         kind = ListType(meta["type"])
