@@ -310,7 +310,10 @@ class _Run:
     def mark_done(self, item: Item, report: FileReport) -> None:
         if self.out is None:
             return
-        self.state["done"][str(item.path)] = report.to_json()
+        # where it went is --out's own business: the state is the same whatever the folder
+        self.state["done"][str(item.path)] = {
+            k: v for k, v in report.to_json().items() if k != "dest"
+        }
         write_json_atomic(self.out / STATE_FILE, self.state)
 
     # tables -------------------------------------------------------------------------------
