@@ -186,11 +186,17 @@ def rematch(
     except (RematchError, ListStoreError, ValueError) as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2) from None
+
     def fmt(v: dict[str, int]) -> str:
         return ", ".join(f"{k}@v{n}" for k, n in sorted(v.items())) or "none"
 
     if res.up_to_date:
-        out.print(f"{audit_dir}: already matched against {fmt(res.after)}; nothing to do")
+        hint = " (the audit pins these versions: --lists NAME follows a list's newest)"
+        out.print(
+            f"{audit_dir}: already matched against {fmt(res.after)}; nothing to do"
+            + (hint if res.pinned else ""),
+            soft_wrap=True,
+        )
         return
     out.print(
         f"{audit_dir}: lists {fmt(res.before)} -> {fmt(res.after)}; {res.shards} shard(s), "

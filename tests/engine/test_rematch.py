@@ -179,3 +179,20 @@ def test_demo_ignores_the_users_list_store(tmp_path, home) -> None:
     assert run["summary"]["risk_counts"]["blocked"] == 0
     assert list_versions(run["detectors"]) == {}
     assert not (home / "lists" / ".audits").exists()  # nor pins anything in it
+
+
+def test_rematch_lists_option_chooses_and_records_the_lists(tmp_path, home, data) -> None:
+    u = urls(data)
+    cli("lists", "add", "hot", lines(tmp_path / "v1.txt", [u[2]]))
+    cli("lists", "add", "hot", lines(tmp_path / "v2.txt", [u[9]]))
+    out = tmp_path / "audit"
+    assert scan(data, out, "--lists", "hot@1")[0] == 0
+    code, msg = cli("rematch", out)  # the audit pins hot@1: kept
+    assert code == 0 and "nothing to do" in msg and "--lists NAME" in " ".join(msg.split())
+    code, msg = scan(data, out, "--lists", "hot")  # refused, and told the rematch to run
+    assert code == 2 and "hot: v1 -> v2" in msg and f"rematch {out} --lists hot" in msg
+    assert cli("rematch", out, "--lists", "hot")[0] == 0
+    assert findings(out)[9]["risk"] == "blocked"
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["detector_options"]["takedown_lists"]["lists"] == ["hot"]
+    assert cli("rematch", out)[0] == 0 and scan(data, out, "--lists", "hot")[0] == 0

@@ -64,6 +64,7 @@ class RematchResult:
     discarded_unfinished: list[str] = field(default_factory=list)
     seconds: float = 0.0
     up_to_date: bool = False
+    pinned: bool = False  # the list choice names versions (`name@N`): rematch keeps them
 
 
 def _read_run(layout: OutLayout) -> dict:
@@ -193,6 +194,8 @@ def rematch_audit(
         run.get("rematch_unfinished", {}).get("before_detectors") or old_described
     )
     result = RematchResult(layout.root, before, list_versions(new_described))
+    choice = (config.detector_options.get(LISTS_DETECTOR) or {}).get("lists") or []
+    result.pinned = any("@" in str(x) for x in choice)
     if new_hash == run.get("config_hash"):
         result.up_to_date = True
         return result
@@ -230,6 +233,8 @@ def rematch_audit(
         result.shards += 1
         say(f"{info.shard.path}: re-matched")
 
+    # the list choice goes on record, so a later rematch (or re-run) starts from it
+    run["config"] = config.model_dump(mode="json")
     _finish_run_json(layout, run, new_described, new_hash, result, started)
     if result.discarded_unfinished:
         say(

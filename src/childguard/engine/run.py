@@ -94,7 +94,8 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
 
             raise ScanConfigMismatch(
                 f"{layout.root}: a `rematch` of this audit was interrupted; finish it first: "
-                f"{command_name()} rematch {layout.root}"
+                f"{command_name()} rematch {layout.root} (or start a new audit: another --out, "
+                "or --restart to discard this one)"
             )
         if prev.get("config_hash") not in (None, config_hash):
             raise ScanConfigMismatch(_mismatch(layout, prev, config, policy, described, config_hash))
