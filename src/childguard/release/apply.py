@@ -397,10 +397,12 @@ class _Run:
 
     # tars ---------------------------------------------------------------------------------
     def tar(self, item: Item) -> list[FileReport]:
-        known, extra = companion_keys(item.parquet, self.m.matcher)
-        scan = scan_tar(item.path, self.m.matcher, extra, known)
+        known, extra, extra_held = companion_keys(item.parquet, self.m.matcher)
+        scan = scan_tar(item.path, self.m.matcher, extra, known, extra_held)
         removed = scan.removed
-        rep = FileReport(str(item.path), "tar", scan.samples, len(removed), "unchanged")
+        rep = FileReport(
+            str(item.path), "tar", scan.samples, len(removed), "unchanged", held=len(scan.held)
+        )
         final = self.dest(item, item.path)
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
@@ -422,10 +424,12 @@ class _Run:
 
     # files folders --------------------------------------------------------------------------
     def files(self, item: Item) -> list[FileReport]:
-        known, extra = companion_keys(item.parquet, self.m.matcher)
+        known, extra, extra_held = companion_keys(item.parquet, self.m.matcher)
         samples = folder_samples(item.path)
-        removed = folder_removed_keys(samples, self.m.matcher, extra, known)
-        rep = FileReport(str(item.path), "files", len(samples), len(removed), "unchanged")
+        removed, held = folder_removed_keys(samples, self.m.matcher, extra, known, extra_held)
+        rep = FileReport(
+            str(item.path), "files", len(samples), len(removed), "unchanged", held=len(held)
+        )
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
         elif self.in_place:
