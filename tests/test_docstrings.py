@@ -17,10 +17,6 @@ PACKAGE = Path(childguard.__file__).parent
 
 # docstrings added with their rewrite (these files are being rewritten; not edited here)
 ALLOWLIST = (
-    "cli.py",
-    "scan_cli.py",
-    "lists/*",
-    "engine/run.py",
     "engine/local.py",
 )
 

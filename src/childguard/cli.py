@@ -28,7 +28,7 @@ from childguard.evaluate import eval_cmd  # noqa: E402
 from childguard.lists.commands import app as lists_app  # noqa: E402
 from childguard.release.commands import apply_cmd, keygen_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.report.commands import report_cmd  # noqa: E402
-from childguard.scan_cli import demo, scan  # noqa: E402
+from childguard.scan_cli import demo, rematch, scan  # noqa: E402
 from childguard.scorer.commands import train_cmd  # noqa: E402
 from childguard.vision.clip_cli import clip_prompts_cmd  # noqa: E402
 from childguard.web.commands import serve_cmd, users_app  # noqa: E402
@@ -37,6 +37,7 @@ app.add_typer(lists_app, name="lists")
 app.add_typer(users_app, name="users")
 
 app.command("scan")(scan)
+app.command("rematch")(rematch)
 app.command("demo")(demo)
 app.command("release")(release_cmd)
 app.command("verify")(verify_cmd)
@@ -73,6 +74,7 @@ _EXTRA_OF_MODULE = {
 
 
 def main() -> None:
+    """Run the command line; a missing extra or an unexpected error is one line."""
     import sys
 
     try:

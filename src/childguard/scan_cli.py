@@ -1,4 +1,4 @@
-"""`childguard scan` and `childguard demo`."""
+"""`childguard scan`, `childguard rematch` and `childguard demo`."""
 
 from __future__ import annotations
 
@@ -46,12 +46,17 @@ def _summary(result, title: str = "scan summary") -> None:
             f"{unchecked:,} of {result.rows:,} row(s) had no picture-level check "
             "(no images or CLIP embeddings for them)"
         )
-    rate = result.rows / result.seconds if result.seconds > 0 else 0.0
+    # the same figures as the progress lines' last one: rows and tasks of this run, its clock
+    rows = getattr(result, "rows_scanned", result.rows)
+    rate = rows / result.seconds if result.seconds > 0 else 0.0
     ok = len(result.shards) - result.skipped_shards
     skipped = f", {result.skipped_shards} already done" if result.skipped_shards else ""
+    tasks = getattr(result, "tasks", 0)
     out.print(
-        f"{ok} shard(s) scanned{skipped}, {len(result.failed)} failed, "
-        f"{result.seconds:.2f}s ({rate:,.0f} rows/s). Findings: {result.out / 'findings'}"
+        f"{ok} shard(s) scanned ({tasks} task(s)){skipped}, {len(result.failed)} failed: "
+        f"{rows:,} rows in {result.seconds:,.1f} s ({rate:,.0f} rows/s). "
+        f"Findings: {result.out / 'findings'}",
+        soft_wrap=True,
     )
 
 
@@ -85,6 +90,7 @@ def run_scan_command(
     progress: bool | None,
     images: ImagesOption | None = None,
 ) -> int:
+    """Run a scan from the CLI's options (and a --config file), print its summary; exit code."""
     policy = None
     try:
         if config_file is not None:
@@ -126,7 +132,8 @@ def run_scan_command(
     try:
         result = run(cfg, policy, restart=restart, progress=progress)
     except (InputError, ScanConfigMismatch, PolicyError, DetectorError, ModelError) as e:
-        err.print(f"[red]error:[/red] {e}")
+        # soft_wrap: a command in the message is never broken mid-path
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     _summary(result)
     for f in result.failed:
@@ -272,7 +279,46 @@ def scan(
     raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress, images_opt))
 
 
+def rematch(
+    audit_dir: Annotated[Path, typer.Argument(help="Audit folder written by `childguard scan`.")],
+    lists: Annotated[
+        str | None,
+        typer.Option(help="Takedown lists to use from now on, as scan --lists (default: the audit's)."),
+    ] = None,
+) -> None:
+    """Bring an audit up to date with the current takedown-list versions (lists only)."""
+    from childguard.engine.rematch import RematchError, rematch_audit
+    from childguard.lists.store import ListStoreError
+
+    chosen = None if lists is None else [x.strip() for x in lists.split(",") if x.strip()]
+    try:
+        res = rematch_audit(audit_dir, chosen, log=lambda m: err.print(escape(m), soft_wrap=True))
+    except (RematchError, ListStoreError, ValueError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    def fmt(v: dict[str, int]) -> str:
+        return ", ".join(f"{k}@v{n}" for k, n in sorted(v.items())) or "none"
+
+    if res.up_to_date:
+        hint = " (the audit pins these versions: --lists NAME follows a list's newest)"
+        out.print(
+            f"{audit_dir}: already matched against {fmt(res.after)}; nothing to do"
+            + (hint if res.pinned else ""),
+            soft_wrap=True,
+        )
+        return
+    out.print(
+        f"{audit_dir}: lists {fmt(res.before)} -> {fmt(res.after)}; {res.shards} shard(s), "
+        f"{res.rows:,} rows re-matched in {res.seconds:.2f} s: {res.newly_matched:,} newly "
+        f"matched, {res.no_longer_matched:,} no longer matched, {res.rows_rescored:,} row(s) "
+        "decided again (recorded in run.json; re-running the scan now resumes)",
+        soft_wrap=True,
+    )
+
+
 def demo_sample_dir() -> Path:
+    """The bundled synthetic sample's folder."""
     return Path(str(files("childguard.demo") / "data"))
 
 
@@ -289,7 +335,13 @@ def demo(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copytree(src, out / "data")
-    cfg = ScanConfig(inputs=[str(out / "data")], out=str(out / "audit"), workers=workers)
+    # an empty list store of its own: the demo never reads (or pins) the user's lists
+    cfg = ScanConfig(
+        inputs=[str(out / "data")],
+        out=str(out / "audit"),
+        workers=workers,
+        detector_options={"takedown_lists": {"home": str((out / "lists-home").resolve())}},
+    )
     code = run_scan_command(cfg, None, None, restart=True, progress=None)
     if code == 0:
         cmd = command_name()
@@ -298,6 +350,7 @@ def demo(
             f"\nSample data: {out / 'data'}\nAudit: {out / 'audit'} "
             "(findings/*.parquet hold redacted evidence only)\n"
             f"Next: {cmd} report {out / 'audit'}   |   "
-            f"{cmd} release {out / 'audit'} --out {out / 'release'}"
+            f"{cmd} release {out / 'audit'} --out {out / 'release'}",
+            soft_wrap=True,  # a path is never broken across lines
         )
     raise typer.Exit(code)

@@ -37,6 +37,7 @@ def test_add_ls_show_rm(tmp_path: Path) -> None:
         "entries": 3,
         "updated": None,
         "description": "",
+        "retired": None,
     }
     code, out, _ = _run(home, "show", "hot")
     assert code == 0 and "v1" in out and "from more.txt sha256:" in out

@@ -84,7 +84,13 @@ def test_scan_release_apply_img2dataset(tmp_path: Path, monkeypatch) -> None:
         with tarfile.open(tar) as tf:
             originals[tar.name] = {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
     report = _invoke("apply", rel, copy, "--out", tmp_path / "clean")
-    assert "rewritten" in report
+    assert "written" in report and "rewritten" not in report
+    # held samples said apart in each tar's line (sidecar and companion row agree)
+    held = {i for i, r in risk.items() if r == "child"} & set(range(48))
+    for s in (0, 1):
+        line = next(x for x in report.splitlines() if f"{s:05d}.tar ->" in x)
+        n_held = len([i for i in held if s * 24 <= i < (s + 1) * 24])
+        assert (f"({n_held} held for review)" in line) == bool(n_held), line
     gone_urls = {urls[i] for i in gone_rows}
     for name, members in originals.items():
         shard = int(name[:5])

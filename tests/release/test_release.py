@@ -235,7 +235,18 @@ def test_cli_release_verify_apply(audit, dataset, tmp_path):
     r = tmp_path / "rel"
     res = runner.invoke(app, ["release", str(a), "--out", str(r), "--id", "v1"])
     assert res.exit_code == 0, res.output
-    assert "release v1" in res.output and "9 removed" in res.output
+    # held rows are said apart from removed ones (rows_removed keeps counting both)
+    assert "release v1" in res.output and "6 removed, 3 held for review;" in res.output
+    assert "9 removed" not in res.output
+    c = json.loads((r / "manifest.json").read_text())["counts"]
+    assert (c["rows_removed"], c["rows_removed_for_cause"], c["rows_held"]) == (9, 6, 3)
+    res = runner.invoke(app, ["apply", str(r), str(dataset), "--out", str(tmp_path / "copy")])
+    assert res.exit_code == 0, res.output
+    assert "rewritten" not in res.output  # the input is untouched: the copy is written
+    line = next(x for x in res.output.splitlines() if "a.parquet" in x)
+    assert line.split()[0] == "written" and f"-> {tmp_path / 'copy'}" in line
+    assert "held for review" in line
+    assert "6 removed, 3 held for review (done; the purged copy is in" in res.output
     res = runner.invoke(app, ["verify", str(r)])
     assert res.exit_code == 0 and "OK" in res.output
     res = runner.invoke(app, ["release", str(a), "--out", str(r)])

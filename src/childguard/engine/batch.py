@@ -133,7 +133,14 @@ def decide_batch_with_errors(
     flagged rows per language/platform/site type/year/place: `engine.facets`, rows whose
     picture was checked)."""
     table = score_batch(batch, detectors)
-    pictures = picture_checked(table)
+    return (*decide_scored(table, detectors, policy), picture_checked(table))
+
+
+def decide_scored(
+    table: pa.Table, detectors: list[Detector], policy: Policy
+) -> tuple[pa.Table, dict[str, int], pa.Table, dict[str, dict[str, int]]]:
+    """`decide_batch_with_errors` on a batch the detectors have scored already (without the
+    picture count)."""
     # the normalised text columns are the detectors' input only: not copied into polars here
     scored = pl.from_arrow(table.select([c for c in table.column_names if c not in NORM_COLUMNS]))
     assert isinstance(scored, pl.DataFrame)
@@ -145,7 +152,7 @@ def decide_batch_with_errors(
         counts[risk] = int(n)
     mask = decided["risk"] != "clean"
     if not mask.any():
-        return empty_findings(), counts, errors, {}, pictures
+        return empty_findings(), counts, errors, {}
     flagged = scored.filter(mask)
     dec = decided.filter(mask)
     reasons = policy.reasons(flagged, versions, dec["rule"].to_list())
@@ -170,4 +177,4 @@ def decide_batch_with_errors(
             "picture": picture_column(flagged),
         }
     )
-    return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged), pictures
+    return findings.cast(FINDINGS_SCHEMA), counts, errors, facet_counts(flagged)

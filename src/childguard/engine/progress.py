@@ -18,10 +18,20 @@ from rich.progress import (
 
 class ScanProgress:
     """Scan progress: a rich bar on a terminal, a log line every 10 s otherwise."""
-    def __init__(self, total_rows: int | None, total_tasks: int, enabled: bool | None = None):
+    def __init__(
+        self,
+        total_rows: int | None,
+        total_tasks: int,
+        enabled: bool | None = None,
+        *,
+        shards: int | None = None,
+        t0: float | None = None,
+    ):
         self.total_rows, self.total_tasks = total_rows, total_tasks
+        self.shards = shards
         self.rows = self.tasks = 0
-        self.t0 = time.perf_counter()
+        # the run's own clock, so these lines and the scan summary give one time and rate
+        self.t0 = time.perf_counter() if t0 is None else t0
         self.tty = sys.stderr.isatty() if enabled is None else enabled
         self.quiet = enabled is False
         self._last_log = self.t0
@@ -54,17 +64,26 @@ class ScanProgress:
         rate = self.rows / elapsed
         if self._bar is not None:
             self._bar.update(self._id, advance=rows, rate=f"{rate:,.0f}")
-        elif not self.quiet and (
-            time.perf_counter() - self._last_log > 10 or self.tasks == self.total_tasks
-        ):
+        elif not self.quiet and time.perf_counter() - self._last_log > 10:
             self._last_log = time.perf_counter()
-            total = f"/{self.total_rows:,}" if self.total_rows else ""
-            print(
-                f"scan: {self.tasks}/{self.total_tasks} tasks, {self.rows:,}{total} rows, "
-                f"{rate:,.0f} rows/s, {elapsed:,.1f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+            self._line(elapsed)
+
+    def _line(self, seconds: float, prefix: str = "scan") -> None:
+        total = f"/{self.total_rows:,}" if self.total_rows else ""
+        of = f" of {self.shards} shard(s)" if self.shards is not None else ""
+        rate = self.rows / seconds if seconds > 0 else 0.0
+        print(
+            f"{prefix}: {self.tasks}/{self.total_tasks} tasks{of}, {self.rows:,}{total} rows, "
+            f"{rate:,.0f} rows/s, {seconds:,.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def done(self, seconds: float) -> None:
+        """The last plain line, with the time the scan summary gives (no line on a terminal,
+        where the bar has shown it, or when progress is off)."""
+        if self._bar is None and not self.quiet and self.tasks:
+            self._line(seconds, "scan done")
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:

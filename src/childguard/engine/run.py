@@ -35,11 +35,12 @@ from childguard.policy import RISKS, Policy, load_policy
 
 
 class ScanConfigMismatch(RuntimeError):
-    pass
+    """A resume refused: the folder holds a scan made with another configuration."""
 
 
 @dataclass
 class ScanResult:
+    """A finished scan's totals: shards, failures, rows, rows per risk, time and row errors."""
     out: Path
     shards: list[dict] = field(default_factory=list)  # per-shard stats
     failed: list[dict] = field(default_factory=list)
@@ -47,11 +48,14 @@ class ScanResult:
     risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISKS, 0))
     seconds: float = 0.0
     skipped_shards: int = 0
+    rows_scanned: int = 0  # rows this run read (not those of shards finished before it)
+    tasks: int = 0  # tasks this run ran
     row_errors: dict[str, int] = field(default_factory=dict)  # detector -> rows it failed on
     picture_checked: int = 0  # rows whose image or embedding a detector looked at
 
     @property
     def ok(self) -> bool:
+        """True when no shard failed."""
         return not self.failed
 
 
@@ -86,12 +90,18 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
             prev = json.loads(layout.run_json.read_text())
         except ValueError:
             prev = {}
-        if prev.get("config_hash") not in (None, config_hash):
+        if prev.get("rematch_unfinished"):
+            from childguard.install import command_name
+
             raise ScanConfigMismatch(
-                f"{layout.root} holds a scan made with another configuration "
-                f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
+                f"{layout.root}: a `rematch` of this audit was interrupted; finish it first: "
+                f"{command_name()} rematch {layout.root} (or start a new audit: another --out, "
+                "or --restart to discard this one)"
             )
+        if prev.get("config_hash") not in (None, config_hash):
+            raise ScanConfigMismatch(_mismatch(layout, prev, config, policy, described, config_hash))
     clean_stale_temps(layout.root)
+    _record_list_refs(layout.root, described)
     # a folder scanned with its own audit inside must not read the findings as shards
     out_root = Path(ctx.out)
     shards = [s for s in expand_inputs(config.inputs) if not _under(s.path, out_root)]
@@ -100,13 +110,55 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     return ctx, dets, described, config_hash, layout, shards
 
 
+def _mismatch(layout, prev: dict, config, policy, described, config_hash) -> str:
+    """The refusal of a resume, naming what changed (engine/config_diff.py)."""
+    from childguard.engine.config_diff import compare, mismatch_message
+    from childguard.install import command_name
+
+    new = {
+        "config": config.model_dump(mode="json"),
+        "policy": policy.model_dump(mode="json"),
+        "policy_hash": policy.fingerprint(),
+        "detectors": described,
+    }
+    diff = compare(prev, new)
+    command = command_name()
+    chosen = (config.detector_options.get("takedown_lists") or {}).get("lists")
+    if chosen is not None:
+        command_args = f" --lists {','.join(map(str, chosen))}" if chosen else " --lists ''"
+    else:
+        command_args = ""
+    return mismatch_message(
+        str(layout.root), diff, command, prev.get("config_hash"), config_hash, command_args
+    )
+
+
+def _record_list_refs(root: Path, described: list[dict]) -> None:
+    """Tell the list store which list versions this audit pins (`lists rm` reads it)."""
+    from childguard.engine.config_diff import LISTS_DETECTOR, list_versions
+    from childguard.lists.refs import record
+
+    for d in described:
+        home = (d.get("options") or {}).get("home") if d.get("name") == LISTS_DETECTOR else None
+        if home:
+            record(Path(home) / "lists", root, list_versions(described))
+
+
 def _under(path: str, root: Path) -> bool:
     if "://" in path and not path.startswith("file://"):
         return False
     return Path(path.removeprefix("file://")).resolve().is_relative_to(root)
 
 
+def _previous(layout: OutLayout) -> dict:
+    try:
+        return json.loads(layout.run_json.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
+    """Write run.json: tool, config, policy, detectors, inputs (and the summary when done)."""
     run = {
         "tool": "childguard",
         "tool_version": __version__,
@@ -131,6 +183,9 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
             ]
         except ValueError:
             pass
+    prev_run = _previous(layout)
+    if prev_run.get("rematches"):  # list re-matches of this audit (engine/rematch.py)
+        run["rematches"] = prev_run["rematches"]
     if result is not None:
         run["summary"] = {
             "rows": result.rows,
@@ -180,6 +235,8 @@ class ScanRun:
             total_rows if rows_known else None,
             sum(len(p.pending) for p in self.todo),
             enabled=progress,
+            shards=len(self.todo),
+            t0=self.t0,
         )
         self._remaining = {p.shard.shard_id: len(p.pending) for p in self.todo}
         self._errors: dict[str, list[str]] = {}
@@ -201,6 +258,7 @@ class ScanRun:
         self.progress.__exit__(*exc)
 
     def on_result(self, r: TaskResult) -> None:
+        """Count one task's result; finalise its shard when its last task is in."""
         self.progress.advance(r.rows)
         if r.error:
             self._errors.setdefault(r.shard_id, []).append(r.error)
@@ -246,5 +304,7 @@ class ScanRun:
                 result.row_errors[k] = result.row_errors.get(k, 0) + v
             result.picture_checked += int(s.get("picture_checked", 0))
         result.seconds = time.perf_counter() - self.t0
+        result.rows_scanned, result.tasks = self.progress.rows, self.progress.tasks
+        self.progress.done(result.seconds)
         self._write("finished" if result.ok else "finished_with_errors", result)
         return result

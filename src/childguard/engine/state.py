@@ -99,11 +99,11 @@ class OutLayout:
     def read_part_errors(self, shard_id: str, task: int) -> pa.Table | None:
         """One task's row-errors part, or None when it had none."""
         p = self.part_errors(shard_id, task)
-        return _read(p) if p.exists() else None
+        return read_table(p) if p.exists() else None
 
     def read_part(self, shard_id: str, task: int) -> pa.Table:
         """One task's findings part."""
-        return _read(self.part(shard_id, task))
+        return read_table(self.part(shard_id, task))
 
     def clear_state(self, shard_id: str) -> None:
         """Delete a shard's in-progress parts and markers."""
@@ -116,7 +116,7 @@ class OutLayout:
         self.run_json.unlink(missing_ok=True)
 
 
-def _read(path: Path) -> pa.Table:
+def read_table(path: Path) -> pa.Table:
     """One parquet file whole (`pq.read_table` goes through pyarrow.dataset, whose import
     pulls in pandas: 0.25 s per process)."""
     with pq.ParquetFile(path) as f:

@@ -83,7 +83,7 @@ def ls_cmd(
     """List the lists in the store."""
     store = _store(home)
     rows = []
-    for name in store.names():
+    for name in store.names(retired=True):
         meta = store.info(name)
         cur = meta["versions"][-1] if meta["versions"] else {}
         rows.append(
@@ -94,6 +94,7 @@ def ls_cmd(
                 "entries": cur.get("entries", 0),
                 "updated": meta.get("updated", meta.get("created")),
                 "description": meta.get("description", ""),
+                "retired": meta.get("retired"),
             }
         )
     if as_json:
@@ -107,6 +108,11 @@ def ls_cmd(
         typer.echo(
             f"{r['name']:24} {r['type']:10} {'v' + str(r['version']):>7} "
             f"{r['entries']:>12,}  {r['updated']}"
+            + (
+                f"  (retired {r['retired']}: kept for the audits that pin it)"
+                if r["retired"]
+                else ""
+            )
         )
 
 
@@ -157,11 +163,19 @@ def rm_cmd(
     ] = None,
     yes: Annotated[
         bool,
-        typer.Option("--yes", "-y", help="Delete the whole list without asking."),
+        typer.Option("--yes", "-y", help="Do it without asking."),
+    ] = False,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Delete the list even where audits pin it (they can then no longer be re-run "
+            "or re-matched); without it such a list is retired and its versions kept.",
+        ),
     ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Delete a list, or retract some of its entries with --entries FILE (a new version)."""
+    """Delete a list (retired instead while audits pin it), or retract entries with --entries."""
     from childguard.lists.importers import ListImportError
     from childguard.lists.store import ListStoreError
 
@@ -170,24 +184,44 @@ def rm_cmd(
         if entries:
             s = store.remove_entries(name, entries, fmt=fmt, column=column)
             typer.echo(f"{name}@v{s['version']}: {s['removed']:,} removed, {s['entries']:,} left")
-        else:
-            meta = store.info(name)
+            return
+        meta = store.info(name)
+        users = store.audits_using(name)
+        pinned = "; ".join(f"{a} ({name}@{v})" for a, v in users)
+        if users and not purge:
+            if meta.get("retired"):
+                typer.echo(
+                    f"list {name!r} is retired already, kept for {len(users)} audit(s): {pinned}"
+                )
+                return
             what = (
-                f"list {name!r}: all {meta['version']} version(s); an audit pinned to "
-                f"{name}@N can no longer be re-run or brought up to date"
+                f"retire list {name!r}: no new scan uses it, and its {meta['version']} "
+                f"version(s) are kept for the {len(users)} audit(s) that pin it: {pinned} "
+                "(--purge deletes it anyway)"
             )
-            if not yes:
-                import sys
-
-                if not sys.stdin.isatty():
-                    _fail(f"refusing to delete {what} without --yes (or --entries FILE)")
-                if not typer.confirm(f"delete {what}?", default=False):
-                    typer.echo("nothing deleted")
-                    raise typer.Exit(1)
-            store.remove(name)
-            typer.echo(f"removed list {name}")
+            _confirm(what, yes)
+            store.retire(name)
+            typer.echo(f"retired list {name}; kept for {len(users)} audit(s)")
+            return
+        what = f"delete list {name!r}: all {meta['version']} version(s)"
+        if users:
+            what += f"; these {len(users)} audit(s) can then no longer be re-run or re-matched: {pinned}"
+        _confirm(what, yes)
+        store.remove(name)
+        typer.echo(f"removed list {name}" + (f"; audits broken: {pinned}" if users else ""))
     except (ListImportError, ListStoreError) as e:
         _fail(str(e))
+
+
+def _confirm(what: str, yes: bool) -> None:
+    """Ask before a removal (--yes skips; without a terminal, refuse)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _fail(f"refusing to {what} without --yes (or --entries FILE)")
+    if not typer.confirm(f"{what}?", default=False):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
 
 
 @app.command("query")

@@ -16,6 +16,7 @@ import numpy as np
 
 
 def as_digest_array(digests: list[bytes] | np.ndarray, width: int) -> np.ndarray:
+    """Digests as a contiguous (n, width) uint8 array."""
     if isinstance(digests, np.ndarray):
         arr = np.ascontiguousarray(digests, dtype=np.uint8)
     else:
@@ -41,6 +42,7 @@ def prefixes(arr: np.ndarray) -> np.ndarray:
 
 
 def union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted unique rows of both digest arrays."""
     return sort_unique(np.concatenate([a, b]))
 
 
@@ -85,6 +87,7 @@ class DigestSet:
 
     @classmethod
     def load(cls, entries: Path, prefix: Path | None = None) -> DigestSet:
+        """A digest set from its saved entries (memory-mapped) and prefix files."""
         if prefix is None or not prefix.exists():
             arr = np.load(entries)
             return cls(arr)

@@ -55,7 +55,7 @@ _MAX_SHOWN = 20
 
 
 class ListImportError(ValueError):
-    pass
+    """A list file that cannot be imported; the message names the file and line."""
 
 
 # a CSV value that spans lines: reported as a bad entry, never imported as one joined "URL"
@@ -64,6 +64,7 @@ _SPANS_LINES = "\x00spans-lines"
 
 @dataclass
 class BadEntry:
+    """One malformed entry: file, line and why."""
     file: str
     line: int
     reason: str
@@ -74,6 +75,7 @@ class BadEntry:
 
 @dataclass
 class ImportReport:
+    """What reading one list file gave: its format, entries and malformed entries."""
     file: str
     format: str
     entries: int = 0  # valid entries read (before de-duplication)

@@ -36,10 +36,12 @@ def _load_numba():
 
 
 def hex_to_bytes(values: list[str]) -> np.ndarray:
+    """PDQ hashes in hex as an (n, 32) uint8 array."""
     return np.frombuffer(b"".join(bytes.fromhex(v) for v in values), dtype=np.uint8).reshape(-1, 32)
 
 
 def bytes_to_hex(arr: np.ndarray) -> list[str]:
+    """An (n, 32) uint8 array of PDQ hashes as hex strings."""
     return [bytes(r).hex() for r in np.asarray(arr, dtype=np.uint8).reshape(-1, 32)]
 
 
@@ -98,6 +100,7 @@ class PDQIndex:
 
     @classmethod
     def build(cls, hashes: np.ndarray) -> PDQIndex:
+        """Build the multi-index-hashing tables over the hashes."""
         hashes = np.ascontiguousarray(hashes, dtype=np.uint8).reshape(-1, 32)
         n = len(hashes)
         if n >= 2**31:
@@ -111,6 +114,7 @@ class PDQIndex:
         return cls(hashes, order, offsets)
 
     def save(self, order_path: Path, offsets_path: Path) -> None:
+        """Write the index tables (atomically) beside a list version."""
         from childguard.io.atomic import atomic_write
 
         for path, arr in ((order_path, self.order), (offsets_path, self.offsets)):
@@ -119,6 +123,7 @@ class PDQIndex:
 
     @classmethod
     def load(cls, hashes: np.ndarray, order_path: Path, offsets_path: Path) -> PDQIndex:
+        """An index over `hashes` from its saved tables."""
         order = np.load(order_path, mmap_mode="r")
         offsets = np.load(offsets_path)
         if order.shape != (NCHUNK, len(hashes)):

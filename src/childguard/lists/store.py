@@ -40,10 +40,11 @@ _LOCK_WAIT_S = 60.0
 
 
 class ListStoreError(ValueError):
-    pass
+    """A list or version that is not in the store, or a store that cannot be written."""
 
 
 def default_home() -> Path:
+    """The store's home: $CHILDGUARD_HOME, else the platform's user data folder."""
     env = os.environ.get("CHILDGUARD_HOME")
     if env:
         return Path(env).expanduser()
@@ -61,6 +62,7 @@ class ListRef:
 
     @classmethod
     def parse(cls, text: str) -> ListRef:
+        """Parse `name` or `name@N` (also `name@vN`)."""
         name, _, ver = text.strip().partition("@")
         if ver:
             v = ver.lstrip("v")
@@ -72,6 +74,7 @@ class ListRef:
 
 @dataclass
 class LoadedList:
+    """One version of a list loaded for matching: its digests (and PDQ index)."""
     name: str
     type: ListType
     version: int
@@ -82,6 +85,7 @@ class LoadedList:
 
     @property
     def label(self) -> str:
+        """`name@vN`, as evidence names the list."""
         return f"{self.name}@v{self.version}"
 
     def __len__(self) -> int:
@@ -98,19 +102,22 @@ def _now() -> str:
 
 
 class ListStore:
+    """The local store of named, typed, versioned takedown lists."""
     def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.root = self.home / "lists"
 
     # reading ------------------------------------------------------------------------------------
-    def names(self) -> list[str]:
+    def names(self, *, retired: bool = False) -> list[str]:
+        """Names of the lists in the store (retired ones too with `retired=True`)."""
         if not self.root.is_dir():
             return []
-        return sorted(
+        out = sorted(
             p.name
             for p in self.root.iterdir()
             if not p.name.startswith(".") and (p / "list.json").is_file()
         )
+        return out if retired else [n for n in out if not self.info(n).get("retired")]
 
     def _checked(self, name: str) -> str:
         """A list name is one path segment of safe characters: `../../x` never leaves the
@@ -123,6 +130,7 @@ class ListStore:
         return name
 
     def info(self, name: str) -> dict:
+        """A list's list.json: type, description, current version and history."""
         path = self.root / self._checked(name) / "list.json"
         if not path.is_file():
             known = ", ".join(self.names()) or "none"
@@ -130,6 +138,7 @@ class ListStore:
         return json.loads(path.read_text())
 
     def load(self, ref: str | ListRef, *, pdq_index: bool = True) -> LoadedList:
+        """Load a list at its current or a pinned version (older ones rebuilt from deltas)."""
         ref = ListRef.parse(ref) if isinstance(ref, str) else ref
         meta = self.info(ref.name)
         kind = ListType(meta["type"])
@@ -326,6 +335,7 @@ class ListStore:
                 current = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if description:
                 meta["description"] = description
+            meta.pop("retired", None)  # new entries: the list is in use again
             added = removed = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if add is not None:
                 added = difference(add, current) if len(current) else add
@@ -382,7 +392,22 @@ class ListStore:
             summary.update(version=v, entries=len(nxt))
             return summary
 
+    def audits_using(self, name: str) -> list[tuple[str, int]]:
+        """(audit folder, version) of every audit that pins list `name` (lists/refs.py)."""
+        from childguard.lists.refs import audits_using
+
+        return audits_using(self.root, name)
+
+    def retire(self, name: str) -> None:
+        """Keep a list's versions for the audits that pin them, but use it in no new scan
+        (`names()` leaves it out; `name@N` still loads). Adding entries revives it."""
+        with self._lock(name) as folder:
+            meta = self.info(name)
+            meta["retired"] = _now()
+            write_json_atomic(folder / "list.json", meta)
+
     def remove(self, name: str) -> None:
+        """Delete a list and every version of it."""
         self.info(name)
         folder = self.root / name
         # Rename first so a concurrent reader never sees a half-deleted list.

@@ -21,6 +21,7 @@ from childguard.urls import LIST_KEY_VERSION, list_key, normalize_url
 
 
 class ListType(StrEnum):
+    """The kinds of list entries: URLs, URL SHA-256, file hashes, PDQ, LAION hashes."""
     url = "url"
     url_sha256 = "url_sha256"
     md5 = "md5"
@@ -99,6 +100,7 @@ def url_digest(url: str, url_key: str = LIST_KEY_VERSION) -> bytes:
 
 
 def int64_digest(n: int) -> bytes:
+    """A signed int64 (a LAION hash) as 8 big-endian bytes."""
     return (n & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
 
 

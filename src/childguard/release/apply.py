@@ -59,9 +59,13 @@ class FileReport:
     path: str
     kind: str  # parquet | csv | tsv | jsonl | tar | files
     units: int  # rows (tables) or samples (tar / files)
-    removed: int
-    status: str  # rewritten | unchanged | would-rewrite | copied | done-before | failed
+    removed: int  # every row/sample left out, the held ones included
+    # rewritten (in place) | written (--out: a purged copy; the input untouched) | unchanged |
+    # would-rewrite | copied | done-before | failed
+    status: str
     error: str | None = None  # why, when failed
+    held: int = 0  # of `removed`, rows left out only while they await review (not for cause)
+    dest: str | None = None  # with --out: the file written
 
     def to_json(self) -> dict:
         """The report as a plain dict (for the JSON report)."""
@@ -125,7 +129,8 @@ def load_manifest(
     problems = table_problems(p, MANIFEST_SCHEMA)
     if problems:
         raise ApplyError("; ".join(problems[:3]))
-    df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
+    # `reason` tells rows held for review apart from rows removed for cause
+    df = pl.read_parquet(p, columns=["url_sha256", "laion_hash", "reason"])
     df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
     return LoadedManifest(Matcher.from_manifest(df), meta.get("release_id"), digest, df.height)
 
@@ -305,7 +310,10 @@ class _Run:
     def mark_done(self, item: Item, report: FileReport) -> None:
         if self.out is None:
             return
-        self.state["done"][str(item.path)] = report.to_json()
+        # where it went is --out's own business: the state is the same whatever the folder
+        self.state["done"][str(item.path)] = {
+            k: v for k, v in report.to_json().items() if k != "dest"
+        }
         write_json_atomic(self.out / STATE_FILE, self.state)
 
     # tables -------------------------------------------------------------------------------
@@ -317,14 +325,19 @@ class _Run:
         kind = info.shard.format or "?"
         if not self.writing:
             return FileReport(
-                str(path), kind, rem.rows_in, n, "would-rewrite" if n else "unchanged"
+                str(path),
+                kind,
+                rem.rows_in,
+                n,
+                "would-rewrite" if n else "unchanged",
+                held=len(rem.held),
             )
         final = self.dest(item, path)
         if n == 0:
             if self.out is None:
                 return FileReport(str(path), kind, rem.rows_in, 0, "unchanged")
             self._copy(path, final)
-            return FileReport(str(path), kind, rem.rows_in, 0, "copied")
+            return FileReport(str(path), kind, rem.rows_in, 0, "copied", dest=str(final))
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp(final)
         try:
@@ -335,7 +348,13 @@ class _Run:
             _replace(tmp, final, self.keep_backup and self.in_place)
         finally:
             tmp.unlink(missing_ok=True)
-        return FileReport(str(path), kind, rem.rows_in, n, "rewritten")
+        return self._done(FileReport(str(path), kind, rem.rows_in, n, "", held=len(rem.held)), final)
+
+    def _done(self, rep: FileReport, final: Path) -> FileReport:
+        """A changed file's report: rewritten in place, or written under --out."""
+        rep.status = "rewritten" if self.out is None else "written"
+        rep.dest = None if self.out is None else str(final)
+        return rep
 
     def _copy(self, src: Path, final: Path) -> None:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -378,10 +397,12 @@ class _Run:
 
     # tars ---------------------------------------------------------------------------------
     def tar(self, item: Item) -> list[FileReport]:
-        known, extra = companion_keys(item.parquet, self.m.matcher)
-        scan = scan_tar(item.path, self.m.matcher, extra, known)
+        known, extra, extra_held = companion_keys(item.parquet, self.m.matcher)
+        scan = scan_tar(item.path, self.m.matcher, extra, known, extra_held)
         removed = scan.removed
-        rep = FileReport(str(item.path), "tar", scan.samples, len(removed), "unchanged")
+        rep = FileReport(
+            str(item.path), "tar", scan.samples, len(removed), "unchanged", held=len(scan.held)
+        )
         final = self.dest(item, item.path)
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
@@ -394,19 +415,21 @@ class _Run:
                 _replace(tmp, final, self.keep_backup and self.in_place)
             finally:
                 tmp.unlink(missing_ok=True)
-            rep.status = "rewritten"
+            self._done(rep, final)
         elif self.out is not None:
             self._copy(item.path, final)
-            rep.status = "copied"
+            rep.status, rep.dest = "copied", str(final)
         checkpoint("apply:after-tar")
         return [rep, *self.companions(item)]
 
     # files folders --------------------------------------------------------------------------
     def files(self, item: Item) -> list[FileReport]:
-        known, extra = companion_keys(item.parquet, self.m.matcher)
+        known, extra, extra_held = companion_keys(item.parquet, self.m.matcher)
         samples = folder_samples(item.path)
-        removed = folder_removed_keys(samples, self.m.matcher, extra, known)
-        rep = FileReport(str(item.path), "files", len(samples), len(removed), "unchanged")
+        removed, held = folder_removed_keys(samples, self.m.matcher, extra, known, extra_held)
+        rep = FileReport(
+            str(item.path), "files", len(samples), len(removed), "unchanged", held=len(held)
+        )
         if not self.writing:
             rep.status = "would-rewrite" if removed else "unchanged"
         elif self.in_place:
@@ -431,7 +454,10 @@ class _Run:
                         not dst.exists() or dst.lstat().st_size != p.lstat().st_size
                     ):
                         self._copy(p, dst)
-            rep.status = "rewritten" if removed else "copied"
+            if removed:
+                self._done(rep, self.dest(item, item.path))
+            else:
+                rep.status, rep.dest = "copied", str(self.dest(item, item.path))
         return [rep, *self.companions(item)]
 
     def other(self, item: Item) -> list[FileReport]:

@@ -316,7 +316,8 @@ def release_shard(
     sid = info.shard.shard_id
     need = rows_decided["row_index"].to_numpy().astype(np.int64)
     # rows without a URL cannot be matched by hash: remove them by position
-    no_key = rows_decided.filter(pl.col("url_sha256").is_null())["row_index"]
+    no_key_decided = rows_decided.filter(pl.col("url_sha256").is_null())
+    no_key = no_key_decided["row_index"]
     try:
         rem = find_removals(info, matcher, no_key.to_numpy().astype(np.int64))
     except ConservationError as e:
@@ -343,6 +344,8 @@ def release_shard(
         copy_raw(info, dest)
         rows_out = rem.rows_in
     removed = len(rem.removed)
+    # rows left out only because they await review (held), apart from rows removed for cause
+    held = len(rem.held) + no_key_decided.filter(pl.col("reason") == "held").height
     if rows_out + removed != rem.rows_in:
         raise ReleaseError(
             f"{info.shard.path}: conservation failed: {rem.rows_in} rows in != "
@@ -355,7 +358,10 @@ def release_shard(
         "compression": info.shard.compression,
         "rows_in": rem.rows_in,
         "rows_out": rows_out,
+        # every row left out (kept under this name for older readers) = the two below
         "rows_removed": removed,
+        "rows_removed_for_cause": removed - held,
+        "rows_held": held,
         "rows_decided_out": len(need),
         "size": dest.stat().st_size,
         "sha256": file_sha256(dest),
@@ -373,7 +379,16 @@ def _pool_shard(
 
 def _say_shard(say, rec: dict) -> None:
     name = rec["name"].removeprefix("data/")
-    say(f"{name}: {rec['rows_in']} rows, {rec['rows_removed']} removed, {rec['rows_out']} kept")
+    say(f"{name}: {rec['rows_in']} rows, {rows_left_out(rec)}, {rec['rows_out']} kept")
+
+
+def rows_left_out(counts: dict) -> str:
+    """`N removed, M held for review` from a manifest's counts or shard record (a manifest
+    from before the split counts held rows in rows_removed, and says so)."""
+    if "rows_held" not in counts:
+        return f"{counts['rows_removed']} removed or held"
+    cause = counts.get("rows_removed_for_cause", counts["rows_removed"] - counts["rows_held"])
+    return f"{cause} removed, {counts['rows_held']} held for review"
 
 
 def build_release(
@@ -518,6 +533,8 @@ def build_release(
                 "rows_in": sum(s["rows_in"] for s in shard_recs),
                 "rows_out": sum(s["rows_out"] for s in shard_recs),
                 "rows_removed": sum(s["rows_removed"] for s in shard_recs),
+                "rows_removed_for_cause": sum(s["rows_removed_for_cause"] for s in shard_recs),
+                "rows_held": sum(s["rows_held"] for s in shard_recs),
                 "manifest_entries": merged.manifest.height,
                 "new_entries": merged.new,
                 "carried_entries": merged.carried,

@@ -62,16 +62,17 @@ def release_cmd(
     except (ReleaseError, PolicyError) as e:
         typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
         raise typer.Exit(1) from None
+    from childguard.release.build import rows_left_out
+
     c = res.manifest["counts"]
-    held = c.get("by_reason", {}).get("held", 0)
     typer.echo(
         f"release {res.release_id} -> {res.out}: {c['rows_in']} rows in, {c['rows_out']} kept, "
-        f"{c['rows_removed']} removed; manifest {c['manifest_entries']} entries "
+        f"{rows_left_out(c)}; manifest {c['manifest_entries']} entries "
         f"({c['new_entries']} new, {c['carried_entries']} carried, {c['restored']} restored)"
         + (
-            f"; {held} of the entries are held for review (left out until a reviewer decides, "
-            "not removed for cause; a later release restores the ones kept)"
-            if held
+            "; held rows are left out until a reviewer decides, not removed for cause (a "
+            "later release restores the ones kept)"
+            if c.get("rows_held")
             else ""
         )
     )
@@ -163,7 +164,11 @@ def apply_cmd(
             typer.echo(f"{'failed':>13}  {'':>8}    {'':>9} {'':<7}  {r.path}")
         else:
             unit = "samples" if r.kind in ("tar", "files") else "rows"
-            typer.echo(f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {r.path}")
+            held = f" ({r.held} held for review)" if r.held else ""
+            where = f"{r.path} -> {r.dest}" if r.dest else r.path
+            typer.echo(
+                f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {where}{held}"
+            )
 
     map_items = None
     if engine == "ray":
@@ -190,11 +195,14 @@ def apply_cmd(
     except (ApplyError, ShardError) as e:
         typer.secho(f"apply failed: {e}", fg="red", err=True)
         raise typer.Exit(1) from None
-    removed = sum(r.removed for r in reports)
+    held = sum(r.held for r in reports)
+    removed = sum(r.removed for r in reports) - held
     failed = [r for r in reports if r.status == "failed"]
     mode = "dry run, nothing written" if not (out or in_place) else "done"
     if not as_json:
-        typer.echo(f"{len(reports)} file(s), {removed} removed ({mode})")
+        left_out = f"{removed} removed, {held} held for review" if held else f"{removed} removed"
+        where = f"; the purged copy is in {out}, the input untouched" if out else ""
+        typer.echo(f"{len(reports)} file(s), {left_out} ({mode}{where})")
     for r in failed:
         typer.secho(f"FAILED {r.error}", fg="red", err=True)
     if failed:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -51,28 +52,57 @@ def _sidecar_fields(raw: bytes) -> tuple[str | None, int | None]:
     return url, h
 
 
-def _match_keys(keys: list[str], urls: list[str | None], hashes: list[int | None], m: Matcher):
+def _match_keys(
+    keys: list[str], urls: list[str | None], hashes: list[int | None], m: Matcher
+) -> tuple[set[str], set[str]]:
+    """(keys whose URL/hash the manifest matches, those of them only `held` entries match)."""
     if not keys:
-        return set()
-    hit = m.match(pl.Series(urls, dtype=pl.String), pl.Series(hashes, dtype=pl.Int64))
-    return {k for k, h in zip(keys, hit.tolist(), strict=True) if h}
-
-
-def companion_keys(parquet: Path | None, matcher: Matcher) -> tuple[set[str], set[str]]:
-    """(every sample key the companion parquet has a row for, the keys of those rows whose
-    URL/hash matches), in one read. A known key is decided by its row even when its sidecar
-    is missing or unreadable."""
-    if parquet is None or not parquet.exists():
         return set(), set()
+    u, h = pl.Series(urls, dtype=pl.String), pl.Series(hashes, dtype=pl.Int64)
+    hit = m.match(u, h)
+    matched = {k for k, x in zip(keys, hit.tolist(), strict=True) if x}
+    return matched, _held(keys, u, h, hit, m)
+
+
+def _held(keys, urls: pl.Series, hashes: pl.Series | None, hit: np.ndarray, m: Matcher) -> set:
+    """Keys of the hit rows that only `held` entries match (none when nothing is held)."""
+    if m.held_urls is None or not hit.any():
+        return set()
+    mask = pl.Series(hit)
+    only = m.held_only(urls.filter(mask), hashes.filter(mask) if hashes is not None else None)
+    hit_keys = [k for k, x in zip(keys, hit.tolist(), strict=True) if x]
+    return {k for k, x in zip(hit_keys, only.tolist(), strict=True) if x and k is not None}
+
+
+def held_samples(
+    removed: set[str], matched: set[str], held: set[str], extra: set[str], extra_held: set[str]
+) -> set[str]:
+    """Removed samples that every match says are only held for review (sidecar and row)."""
+    return {
+        k
+        for k in removed
+        if (k not in matched or k in held) and (k not in extra or k in extra_held)
+    }
+
+
+def companion_keys(
+    parquet: Path | None, matcher: Matcher
+) -> tuple[set[str], set[str], set[str]]:
+    """(every sample key the companion parquet has a row for, the keys of those rows whose
+    URL/hash matches, those of them only `held` entries match), in one read. A known key is
+    decided by its row even when its sidecar is missing or unreadable."""
+    if parquet is None or not parquet.exists():
+        return set(), set(), set()
     pf = pq.ParquetFile(parquet)
     names = pf.schema_arrow.names
     if "key" not in names:
-        return set(), set()
+        return set(), set(), set()
     url_col = next((c for c in URL_KEYS if c in names), None)
     hash_col = "hash" if "hash" in names else None
     cols = ["key"] + [c for c in (url_col, hash_col) if c]
     known: set[str] = set()
     removed: set[str] = set()
+    held: set[str] = set()
     for b in pf.iter_batches(columns=cols, batch_size=65_536):
         keys = pl.Series(b.column("key")).cast(pl.String)
         known.update(k for k in keys.to_list() if k is not None)
@@ -81,7 +111,9 @@ def companion_keys(parquet: Path | None, matcher: Matcher) -> tuple[set[str], se
         hit = matcher.match(urls, hashes)
         if hit.any():
             removed.update(k for k in keys.filter(pl.Series(hit)).to_list() if k is not None)
-    return known, removed
+            if urls is not None:
+                held.update(_held(keys.to_list(), urls, hashes, hit, matcher))
+    return known, removed, held
 
 
 @dataclass
@@ -91,10 +123,15 @@ class TarScan:
     spans: list[tuple[str | None, int, int]]  # (sample key, start, end) in file order
     removed: set[str]
     samples: int
+    held: set[str] = field(default_factory=set)  # of `removed`, samples only held for review
 
 
 def scan_tar(
-    path: Path, matcher: Matcher, extra: set[str], known: frozenset[str] | set[str] = frozenset()
+    path: Path,
+    matcher: Matcher,
+    extra: set[str],
+    known: frozenset[str] | set[str] = frozenset(),
+    extra_held: frozenset[str] | set[str] = frozenset(),
 ) -> TarScan:
     """Walk the headers (payloads skipped), read the `.json` sidecars, match them."""
     keys: list[str] = []
@@ -120,9 +157,12 @@ def scan_tar(
                 keys.append(k)
                 urls.append(u)
                 hashes.append(h)
-    removed = _match_keys(keys, urls, hashes, matcher) | (extra & samples)
+    matched, held = _match_keys(keys, urls, hashes, matcher)
+    removed = matched | (extra & samples)
     _refuse_unreadable(path, unreadable, removed | set(known))
-    return TarScan(spans, removed, len(samples))
+    return TarScan(
+        spans, removed, len(samples), held_samples(removed, matched, held, extra, set(extra_held))
+    )
 
 
 def _refuse_unreadable(where: Path, unreadable: list[str], decided: set[str]) -> None:
@@ -189,8 +229,10 @@ def folder_removed_keys(
     matcher: Matcher,
     extra: set[str],
     known: frozenset[str] | set[str] = frozenset(),
-) -> set[str]:
-    """Keys of a folder's samples whose sidecar URL/hash matches, plus `extra`."""
+    extra_held: frozenset[str] | set[str] = frozenset(),
+) -> tuple[set[str], set[str]]:
+    """(keys of a folder's samples whose sidecar URL/hash matches, plus `extra`; those of
+    them only held for review)."""
     keys, urls, hashes = [], [], []
     unreadable: list[str] = []
     for k, files in samples.items():
@@ -207,10 +249,11 @@ def folder_removed_keys(
         keys.append(k)
         urls.append(u)
         hashes.append(h)
-    removed = _match_keys(keys, urls, hashes, matcher) | (extra & set(samples))
+    matched, held = _match_keys(keys, urls, hashes, matcher)
+    removed = matched | (extra & set(samples))
     if unreadable:
         _refuse_unreadable(next(iter(samples.values()))[0].parent, unreadable, removed | set(known))
-    return removed
+    return removed, held_samples(removed, matched, held, extra, set(extra_held))
 
 
 def recount_stats(stats: dict, parquet: Path, removed_rows: set[int]) -> dict:

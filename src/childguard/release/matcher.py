@@ -98,13 +98,29 @@ class Matcher:
 
     urls: HashSet128
     laion: Int64Set
+    # keys whose every entry is `held` (left out until a reviewer decides, not removed for
+    # cause): a row that only these match is counted as held; None when nothing is held
+    held_urls: HashSet128 | None = None
+    held_laion: Int64Set | None = None
 
     @classmethod
     def from_manifest(cls, manifest: pa.Table | pl.DataFrame) -> Matcher:
         """A matcher for a manifest's url_sha256 and laion_hash columns."""
         df = manifest if isinstance(manifest, pl.DataFrame) else pl.from_arrow(manifest)
         assert isinstance(df, pl.DataFrame)
-        return cls(HashSet128.from_hex(df["url_sha256"]), Int64Set.from_series(df["laion_hash"]))
+        m = cls(HashSet128.from_hex(df["url_sha256"]), Int64Set.from_series(df["laion_hash"]))
+        if "reason" in df.columns:
+            is_held = df["reason"] == "held"
+            held, cause = df.filter(is_held), df.filter(~is_held)
+            if held.height:
+                hu = held["url_sha256"].drop_nulls()
+                hl = held["laion_hash"].cast(pl.Int64, strict=False).drop_nulls()
+                cl = cause["laion_hash"].cast(pl.Int64, strict=False).drop_nulls()
+                m.held_urls = HashSet128.from_hex(
+                    hu.filter(~hu.is_in(cause["url_sha256"].drop_nulls().implode()))
+                )
+                m.held_laion = Int64Set.from_series(hl.filter(~hl.is_in(cl.implode())))
+        return m
 
     def __len__(self) -> int:
         return max(len(self.urls), len(self.laion))
@@ -118,3 +134,18 @@ class Matcher:
         if hashes is not None and len(self.laion):
             out |= self.laion.contains(hashes)
         return out
+
+    def held_only(self, urls: pl.Series, hashes: pl.Series | None = None) -> np.ndarray:
+        """Boolean mask over matched rows: True where only `held` entries match the row."""
+        out = np.zeros(len(urls), dtype=bool)
+        if self.held_urls is None or self.held_laion is None or not len(urls):
+            return out
+        digests = url_sha256_column(urls)
+        url_cause = self.urls.contains(digests) & ~self.held_urls.contains(digests)
+        url_held = self.held_urls.contains(digests)
+        if hashes is not None:
+            lh_cause = self.laion.contains(hashes) & ~self.held_laion.contains(hashes)
+            lh_held = self.held_laion.contains(hashes)
+        else:
+            lh_cause = lh_held = out
+        return (url_held | lh_held) & ~url_cause & ~lh_cause

@@ -17,7 +17,7 @@ import gzip
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -40,6 +40,8 @@ class Removals:
     """A shard's row count and the sorted row indices to remove from it."""
     rows_in: int
     removed: np.ndarray  # sorted unique int64 row indices
+    # those of them only `held` entries match (awaiting review, not removed for cause)
+    held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _key_batches(info: ShardInfo) -> Iterator[tuple[int, pl.Series, pl.Series | None]]:
@@ -72,12 +74,20 @@ def _key_batches(info: ShardInfo) -> Iterator[tuple[int, pl.Series, pl.Series | 
 def find_removals(info: ShardInfo, matcher: Matcher, extra: np.ndarray | None = None) -> Removals:
     """Row indices whose URL hash or LAION hash is in the manifest, plus `extra` indices."""
     parts: list[np.ndarray] = []
+    held: list[np.ndarray] = []
     rows = 0
     if info.columns.convention != "empty":
         for first, urls, hashes in _key_batches(info):
             hit = matcher.match(urls, hashes)
             if hit.any():
-                parts.append(np.nonzero(hit)[0].astype(np.int64) + first)
+                idx = np.nonzero(hit)[0].astype(np.int64)
+                parts.append(idx + first)
+                if matcher.held_urls is not None:  # which of the few hits are only held
+                    pick = pl.Series(idx)
+                    only = matcher.held_only(
+                        urls.gather(pick), hashes.gather(pick) if hashes is not None else None
+                    )
+                    held.append(idx[only] + first)
             rows = first + len(urls)
     if extra is not None and len(extra):
         extra = np.asarray(extra, dtype=np.int64)
@@ -88,7 +98,10 @@ def find_removals(info: ShardInfo, matcher: Matcher, extra: np.ndarray | None = 
             )
         parts.append(extra)
     removed = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-    return Removals(rows, removed)
+    held_rows = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
+    if extra is not None and len(extra):  # a row removed by position is removed, not held
+        held_rows = np.setdiff1d(held_rows, extra)
+    return Removals(rows, removed, held_rows)
 
 
 # ------------------------------------------------------------------------------------------

@@ -159,6 +159,14 @@ def verify_release(release_dir: str | Path) -> VerifyReport:
                 f"{p}: rows_in {s.get('rows_in')} != rows_out {s.get('rows_out')} + "
                 f"rows_removed {s.get('rows_removed')}"
             )
+        # a release from before the split has no rows_held: its rows_removed held them too
+        if "rows_held" in s and s.get("rows_removed") != s.get("rows_held", 0) + s.get(
+            "rows_removed_for_cause", 0
+        ):
+            rep.problems.append(
+                f"{p}: rows_removed {s.get('rows_removed')} != rows_removed_for_cause "
+                f"{s.get('rows_removed_for_cause')} + rows_held {s.get('rows_held')}"
+            )
         if not _check_file(root, name, s, rep):
             continue
         info = ShardInfo(

@@ -28,6 +28,15 @@ MAX_EVIDENCE = 200  # characters of (already redacted) evidence shown per reason
 MIN_CLUSTERS = 10  # fewer shards than this: no between-shard interval (too few to estimate)
 
 
+_REMATCH_KEYS = (
+    "finished",
+    "lists_before",
+    "lists_after",
+    "rows_newly_matched",
+    "rows_no_longer_matched",
+)
+
+
 @dataclass
 class ReportResult:
     """Where the report was written (HTML and JSON) and the numbers it holds."""
@@ -256,6 +265,10 @@ def compute(
                 for lst in d.get("lists", [])
             ],
             "scan_seconds": summary.get("seconds"),
+            # `childguard rematch`: the audit brought up to date with newer list versions
+            "rematches": [
+                {k: m.get(k) for k in _REMATCH_KEYS} for m in run.get("rematches", [])
+            ],
         },
         "inputs": {
             "listed": len(run.get("inputs", [])),
