@@ -245,12 +245,3 @@ def create_request(db: Session, data: RequestIn, pdq: str | None) -> tuple[str, 
     )
     db.commit()
     return token, req.id, targets
-
-
-def targets_of(req: RemovalRequest) -> Targets:
-    t = Targets()
-    for target in req.targets:
-        getattr(
-            t, {"url": "urls", "domain": "domains", "name": "names", "pdq": "pdq"}[target.kind]
-        ).append(target.value)
-    return t

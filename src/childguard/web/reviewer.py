@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from childguard.redact import redact_url, redact_words
 from childguard.registry.audit import recent, record
+from childguard.registry.matching import targets_of
 from childguard.registry.models import Decision, RemovalRequest, ReviewTask
 from childguard.registry.queue import sync_findings
 from childguard.registry.review import (
@@ -38,7 +39,6 @@ from childguard.web.deps import (
     SettingsDep,
     require_reviewer,
 )
-from childguard.web.intake import targets_of
 from childguard.web.render import render
 
 log = logging.getLogger(__name__)
