@@ -93,6 +93,8 @@ def make_world(root: Path, seed: int = 0, rows: int = 150, images: bool = True) 
             fmt, columns = "csv", {"url": "url", "text": "caption"}
         else:
             path = data / f"part-{s}.parquet"
+            if s == 0:  # LAION's own hash column: the index keeps it too
+                cols["hash"] = pa.array([laion_hash(u, t) for u, t in zip(urls, texts, strict=True)], pa.int64())
             if images and s == 1:
                 cols["jpg"] = pa.array(
                     [_image(i) if i % 10 == 0 else None for i in range(rows)], pa.binary()
