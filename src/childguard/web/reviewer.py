@@ -307,6 +307,7 @@ def request_rematch(
 ) -> Response:
     req = _request_or_404(db, request_id)
     record(db, reviewer.actor, "rematch", f"request:{req.id}")
+    req.matching_done = False  # the next batch takes it again (tasks already queued stay)
     db.commit()
     request.app.state.matcher.submit(req.id, targets_of(req))
     return RedirectResponse(f"/review/requests/{req.id}", status_code=303)
