@@ -44,6 +44,7 @@ from childguard.registry.batch_match import (
 )
 from childguard.registry.matching import (
     Targets,
+    findings_for,
     finish_request,
     queue_shard_matches,
     queued_count,
@@ -268,6 +269,12 @@ def _queue(
                 int(ri): (k, sha)
                 for ri, k, sha in part.select("row_index", "kind", "url_sha256").iter_rows()
             }
+    # the scan's findings of every matched row, read once per shard for the whole job
+    flagged: dict[str, dict[int, dict[str, Any]]] = {}
+    for sid in refs:
+        rows = sorted({ri for shards in per_shard.values() for ri in shards.get(sid, {})})
+        if rows:
+            flagged[sid] = findings_for(audit_dir, sid, rows)
     added_all = 0
     for rid in ids:
         with sessions() as session, session.begin():
@@ -279,7 +286,9 @@ def _queue(
             mine = per_shard.get(rid, {})
             for sid in refs:
                 if sid in mine:
-                    n, queued = queue_shard_matches(session, audit_dir, rid, sid, mine[sid], queued)
+                    n, queued = queue_shard_matches(
+                        session, audit_dir, rid, sid, mine[sid], queued, flagged.get(sid, {})
+                    )
                     seen += n
             finish_request(session, rid, seen, queued - start)
             added_all += queued - start

@@ -24,12 +24,12 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from childguard.detect.textnorm import normalize_terms, prepare
 from childguard.registry.audit import record
-from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
+from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask, utcnow
 from childguard.registry.queue import request_task_key
 from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
 from childguard.urls import (
@@ -202,7 +202,8 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
     return found
 
 
-def _findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, dict[str, Any]]:
+def findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, dict[str, Any]]:
+    """The scan's findings rows (risk, action, reasons...) of these rows of one shard."""
     path = Path(audit_dir) / "findings" / f"{shard_id}.parquet"
     if not path.exists() or not rows:
         return {}
@@ -227,13 +228,15 @@ def queue_shard_matches(
     shard_id: str,
     found: dict[int, tuple[str, str | None]],
     queued: int,
+    flagged: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[int, int]:
     """Add one shard's matched rows of a request as review tasks, in row order, up to
     `MAX_TASKS_PER_REQUEST` in all; returns (rows newly seen, tasks queued so far). Both the
     per-request and the batch path queue through here, so their tasks are the same."""
     if not found:
         return 0, queued
-    flagged = _findings_for(audit_dir, shard_id, list(found))
+    if flagged is None:
+        flagged = findings_for(audit_dir, shard_id, list(found))
     have = set(
         session.scalars(
             select(ReviewTask.row_index).where(
@@ -242,6 +245,8 @@ def queue_shard_matches(
         )
     )
     seen = 0
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
     for ri, (kind, sha) in sorted(found.items()):
         if ri in have:
             continue
@@ -250,25 +255,28 @@ def queue_shard_matches(
             continue
         f = flagged.get(ri) or {}
         risk = f.get("risk") or "request"
-        session.add(
-            ReviewTask(
-                task_key=request_task_key(request_id, shard_id, ri),
-                source="request",
-                request_id=request_id,
-                shard_id=shard_id,
-                row_index=ri,
-                url_sha256=sha or f.get("url_sha256"),
-                laion_hash=f.get("laion_hash"),
-                risk=risk,
-                risk_rank=min(RISK_RANK.get(risk, 9), RISK_RANK["request"]),
-                action=f.get("action") or "review",
-                rule=f.get("rule"),
-                reasons=_plain_reasons(f.get("reasons")),
-                match_kind=kind,
-                status="open",
-            )
+        rows.append(
+            {
+                "task_key": request_task_key(request_id, shard_id, ri),
+                "source": "request",
+                "request_id": request_id,
+                "shard_id": shard_id,
+                "row_index": ri,
+                "url_sha256": sha or f.get("url_sha256"),
+                "laion_hash": f.get("laion_hash"),
+                "risk": risk,
+                "risk_rank": min(RISK_RANK.get(risk, 9), RISK_RANK["request"]),
+                "action": f.get("action") or "review",
+                "rule": f.get("rule"),
+                "reasons": _plain_reasons(f.get("reasons")),
+                "match_kind": kind,
+                "status": "open",
+                "created_at": now,
+            }
         )
         queued += 1
+    if rows:  # one statement for the shard's tasks (a domain request can bring thousands)
+        session.execute(insert(ReviewTask), rows)
     return seen, queued
 
 
@@ -331,6 +339,7 @@ __all__ = [
     "MAX_TASKS_PER_REQUEST",
     "PDQ_MAX_DISTANCE",
     "Targets",
+    "findings_for",
     "finish_request",
     "match_request",
     "match_rows",
