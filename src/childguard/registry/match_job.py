@@ -137,19 +137,21 @@ def _key_int(key: str) -> int:
 
 
 def _verify_hits(ref: ShardRef, hits: pl.DataFrame) -> pl.DataFrame:
-    """Index candidates checked against the rows themselves: the row's list key must be the
-    request's (the index keeps 8 bytes of its hash), and the task takes the row's url_sha256."""
+    """Index candidates checked against the rows themselves (one read of the row groups that
+    hold them): the row's list key must be the request's (the index keeps only 8 bytes of its
+    hash); the task takes the row's url_sha256."""
     rows = read_rows(ref, hits["row_index"].unique().to_list())
     if "url" not in rows.column_names or not rows.num_rows:
-        return pl.DataFrame(schema={"request_id": pl.String, "row_index": pl.Int64, "kind": pl.String})
+        return empty_matches()
     df = pl.DataFrame(
         {
             "row_index": pl.Series(rows.column("row_index")).cast(pl.Int64),
             "row_key": list_key_column(rows.column("url")),
+            "url_sha256": url_sha256_column(rows.column("url")),
         }
     )
     ok = hits.join(df, on="row_index").filter(pl.col("key") == pl.col("row_key"))
-    return ok.select("request_id", "row_index", kind=pl.lit("url"))
+    return ok.select("request_id", "row_index", kind=pl.lit("url"), url_sha256="url_sha256")
 
 
 def _match_one(payload: _Payload, ref: ShardRef, hits: pl.DataFrame | None) -> dict[str, Any]:
@@ -160,18 +162,8 @@ def _match_one(payload: _Payload, ref: ShardRef, hits: pl.DataFrame | None) -> d
     try:
         found = match_shard(payload.compiled, ref)
         if hits is not None and hits.height:
-            verified = _verify_hits(ref, hits)
-            if verified.height:
-                rows = read_rows(ref, verified["row_index"].unique().to_list())
-                sha = pl.DataFrame(
-                    {
-                        "row_index": pl.Series(rows.column("row_index")).cast(pl.Int64),
-                        "url_sha256": url_sha256_column(rows.column("url")),
-                    }
-                )
-                both = pl.concat([found, verified.join(sha, on="row_index", how="left")], how="diagonal")
-                found = best_kind(both).select(list(MATCHES_SCHEMA)).cast(MATCHES_SCHEMA)
-                found = found.sort("request_id", "row_index")
+            both = pl.concat([found, _verify_hits(ref, hits).cast(MATCHES_SCHEMA)])
+            found = best_kind(both).select(list(MATCHES_SCHEMA)).sort("request_id", "row_index")
     except Exception as e:  # as the per-request path: one unreadable shard loses no request
         log.warning("batch matching: shard %s failed: %s", ref.shard_id, type(e).__name__)
         found = empty_matches()
