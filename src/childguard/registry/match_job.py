@@ -46,6 +46,7 @@ from childguard.registry.matching import (
     Targets,
     findings_for,
     finish_request,
+    page_prefixes,
     queue_shard_matches,
     queued_count,
     targets_of,
@@ -211,7 +212,15 @@ def run_job(
     compiled = compile_requests(requests)
     index = UrlIndex.open(audit_dir) if use_index else None
     hits: dict[str, pl.DataFrame] = {}
-    if index is not None and index.covers(refs) and compiled.url_keys.height:
+    url_only = not (compiled.pages.height or compiled.domains.height or compiled.names.height)
+    if (
+        index is not None
+        and url_only
+        and not compiled.needs_images
+        and compiled.url_keys.height
+        and index.covers(refs)
+    ):
+        # a batch that needs a pass anyway checks its URLs in that pass at no extra read
         compiled.use_index = True
         summary.index_used = True
         hits = _index_hits(index, compiled)
@@ -288,6 +297,10 @@ def _queue(
     return added_all
 
 
+def _exact_urls_only(t: Targets) -> bool:
+    return bool(t.urls) and not (t.domains or t.names or t.pdq or page_prefixes(t.urls))
+
+
 def pending_request_ids(sessions: sessionmaker[Session]) -> list[str]:
     """Requests whose matching is not done, oldest first."""
     with sessions() as s:
@@ -332,7 +345,14 @@ def run_pending(
         pending = pending_request_ids(sessions)
         in_jobs = {rid for b in batches for rid in b}
         rest = [rid for rid in pending if rid not in in_jobs]
-        batches += [rest[i : i + batch_size] for i in range(0, len(rest), max(1, batch_size))]
+        groups = [rest]
+        if use_index and UrlIndex.open(audit_dir) is not None:
+            # exact-URL requests go in batches of their own: the index answers those without
+            # reading the dataset; the rest share one pass
+            exact = {rid for rid, t in _load_requests(sessions, rest) if _exact_urls_only(t)}
+            groups = [[r for r in rest if r in exact], [r for r in rest if r not in exact]]
+        for g in groups:
+            batches += [g[i : i + batch_size] for i in range(0, len(g), max(1, batch_size))]
         for ids in batches:
             s = run_job(sessions, audit_dir, ids, **opts)
             total.jobs += 1
