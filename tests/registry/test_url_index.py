@@ -136,3 +136,17 @@ def test_an_index_of_other_shards_is_not_used(indexed: Path) -> None:
     changed = {**refs, sid: refs[sid].__class__(**{**refs[sid].__dict__, "size": 1})}
     assert not index.covers(changed)
     assert pl.DataFrame(index.meta["shards"])["rows"].sum() == 450
+
+
+def test_scan_with_url_index(laion_parquet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    cmd = [sys.executable, "-m", "childguard.cli", "scan", str(laion_parquet), "--out", str(out)]
+    r = subprocess.run([*cmd, "--workers", "1", "--url-index"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    index = UrlIndex.open(out)
+    assert index is not None and index.covers(load_inputs(out))
+    assert index.meta["rows"] == 1000 and index.meta["shards"][0]["laion"]
+    sid = next(iter(load_inputs(out)))
+    assert index.lookup_url("https://EXAMPLE.org/img/7.jpg") == [(sid, 7)]
+    got = index.lookup_laion([7])  # the fixture's hash column is the row number
+    assert got["row_index"].to_list() == [7]
