@@ -26,6 +26,7 @@ app = typer.Typer(
 # --- subcommands registered by area (one line each; keep this block sorted) ---------------
 from childguard.evaluate import eval_cmd  # noqa: E402
 from childguard.lists.commands import app as lists_app  # noqa: E402
+from childguard.registry.commands import index_cmd, match_cmd  # noqa: E402
 from childguard.release.commands import apply_cmd, keygen_cmd, release_cmd, verify_cmd  # noqa: E402
 from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, rematch, scan  # noqa: E402
@@ -48,6 +49,8 @@ app.command("serve")(serve_cmd)
 app.command("eval")(eval_cmd)
 app.command("train")(train_cmd)
 app.command("clip-prompts")(clip_prompts_cmd)
+app.command("match")(match_cmd)
+app.command("index")(index_cmd)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -89,6 +89,7 @@ def run_scan_command(
     restart: bool,
     progress: bool | None,
     images: ImagesOption | None = None,
+    url_index: bool = False,
 ) -> int:
     """Run a scan from the CLI's options (and a --config file), print its summary; exit code."""
     policy = None
@@ -142,7 +143,26 @@ def run_scan_command(
             e.removeprefix(f["path"]) if e.startswith(f["path"]) else f": {e}" for e in f["errors"]
         ]
         print(f"FAILED {f['path']}{'; '.join(tails)[:500]}", file=sys.stderr)
+    if url_index and result.ok:
+        return _build_url_index(cfg)
     return 0 if result.ok else 1
+
+
+def _build_url_index(cfg: ScanConfig) -> int:
+    """`scan --url-index`: index the scanned shards' URL keys (and LAION hashes)."""
+    from childguard.registry.jobs import JobError
+    from childguard.registry.url_index import UrlIndexError, build_index
+
+    try:
+        meta = build_index(
+            Path(cfg.out), engine=cfg.engine, workers=cfg.workers, ray_address=cfg.ray_address
+        )
+    except (JobError, UrlIndexError) as e:
+        err.print(f"[red]error:[/red] URL index: {e}")
+        return 1
+    size = sum(meta["bytes"].values())
+    out.print(f"URL index: {meta['rows']:,} rows, {size / 1e6:.1f} MB in {Path(cfg.out) / 'index'}")
+    return 0
 
 
 def scan(
@@ -225,6 +245,13 @@ def scan(
             "`childguard clip-prompts` cached)."
         ),
     ] = None,
+    url_index: Annotated[
+        bool,
+        typer.Option(
+            "--url-index",
+            help="Also index every row's URL key and LAION hash (for removal requests).",
+        ),
+    ] = False,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
     fields: dict = {"inputs": inputs}
@@ -276,7 +303,7 @@ def scan(
         )
     elif fetch or image_source:
         raise typer.BadParameter("--fetch and --image-source need --images", param_hint="--images")
-    raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress, images_opt))
+    raise typer.Exit(run_scan_command(cfg, policy, config, restart, progress, images_opt, url_index))
 
 
 def rematch(

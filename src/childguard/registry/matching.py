@@ -24,12 +24,12 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from childguard.detect.textnorm import normalize_terms, prepare
 from childguard.registry.audit import record
-from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask
+from childguard.registry.models import RISK_RANK, RemovalRequest, ReviewTask, utcnow
 from childguard.registry.queue import request_task_key
 from childguard.registry.source import ShardRef, iter_images, iter_rows, load_inputs
 from childguard.urls import (
@@ -45,6 +45,8 @@ PDQ_MAX_DISTANCE = 31
 # A request naming a whole photo-hosting domain could match millions of rows: queue this many
 # and count the rest, so reviewers see the size and can ask the requester to narrow it.
 MAX_TASKS_PER_REQUEST = 2000
+# the host of a normalised URL (userinfo skipped), as domain and folder matching read it
+HOST_PATTERN = r"^[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/:?#]+)"
 
 
 @dataclass
@@ -58,6 +60,16 @@ class Targets:
     def empty(self) -> bool:
         """True when the request names nothing to match."""
         return not (self.urls or self.domains or self.names or self.pdq)
+
+
+def targets_of(req: RemovalRequest) -> Targets:
+    """A stored request's targets (as intake normalised them)."""
+    t = Targets()
+    for target in req.targets:
+        getattr(
+            t, {"url": "urls", "domain": "domains", "name": "names", "pdq": "pdq"}[target.kind]
+        ).append(target.value)
+    return t
 
 
 def normalize_name(name: str) -> str:
@@ -86,7 +98,7 @@ def normalize_target_url(url: str) -> str:
     return normalize_url(u) or u
 
 
-def _url_variants(urls: list[str]) -> list[str]:
+def url_variants(urls: list[str]) -> list[str]:
     """http and https of the same address are the same picture."""
     out = set(urls)
     for u in urls:
@@ -97,7 +109,7 @@ def _url_variants(urls: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _page_prefixes(urls: list[str]) -> list[str]:
+def page_prefixes(urls: list[str]) -> list[str]:
     """A folder-like address (`https://blog.test/2019/party/`, no file name, no query) also
     names the images filed under it: their URLs start with it. Pages with a file name
     (`party.html`) or a query match exactly only: their images live elsewhere."""
@@ -109,7 +121,7 @@ def _page_prefixes(urls: list[str]) -> list[str]:
         if not path.strip("/") or "." in path.rstrip("/").rsplit("/", 1)[-1]:
             continue  # a bare host is a domain request; a file is an exact address
         out.add(u.rstrip("/") + "/")
-    return _url_variants(sorted(out))
+    return url_variants(sorted(out))
 
 
 def pdq_hex_from_bytes(data: bytes) -> str | None:
@@ -129,8 +141,8 @@ def _hamming(a: str, b: str) -> int:
 def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | None]]:
     """row_index -> (match kind, url_sha256) for one shard."""
     found: dict[int, tuple[str, str | None]] = {}
-    urls = _url_variants(targets.urls)
-    pages = _page_prefixes(targets.urls)
+    urls = url_variants(targets.urls)
+    pages = page_prefixes(targets.urls)
     names = [f" {n} " for n in targets.names if n]
     if urls or targets.domains or names:
         for batch in iter_rows(ref):
@@ -145,7 +157,7 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
                 hit = pl.Series(words).str.contains_any(names).fill_null(False)
                 kinds = pl.select(pl.when(hit).then(pl.lit("name")).otherwise(kinds)).to_series()
             if targets.domains:
-                host = norm.str.extract(r"^[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/:?#]+)", 1)
+                host = norm.str.extract(HOST_PATTERN, 1)
                 host = host.fill_null("").str.to_lowercase()
                 hit = pl.Series([False] * df.height)
                 for d in targets.domains:
@@ -190,7 +202,8 @@ def match_rows(ref: ShardRef, targets: Targets) -> dict[int, tuple[str, str | No
     return found
 
 
-def _findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, dict[str, Any]]:
+def findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, dict[str, Any]]:
+    """The scan's findings rows (risk, action, reasons...) of these rows of one shard."""
     path = Path(audit_dir) / "findings" / f"{shard_id}.parquet"
     if not path.exists() or not rows:
         return {}
@@ -198,6 +211,91 @@ def _findings_for(audit_dir: Path, shard_id: str, rows: list[int]) -> dict[int, 
     assert isinstance(df, pl.DataFrame)
     df = df.filter(pl.col("row_index").is_in(rows))
     return {int(r["row_index"]): r for r in df.iter_rows(named=True)}
+
+
+def queued_count(session: Session, request_id: str) -> int:
+    """How many tasks earlier runs queued for a request (a re-match counts them)."""
+    n = session.scalar(
+        select(func.count()).select_from(ReviewTask).where(ReviewTask.request_id == request_id)
+    )
+    return int(n or 0)
+
+
+def queue_shard_matches(
+    session: Session,
+    audit_dir: Path,
+    request_id: str,
+    shard_id: str,
+    found: dict[int, tuple[str, str | None]],
+    queued: int,
+    flagged: dict[int, dict[str, Any]] | None = None,
+) -> tuple[int, int]:
+    """Add one shard's matched rows of a request as review tasks, in row order, up to
+    `MAX_TASKS_PER_REQUEST` in all; returns (rows newly seen, tasks queued so far). Both the
+    per-request and the batch path queue through here, so their tasks are the same."""
+    if not found:
+        return 0, queued
+    if flagged is None:
+        flagged = findings_for(audit_dir, shard_id, list(found))
+    have = set(
+        session.scalars(
+            select(ReviewTask.row_index).where(
+                ReviewTask.request_id == request_id, ReviewTask.shard_id == shard_id
+            )
+        )
+    )
+    seen = 0
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for ri, (kind, sha) in sorted(found.items()):
+        if ri in have:
+            continue
+        seen += 1
+        if queued >= MAX_TASKS_PER_REQUEST:
+            continue
+        f = flagged.get(ri) or {}
+        risk = f.get("risk") or "request"
+        rows.append(
+            {
+                "task_key": request_task_key(request_id, shard_id, ri),
+                "source": "request",
+                "request_id": request_id,
+                "shard_id": shard_id,
+                "row_index": ri,
+                "url_sha256": sha or f.get("url_sha256"),
+                "laion_hash": f.get("laion_hash"),
+                "risk": risk,
+                "risk_rank": min(RISK_RANK.get(risk, 9), RISK_RANK["request"]),
+                "action": f.get("action") or "review",
+                "rule": f.get("rule"),
+                "reasons": _plain_reasons(f.get("reasons")),
+                "match_kind": kind,
+                "status": "open",
+                "created_at": now,
+            }
+        )
+        queued += 1
+    if rows:  # one statement for the shard's tasks (a domain request can bring thousands)
+        session.execute(insert(ReviewTask), rows)
+    return seen, queued
+
+
+def finish_request(session: Session, request_id: str, seen: int, added: int) -> None:
+    """Record that a request's matching is done (count kept for reviewers, never shown to
+    the requester; `updated_at`, what the requester sees, does not move)."""
+    req = session.get(RemovalRequest, request_id)
+    if req is None:
+        return
+    req.matched = (req.matched or 0) + seen
+    req.matching_done = True
+    if seen > added:
+        record(
+            session,
+            "system",
+            "match_capped",
+            f"request:{request_id}",
+            {"matched": seen, "queued": added},
+        )
 
 
 def match_request(
@@ -211,10 +309,7 @@ def match_request(
     refs = load_inputs(audit_dir)
     seen = 0
     with sessions() as session:  # a re-match counts what earlier runs queued
-        already = session.scalar(
-            select(func.count()).select_from(ReviewTask).where(ReviewTask.request_id == request_id)
-        )
-    queued = start = int(already or 0)
+        queued = start = queued_count(session, request_id)
     for ref in refs.values():
         try:
             found = match_rows(ref, targets)
@@ -223,56 +318,13 @@ def match_request(
             continue
         if not found:
             continue
-        flagged = _findings_for(audit_dir, ref.shard_id, list(found))
         with sessions() as session, session.begin():
-            have = set(
-                session.scalars(
-                    select(ReviewTask.row_index).where(
-                        ReviewTask.request_id == request_id, ReviewTask.shard_id == ref.shard_id
-                    )
-                )
+            n, queued = queue_shard_matches(
+                session, audit_dir, request_id, ref.shard_id, found, queued
             )
-            for ri, (kind, sha) in sorted(found.items()):
-                if ri in have:
-                    continue
-                seen += 1
-                if queued >= MAX_TASKS_PER_REQUEST:
-                    continue
-                f = flagged.get(ri) or {}
-                risk = f.get("risk") or "request"
-                session.add(
-                    ReviewTask(
-                        task_key=request_task_key(request_id, ref.shard_id, ri),
-                        source="request",
-                        request_id=request_id,
-                        shard_id=ref.shard_id,
-                        row_index=ri,
-                        url_sha256=sha or f.get("url_sha256"),
-                        laion_hash=f.get("laion_hash"),
-                        risk=risk,
-                        risk_rank=min(RISK_RANK.get(risk, 9), RISK_RANK["request"]),
-                        action=f.get("action") or "review",
-                        rule=f.get("rule"),
-                        reasons=_plain_reasons(f.get("reasons")),
-                        match_kind=kind,
-                        status="open",
-                    )
-                )
-                queued += 1
+            seen += n
     with sessions() as session, session.begin():
-        req = session.get(RemovalRequest, request_id)
-        if req is not None:
-            req.matched = (req.matched or 0) + seen
-            req.matching_done = True
-            if seen > queued - start:
-                record(
-                    session,
-                    "system",
-                    "match_capped",
-                    f"request:{request_id}",
-                    {"matched": seen, "queued": queued - start},
-                )
-            # updated_at is what the requester sees: matching must not move it
+        finish_request(session, request_id, seen, queued - start)
     return queued - start
 
 
@@ -283,11 +335,21 @@ def _plain_reasons(value: Any) -> list[dict[str, Any]] | None:
 
 
 __all__ = [
+    "HOST_PATTERN",
+    "MAX_TASKS_PER_REQUEST",
+    "PDQ_MAX_DISTANCE",
     "Targets",
+    "findings_for",
+    "finish_request",
     "match_request",
     "match_rows",
     "normalize_domain",
     "normalize_name",
     "normalize_target_url",
+    "page_prefixes",
     "pdq_hex_from_bytes",
+    "queue_shard_matches",
+    "queued_count",
+    "targets_of",
+    "url_variants",
 ]

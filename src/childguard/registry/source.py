@@ -199,3 +199,30 @@ def iter_images(ref: ShardRef, chunk: int = 256) -> Iterator[tuple[int, bytes]]:
             for ri, k in part:
                 if k in found:
                     yield ri, found[k]
+
+
+def read_rows(ref: ShardRef, row_indexes: list[int]) -> pa.Table:
+    """The standard columns of the given rows of one shard (reads only the tasks, i.e. row
+    groups, that hold them); rows the shard does not have are left out."""
+    import pyarrow.compute as pc
+
+    from childguard.io.readers import iter_task_batches
+
+    want = sorted(set(row_indexes))
+    if not want:
+        return pa.table({"row_index": pa.array([], pa.int64())})
+    info = _info(ref)
+    parts = []
+    wanted = pa.array(want, pa.int64())
+    for task in info.tasks:
+        if task.num_rows is not None:
+            lo, hi = task.row_offset, task.row_offset + task.num_rows
+            if not any(lo <= r < hi for r in want):
+                continue
+        for batch in iter_task_batches(info, task, 65_536):
+            hit = batch.filter(pc.is_in(batch.column("row_index"), value_set=wanted))
+            if hit.num_rows:
+                parts.append(hit)
+    if not parts:
+        return pa.table({"row_index": pa.array([], pa.int64())})
+    return pa.concat_tables(parts)

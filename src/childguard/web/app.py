@@ -63,7 +63,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.limiter = RateLimiter()
-    matcher = Matcher(sessions, settings.audit_dir)
+    matcher = Matcher(
+        sessions,
+        settings.audit_dir,
+        batch_size=settings.match_batch_size,
+        batch_seconds=settings.match_batch_seconds,
+    )
     app.state.matcher = matcher
 
     if settings.sync_on_start:

@@ -33,6 +33,12 @@ def serve_cmd(
     secure_cookies: bool = typer.Option(
         False, "--secure-cookies", help="mark cookies Secure (when served over HTTPS)"
     ),
+    match_batch_size: int = typer.Option(
+        100, "--match-batch-size", help="match requests together once this many are waiting"
+    ),
+    match_batch_seconds: float = typer.Option(
+        60.0, "--match-batch-seconds", help="... or once the oldest has waited this long"
+    ),
 ) -> None:
     """Serve removal requests (public) and the review queue (reviewers)."""
     import logging
@@ -51,6 +57,8 @@ def serve_cmd(
         db_url=db,
         rate_limit=not no_rate_limit,
         secure_cookies=secure_cookies,
+        match_batch_size=match_batch_size,
+        match_batch_seconds=match_batch_seconds,
     )
     app = create_app(settings)
     # uvicorn's access log prints full paths, and status paths carry tracking tokens: the app

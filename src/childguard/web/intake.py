@@ -246,13 +246,3 @@ def create_request(db: Session, data: RequestIn, pdq: str | None) -> tuple[str, 
     )
     db.commit()
     return token, req.id, targets
-
-
-def targets_of(req: RemovalRequest) -> Targets:
-    """What a stored request names, as matching targets."""
-    t = Targets()
-    for target in req.targets:
-        getattr(
-            t, {"url": "urls", "domain": "domains", "name": "names", "pdq": "pdq"}[target.kind]
-        ).append(target.value)
-    return t

@@ -1,5 +1,7 @@
-"""Request matching off the request path: one worker thread, so a burst of requests can cost
-at most one shard scan at a time and never slows the public pages or the reviewers."""
+"""Request matching off the request path, in batches: requests wait until `batch_size` are
+pending or the oldest has waited `batch_seconds`, then one job (`registry.match_job`) matches
+all of them with one read of each shard. One worker thread, so matching never slows the
+public pages or the reviewers, and the status a requester sees never depends on it."""
 
 from __future__ import annotations
 
@@ -8,28 +10,39 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from childguard.registry.matching import Targets, match_request
-from childguard.registry.models import RemovalRequest
+from childguard.registry.match_job import JobSummary, pending_request_ids, run_pending
+from childguard.registry.matching import Targets
 
 log = logging.getLogger(__name__)
 
 
 class Matcher:
-    """Matches removal requests on a worker thread, off the request path."""
-    def __init__(self, sessions: sessionmaker[Session], audit_dir: Path, workers: int = 1) -> None:
+    """Collects submitted requests and matches them together (by count or by time)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        audit_dir: Path,
+        workers: int = 1,
+        batch_size: int = 100,
+        batch_seconds: float = 60.0,
+    ) -> None:
         self._sessions = sessions
         self._audit_dir = audit_dir
         self._workers = workers
+        self._batch_size = max(1, batch_size)
+        self._batch_seconds = batch_seconds
         self._pool = self._new_pool()
         self._closed = False
         self._lock = threading.Lock()
-        self._pending: set[Future[int]] = set()
+        self._pending: set[Future[JobSummary]] = set()
+        self._waiting = 0
+        self._timer: threading.Timer | None = None
 
     def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cg-match")
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="cg-match")
 
     def start(self) -> bool:
         """A worker again after `shutdown` (True if it had been shut down): an app's lifespan
@@ -40,46 +53,67 @@ class Matcher:
             self._pool, self._closed = self._new_pool(), False
             return True
 
-    def submit(self, request_id: str, targets: Targets) -> Future[int]:
-        """Queue matching of one request; the future gives the number of tasks queued."""
-        fut = self._pool.submit(self._run, request_id, targets)
+    def submit(self, request_id: str, targets: Targets) -> None:
+        """Note a request to match (its targets are read back from the registry); the batch
+        runs when it is full or when the oldest waiting request has waited long enough."""
         with self._lock:
-            self._pending.add(fut)
-        fut.add_done_callback(self._done)
-        return fut
+            self._waiting += 1
+            if self._waiting >= self._batch_size:
+                self._flush_locked()
+            elif self._timer is None and not self._closed:
+                self._timer = threading.Timer(self._batch_seconds, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
 
-    def _done(self, fut: Future[int]) -> None:
+    def flush(self) -> None:
+        """Match everything pending now."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiting = 0
+        if self._closed:
+            return
+        fut = self._pool.submit(self._run)
+        self._pending.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut: Future[JobSummary]) -> None:
         with self._lock:
             self._pending.discard(fut)
 
-    def _run(self, request_id: str, targets: Targets) -> int:
+    def _run(self) -> JobSummary:
         try:
-            return match_request(self._sessions, self._audit_dir, request_id, targets)
+            return run_pending(
+                self._sessions, self._audit_dir, batch_size=self._batch_size, workers=self._workers
+            )
         except Exception as e:  # logged by type only: messages may quote data
-            log.error("matching request %s failed: %s", request_id, type(e).__name__)
+            log.error("batch matching failed: %s", type(e).__name__)
             raise
 
     def resume(self) -> int:
-        """Queue again the requests a previous process accepted but did not finish matching."""
-        from childguard.web.intake import targets_of
-
-        with self._sessions() as s:
-            reqs = list(
-                s.scalars(select(RemovalRequest).where(RemovalRequest.matching_done.is_(False)))
-            )
-            jobs = [(r.id, targets_of(r)) for r in reqs]
-        for rid, targets in jobs:
-            self.submit(rid, targets)
-        return len(jobs)
+        """Match the requests a previous process accepted but did not finish matching."""
+        n = len(pending_request_ids(self._sessions))
+        if n:
+            self.flush()
+        return n
 
     def drain(self, timeout: float = 120) -> None:
-        """Wait until every queued match has run (tests, and shutdown)."""
+        """Match what is waiting now and wait until every batch has run (tests, shutdown)."""
+        self.flush()
         with self._lock:
             pending = list(self._pending)
         wait(pending, timeout=timeout)
 
     def shutdown(self) -> None:
-        """Stop taking work, cancel what has not started, wait for the rest."""
+        """Stop the timer and the worker (a batch under way finishes; the rest resumes at
+        the next start, from the registry)."""
         with self._lock:
             self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         self._pool.shutdown(wait=True, cancel_futures=True)

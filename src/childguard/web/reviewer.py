@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from childguard.redact import redact_url, redact_words
 from childguard.registry.audit import recent, record
+from childguard.registry.matching import targets_of
 from childguard.registry.models import Decision, RemovalRequest, ReviewTask
 from childguard.registry.queue import sync_findings
 from childguard.registry.review import (
@@ -39,7 +40,6 @@ from childguard.web.deps import (
     SettingsDep,
     require_reviewer,
 )
-from childguard.web.intake import targets_of
 from childguard.web.render import render
 
 log = logging.getLogger(__name__)
@@ -328,6 +328,7 @@ def request_rematch(
     """Match a request again (audited)."""
     req = _request_or_404(db, request_id)
     record(db, reviewer.actor, "rematch", f"request:{req.id}")
+    req.matching_done = False  # the next batch takes it again (tasks already queued stay)
     db.commit()
     request.app.state.matcher.submit(req.id, targets_of(req))
     return RedirectResponse(f"/review/requests/{req.id}", status_code=303)

@@ -36,6 +36,11 @@ class Settings(BaseModel):
     # Import findings into the queue when the app starts (and on a reviewer's "sync").
     sync_on_start: bool = True
     page_size: int = 50
+    # Removal requests are matched in batches (one read of the data for all of them): when
+    # this many are waiting, or when the oldest has waited this long. The requester's status
+    # does not depend on either.
+    match_batch_size: int = Field(default=100, ge=1)
+    match_batch_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def database_url(self) -> str:
