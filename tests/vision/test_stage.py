@@ -90,7 +90,7 @@ def test_detector_reads_a_chunk_at_a_time_in_row_order(tmp_path, monkeypatch, as
         }
     )
     out = det.run(batch)
-    check_output("images", out, 5)
+    check_output("images", out, 5, det.outputs)
     assert out.column("images__faces").to_pylist() == [1, 0, None, 1, None]
     assert out.column("images__picture").to_pylist() == [True, True, False, True, False]
     err = out.column("images__error").to_pylist()
