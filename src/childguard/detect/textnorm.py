@@ -22,12 +22,15 @@ matches whole words with a plain substring automaton):
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import unicodedata
 from collections.abc import Callable
 from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NORM_COLUMNS = ("text_norm", "url_words", "url_host", "both_norm")
 
@@ -210,21 +213,60 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
+# The compiled pass costs ~0.5 s CPU once per process (numba's import and start-up, with its
+# machine code cached on disk); below this many rows per process it is not repaid, so small
+# scans (the demo, tests, a short shard) keep to the Polars chain. Same output either way.
+AUTO_MIN_ROWS = 32_768
+_rows_seen = 0
+
+
+def backend(rows: int = 0) -> str:
+    """Which implementation normalises a batch of `rows` rows: `numba` (the compiled pass,
+    `_textnorm_jit`) or `polars` (the chain above). `CHILDGUARD_TEXTNORM=polars|numba` forces
+    one; by default (`auto`) numba once this process has seen `AUTO_MIN_ROWS` rows."""
+    mode = os.environ.get("CHILDGUARD_TEXTNORM", "auto").lower()
+    if mode == "polars" or importlib.util.find_spec("numba") is None:
+        return "polars"
+    if mode == "numba" or _rows_seen + rows >= AUTO_MIN_ROWS:
+        return "numba"
+    return "polars"
+
+
+def _columns_polars(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:
+    t = pl.from_arrow(text)
+    u = pl.from_arrow(url)
+    assert isinstance(t, pl.Series) and isinstance(u, pl.Series)
+    host, path = url_parts(u.cast(pl.String))
+    return tuple(
+        c.to_arrow().cast(pa.string()) for c in (normalize_series(t.cast(pl.String)), path, host)
+    )
+
+
+def _columns_numba(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:
+    from childguard.detect import _textnorm_jit as jit
+
+    text_norm = jit.text_norm(text)
+    parts = jit.url_parts(url)
+    if text_norm is None or parts is None:  # a column that is not text: the chain casts it
+        return _columns_polars(text, url)
+    host, path = parts
+    return text_norm, path, host
+
+
 def prepare(batch: pa.Table) -> pa.Table:
     """Add the shared normalised columns (see module docstring) once per batch."""
     if "text_norm" in batch.column_names:
         return batch
-    text = pl.from_arrow(batch.column("text"))
-    url = pl.from_arrow(batch.column("url"))
-    assert isinstance(text, pl.Series) and isinstance(url, pl.Series)
-    text_norm = normalize_series(text.cast(pl.String))
-    host, path = url_parts(url.cast(pl.String))
-    both = text_norm + path
+    global _rows_seen
+    columns = _columns_numba if backend(batch.num_rows) == "numba" else _columns_polars
+    _rows_seen += batch.num_rows
+    text_norm, path, host = columns(batch.column("text"), batch.column("url"))
+    both = pc.binary_join_element_wise(text_norm, path, "")
     for name, col in (
         ("text_norm", text_norm),
         ("url_words", path),
         ("url_host", host),
         ("both_norm", both),
     ):
-        batch = batch.append_column(name, col.to_arrow().cast(pa.string()))
+        batch = batch.append_column(name, col)
     return batch
