@@ -135,3 +135,28 @@ def test_word_table_lookup_is_exact() -> None:
     assert tok.near(1, 4, (2,)).tolist() == [True, False, False, False]
     assert tok.followed(2, 4).tolist() == [True, False, False, False]
     assert tok.followed(2, 1).tolist() == [False, False, False, False]
+
+
+@pytest.mark.parametrize("backend", ["numba", "polars"])
+def test_word_table_backends_agree(backend: str, monkeypatch) -> None:
+    pytest.importorskip("numba")
+    words = {"lucas": 1, "filho": 2, "anos": 12, "ação": 32, "a": 64, "": 128}
+    words |= {f"w{i}": 1 << (i % 8) for i in range(2000)}  # a table with many slots
+    values = [" meu filho lucas 5 anos ", "  ", None, " lucasx  anos ", " ação w17 w1999 a "]
+    col = pa.chunked_array([pa.array(values[:2]), pa.array(values[2:])])
+    rows = np.array([4, 0, 1, 2, 3, 0])
+    monkeypatch.setenv("CHILDGUARD_TEXTNORM", backend)
+    got = WordTable(words).tokens(col, rows)
+    want = WordTable(words)._tokens_polars(col, rows)
+    assert got.row.tolist() == want.row.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 4, 4, 5, 5, 5, 5, 5]
+    assert got.bits.tolist() == want.bits.tolist()
+    assert want.bits.tolist()[:4] == [32, 1 << (17 % 8), 1 << (1999 % 8), 64]
+
+
+@pytest.mark.parametrize("backend", ["numba", "polars"])
+def test_written_rows_identical_both_lookups(names: Names, backend: str, monkeypatch) -> None:
+    pytest.importorskip("numba")
+    monkeypatch.setenv("CHILDGUARD_TEXTNORM", backend)
+    texts, urls = _written_rows()
+    fast, slow = _with_and_without(names, _batch(texts, urls), monkeypatch)
+    assert fast.equals(slow)
