@@ -1,4 +1,5 @@
-"""The names detector's vectorised pre-filter drops only rows its per-row rules find nothing in."""
+"""The vectorised pre-filters of the names and places detectors drop only rows their per-row
+rules find nothing in."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from childguard.detect._word_table import WordTable
 from childguard.detect.context import BatchContext
 from childguard.detect.names import Names
+from childguard.detect.places import Places
 
 ROOT = Path(__file__).parents[2]
 POOL = ROOT.parent / "shared" / "data" / "real_pool.parquet"
@@ -160,3 +162,46 @@ def test_written_rows_identical_both_lookups(names: Names, backend: str, monkeyp
     texts, urls = _written_rows()
     fast, slow = _with_and_without(names, _batch(texts, urls), monkeypatch)
     assert fast.equals(slow)
+
+
+def _places_with_and_without(batch: pa.Table, monkeypatch) -> tuple[pa.Table, pa.Table, float]:
+    """Places' output with its filter and without, and the share of per-row searches kept."""
+    det = Places()
+    det.ensure_setup()
+    ctx = BatchContext.of(batch)
+    calls = []
+    find = det._find
+    monkeypatch.setattr(det, "_find", lambda toks: calls.append(1) or find(toks))
+    fast = det.score(ctx.table, ctx)
+    n_fast = len(calls)
+    # every word a place may start with: the filter lets every row through
+    monkeypatch.setattr(det, "_starts", WordTable({}))
+    monkeypatch.setattr(det._starts, "tokens", lambda col, rows: _all_rows(rows))
+    slow = det.score(ctx.table, ctx)
+    return fast, slow, n_fast / max(len(calls) - n_fast, 1)
+
+
+def _all_rows(rows: np.ndarray):
+    from childguard.detect._word_table import Tokens
+
+    return Tokens(len(rows), np.arange(len(rows)), np.ones(len(rows), np.int64))
+
+
+def test_places_written_rows_identical(monkeypatch) -> None:
+    texts, urls = _written_rows()
+    extra = ["Menino de 7 anos em Uberlândia", "Festa de 5 anos da Maria em São Paulo",
+             "meu filho em vitória", "Our son (4) in New York", "Kids in Santa Catarina"]  # fmt: skip
+    batch = _batch(texts + extra, urls + [None] * len(extra))
+    fast, slow, _ = _places_with_and_without(batch, monkeypatch)
+    assert fast.equals(slow)
+    assert fast.column("places__score").to_numpy().sum() >= 3
+
+
+@pytest.mark.skipif(not POOL.exists(), reason="no real pool")
+def test_places_real_pool_identical(monkeypatch) -> None:
+    t = pq.read_table(POOL, columns=["URL", "TEXT"]).slice(0, 120_000)
+    fast, slow, kept = _places_with_and_without(
+        _batch(t["TEXT"].to_pylist(), t["URL"].to_pylist()), monkeypatch
+    )
+    assert fast.equals(slow)
+    assert kept < 0.5  # under half of the rows about a minor reach the per-row search
