@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -205,3 +206,40 @@ def test_places_real_pool_identical(monkeypatch) -> None:
     )
     assert fast.equals(slow)
     assert kept < 0.5  # under half of the rows about a minor reach the per-row search
+
+
+def _institutions_with_and_without(batch: pa.Table, monkeypatch) -> tuple[pa.Table, pa.Table, float]:
+    """Institutions' output with its filter and without, and the share of per-row checks kept."""
+    from childguard.detect.institutions import Institutions
+
+    det = Institutions()
+    det.ensure_setup()
+    ctx = BatchContext.of(batch)
+    calls = []
+    specific = det._specific
+    monkeypatch.setattr(det, "_specific", lambda text: calls.append(1) or specific(text))
+    fast = det.score(ctx.table, ctx)
+    n_fast = len(calls)
+    monkeypatch.setattr(det, "_may_be_specific", lambda _b, rows: pl.Series(rows))
+    slow = det.score(ctx.table, ctx)
+    return fast, slow, n_fast / max(len(calls) - n_fast, 1)
+
+
+def test_institutions_written_rows_identical(monkeypatch) -> None:
+    texts, urls = _written_rows()
+    extra = ["Lily's first day at Larkfield Primary", "Escolinha Pingo de Gente", "朝霧台小学校 運動会",
+             "Escola\u0301x Municipal", "school trip", "Creche 3", None]  # fmt: skip
+    batch = _batch(texts + extra, urls + ["https://escola.com.br/a.jpg"] * len(extra))
+    fast, slow, _ = _institutions_with_and_without(batch, monkeypatch)
+    assert fast.equals(slow)
+    assert (fast.column("institutions__score").to_numpy() == 1.0).sum() >= 3
+
+
+@pytest.mark.skipif(not POOL.exists(), reason="no real pool")
+def test_institutions_real_pool_identical(monkeypatch) -> None:
+    t = pq.read_table(POOL, columns=["URL", "TEXT"]).slice(0, 120_000)
+    fast, slow, kept = _institutions_with_and_without(
+        _batch(t["TEXT"].to_pylist(), t["URL"].to_pylist()), monkeypatch
+    )
+    assert fast.equals(slow)
+    assert kept < 1.0
