@@ -137,3 +137,34 @@ def test_real_pool_identical() -> None:
     slow = textnorm._columns_polars(t["TEXT"], t["URL"])
     for f, s in zip(fast, slow, strict=True):
         assert f.equals(s)
+
+
+def test_compiled_scan_does_not_import_pandas(tmp_path) -> None:
+    # numba, the kernels' buffers and the word tables keep a scan pandas-free (0.15 s a process)
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "rows.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "url": ["https://x.com/festa-5-anos-lucas.jpg", "https://a.b/%C3%A7/ΣΟΦΙΑ.jpg"],
+                "caption": ["meu filho Lucas, 5 anos, na Escola Pequeno Mundo em São Paulo", "Σ"],
+            }
+        ),
+        src,
+    )
+    script = (
+        "import sys\nfrom childguard.cli import main\n"
+        "sys.argv = ['childguard', 'scan', sys.argv[1], '--out', sys.argv[2], '--workers', '1']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('PANDAS' if 'pandas' in sys.modules else 'NO-PANDAS', 'numba' in sys.modules)\n"
+    )
+    env = {**os.environ, "CHILDGUARD_TEXTNORM": "numba"}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(src), str(tmp_path / "audit")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "NO-PANDAS True"

@@ -25,6 +25,8 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from childguard.detect._util import take_rows
+
 # status per row
 OK, FALLBACK, UNKNOWN = 0, 1, 2
 # table_len values that are not lengths
@@ -548,7 +550,7 @@ def text_norm(col) -> pa.Array | None:
         o, d, st = norm_text(off, data, null, table.length, table.data)
     rows = np.flatnonzero(st)
     if rows.size:
-        sub = pl.from_arrow(arr.take(pa.array(rows)))
+        sub = pl.from_arrow(take_rows(arr, rows))
         assert isinstance(sub, pl.Series)
         o, d = _merged(o, d, rows, normalize_series(sub.cast(pl.String)))
     return _array(o, d)
@@ -567,7 +569,7 @@ def url_parts(col) -> tuple[pa.Array, pa.Array] | None:
     ho, hd, po, pd, st = norm_url(off, data, null, _EXT_BYTES, _EXT_OFF, _B64, _HTTPS, _HTTP)
     rows = np.flatnonzero(st)
     if rows.size:
-        sub = pl.from_arrow(arr.take(pa.array(rows)))
+        sub = pl.from_arrow(take_rows(arr, rows))
         assert isinstance(sub, pl.Series)
         host, path = textnorm.url_parts(sub.cast(pl.String))
         ho, hd = _merged(ho, hd, rows, host)

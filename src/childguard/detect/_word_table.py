@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from childguard.detect._util import take_rows
+
 _SEED = 0x5EED
 
 
@@ -64,7 +66,7 @@ class WordTable:
         return Tokens(len(rows), row, bits)
 
     def _tokens_polars(self, col: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> Tokens:
-        s = pl.from_arrow(col.take(pa.array(rows, pa.int64())))
+        s = pl.from_arrow(take_rows(col, rows))
         assert isinstance(s, pl.Series)
         lists = s.cast(pl.String).fill_null("").str.split(" ")
         flat = lists.explode()

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from childguard.detect._util import fold, result
+from childguard.detect._util import fold, result, take_rows
 from childguard.detect._word_table import WordTable
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.context import BatchContext
@@ -85,7 +85,7 @@ class Institutions(Detector):
         """The rows `_specific` may accept: a school word among the caption's words. In an
         ASCII caption `_specific`'s words (`\\w+`, folded) are textnorm's tokens, so a caption
         with none of them is skipped; other captions all go to `_specific`."""
-        raw = pl.from_arrow(batch.column("text").take(pa.array(rows, pa.int64())))
+        raw = pl.from_arrow(take_rows(batch.column("text"), rows))
         assert isinstance(raw, pl.Series)
         raw = raw.cast(pl.String).fill_null("")
         other = (raw.str.len_bytes() != raw.str.len_chars()).to_numpy()

@@ -31,7 +31,14 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
+from childguard.detect._util import (
+    fold,
+    result,
+    scatter_floats,
+    scatter_strings,
+    take_list,
+    take_rows,
+)
 from childguard.detect._word_table import WordTable
 from childguard.detect.base import Detector, Example, register
 from childguard.detect.context import BatchContext
@@ -424,7 +431,7 @@ class Names(Detector):
         `_row` would find nothing, so the per-row rules run on these rows only."""
         t = self._table.tokens(batch.column("text_norm"), idx)
         u = self._table.tokens(batch.column("url_words"), idx)
-        raw = pl.from_arrow(batch.column("text").take(pa.array(idx, pa.int64())))
+        raw = pl.from_arrow(take_rows(batch.column("text"), idx))
         assert isinstance(raw, pl.Series)
         raw = raw.cast(pl.String).fill_null("")
         cjk = raw.str.contains("[\u3400-\u9fff]").to_numpy()

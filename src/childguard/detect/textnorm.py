@@ -28,11 +28,16 @@ import unicodedata
 from collections.abc import Callable
 from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 NORM_COLUMNS = ("text_norm", "url_words", "url_host", "both_norm")
+# "" as an Arrow scalar made from buffers (`pa.scalar("")`, as `pc` would make it, imports pandas)
+_EMPTY = pa.Array.from_buffers(
+    pa.string(), 1, [None, pa.py_buffer(np.zeros(2, np.int32)), pa.py_buffer(b"")]
+)[0]
 
 
 def _build_fold_table() -> dict[str, str]:
@@ -213,10 +218,12 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
-# The compiled pass costs ~0.5 s CPU once per process (numba's import and start-up, with its
-# machine code cached on disk); below this many rows per process it is not repaid, so small
-# scans (the demo, tests, a short shard) keep to the Polars chain. Same output either way.
-AUTO_MIN_ROWS = 32_768
+# The compiled pass costs ~0.5 s CPU once per process (numba's import 0.15-0.25 s and its
+# start-up on the first call 0.3-0.5 s, with the machine code cached on disk; the first process
+# on a machine compiles it, ~15 s) and saves ~1 µs a row: small scans (the demo, tests, a short
+# shard) keep to the Polars chain, a process switches once it has seen this many rows. Same
+# output either way.
+AUTO_MIN_ROWS = 131_072
 _rows_seen = 0
 
 
@@ -261,7 +268,7 @@ def prepare(batch: pa.Table) -> pa.Table:
     columns = _columns_numba if backend(batch.num_rows) == "numba" else _columns_polars
     _rows_seen += batch.num_rows
     text_norm, path, host = columns(batch.column("text"), batch.column("url"))
-    both = pc.binary_join_element_wise(text_norm, path, "")
+    both = pc.binary_join_element_wise(text_norm, path, _EMPTY)
     for name, col in (
         ("text_norm", text_norm),
         ("url_words", path),
