@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from childguard.detect._util import fold, result, scatter_strings
+from childguard.detect._util import fold, result, take_rows
+from childguard.detect._word_table import WordTable
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import load_lexicon
@@ -48,6 +50,7 @@ class Institutions(Detector):
                 elif " " not in t and len(t) > 2:
                     words.add(t)
         self._words = words
+        self._word_table = WordTable(dict.fromkeys(words, 1))
         self._cjk = cjk
         self._lexical = {t for ts in lex.terms.values() for t in ts if " " not in t}
 
@@ -79,6 +82,17 @@ class Institutions(Detector):
                 return True
         return False
 
+    def _may_be_specific(self, batch: pa.Table, rows: np.ndarray) -> pl.Series:
+        """The rows `_specific` may accept: a school word among the caption's words. In an
+        ASCII caption `_specific`'s words (`\\w+`, folded) are textnorm's tokens, so a caption
+        with none of them is skipped; other captions all go to `_specific`."""
+        raw = pl.from_arrow(take_rows(batch.column("text"), rows))
+        assert isinstance(raw, pl.Series)
+        raw = raw.cast(pl.String).fill_null("")
+        other = (raw.str.len_bytes() != raw.str.len_chars()).to_numpy()
+        word = self._word_table.tokens(batch.column("text_norm"), rows).has(1)
+        return pl.Series(rows[word | other])
+
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Score rows naming an institution next to child context; evidence is the institution word."""
         s = ctx.signals
@@ -87,6 +101,8 @@ class Institutions(Detector):
         generic = s["school"] | s["hospital"] | s["youth_sport"] | s["host_school"]
         check = (generic & ~strong).arg_true()
         named: list[int] = []
+        if len(check):
+            check = self._may_be_specific(batch, check.to_numpy())
         if len(check):
             texts = batch.column("text").take(check.to_arrow()).to_pylist()
             named = [
@@ -98,20 +114,35 @@ class Institutions(Detector):
         spec = spec | strong
         df = pl.DataFrame({"s": spec, "g": generic})
         score = df.select(pl.when("s").then(1.0).when("g").then(0.5).otherwise(0.0).alias("x"))["x"]
-        idx = (score > 0).arg_true()
-        ev = []
-        for i in idx.to_list():
-            kind = (
-                "class"
-                if s["class_des"][i]
-                else "age group"
-                if s["youth"][i]
-                else "hospital"
-                if s["hospital"][i]
-                else "school"
+        # evidence: the kind of institution and whether it is named (no per-row lookups)
+        kind = (
+            pl.when(pl.col("class_des"))
+            .then(pl.lit("class"))
+            .when(pl.col("youth"))
+            .then(pl.lit("age group"))
+            .when(pl.col("hospital"))
+            .then(pl.lit("hospital"))
+            .otherwise(pl.lit("school"))
+        )
+        named_ = pl.when(pl.col("s")).then(pl.lit("named")).otherwise(pl.lit("generic"))
+        ev = (
+            pl.DataFrame(
+                {
+                    "class_des": s["class_des"],
+                    "youth": s["youth"],
+                    "hospital": s["hospital"],
+                    "s": spec,
+                    "x": score,
+                }
             )
-            ev.append(f"{kind}:{'named' if spec[i] else 'generic'}")
-        return result(self.name, n, score, scatter_strings(n, idx, ev), "institution")
+            .select(
+                pl.when(pl.col("x") > 0)
+                .then(pl.concat_str([kind, pl.lit(":"), named_]))
+                .otherwise(pl.lit(None, pl.String))
+                .alias("ev")
+            )["ev"]
+        )
+        return result(self.name, n, score, ev, "institution")
 
     @staticmethod
     def examples() -> list[Example]:

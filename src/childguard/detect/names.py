@@ -26,11 +26,20 @@ from __future__ import annotations
 import gzip
 import re
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
-from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
+from childguard.detect._util import (
+    fold,
+    result,
+    scatter_floats,
+    scatter_strings,
+    take_list,
+    take_rows,
+)
+from childguard.detect._word_table import WordTable
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import (
@@ -123,6 +132,14 @@ POSSESSIVES = frozenset(
     ]
 )
 _OF = {"de", "da", "do", "di", "des", "del", "della", "of", "van", "von", "du"}
+# word classes of the vectorised pre-filter (`Names._candidates`)
+(_NAMEISH, _ANCHOR, _CHILDNUM, _CONJ, _BDAY, _OF_W, _AGE_UNIT, _POSS, _KIN, _EVENT_END,
+ _KNOWN, _NOT_UNKNOWN, _NAME_LOOSE, _NAME_STRICT, _BEFORE_STRICT) = (1 << i for i in range(15))  # fmt: skip
+_CHILD_NUMS = [str(i) for i in range(18)]
+# NAME_LIST's conjunctions, as textnorm tokens
+_CONJUNCTIONS = ("and", "e", "y", "und", "et", "en", "i", "ve", "dan", "и", "ed", "og", "och")
+# NAME_AGE without its name and its look-behind: every row NAME_AGE matches, matches this
+_AGE_AFTER_NAME = r" (?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),)"
 
 
 def _inflect(name: str) -> set[str]:
@@ -371,6 +388,82 @@ class Names(Detector):
                 words = t.split(" ")
                 self._phrase_starts.setdefault(words[0], []).append(words)
         assert set(CATEGORIES) >= set(lex.terms)
+        self._table = WordTable(self._word_classes())
+
+    def _word_classes(self) -> dict[str, int]:
+        """Class bits of every word a rule of `_row` looks for (`_candidates`)."""
+        classes: dict[str, int] = {}
+
+        def add(words, bit: int) -> None:
+            for w in words:
+                classes[w] = classes.get(w, 0) | bit
+
+        # `_any_name`'s words; of them, those the name loop takes as names (the ordinary
+        # words among them only with a strict anchor right next to them)
+        add(self._names, _NAMEISH)
+        add((n + "s" for n in self._names), _NAMEISH)
+        add(self._names & self._strict, _NAME_STRICT)
+        add(self._names - self._strict, _NAME_LOOSE)
+        add((n + "s" for n in self._names - self._strict if len(n) > 3), _NAME_LOOSE)
+        add(self._kin | self._strict_before | _OF, _BEFORE_STRICT)
+        anchors = self._context | self._kin | self._strict_before | _OF | set(self._context_phrases)
+        add(anchors | set(_CHILD_NUMS), _ANCHOR)
+        add(_CHILD_NUMS, _CHILDNUM)
+        add(_CONJUNCTIONS, _CONJ)
+        add(self._bday, _BDAY)
+        add(_OF, _OF_W)
+        add(self._age_units, _AGE_UNIT)
+        add(self._possessive, _POSS)
+        add(self._kin, _KIN)
+        add(self._event_ends, _EVENT_END)
+        add(self._lexical | self._stop, _KNOWN)
+        # words `_unknown_ok` refuses whatever their length (allow_stop=False)
+        common_s = (c + "s" for c in self._common)
+        add(self._lexical | self._stop | self._places_br | self._common | URL_JUNK, _NOT_UNKNOWN)
+        add(common_s, _NOT_UNKNOWN)
+        return classes
+
+    def _candidates(self, batch: pa.Table, idx: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
+        """Of the context rows `idx`, those where some rule of `_row` can fire.
+
+        Each rule needs certain words at certain distances (a name within a few words of an
+        anchor, a kinship word before a word no lexicon has, an event word in the slug...);
+        these are looked up for all rows at once (`WordTable`). A row left out is one where
+        `_row` would find nothing, so the per-row rules run on these rows only."""
+        t = self._table.tokens(batch.column("text_norm"), idx)
+        u = self._table.tokens(batch.column("url_words"), idx)
+        raw = pl.from_arrow(take_rows(batch.column("text"), idx))
+        assert isinstance(raw, pl.Series)
+        raw = raw.cast(pl.String).fill_null("")
+        cjk = raw.str.contains("[\u3400-\u9fff]").to_numpy()
+        nameish = t.has(_NAMEISH) | u.has(_NAMEISH)
+        gate = cjk | f["rel"] | f["age"] | f["event"] | f["group"] | nameish
+        fire = (
+            cjk
+            | (f["group_ctx"] & t.has(_CONJ))  # names listed in a group
+            | (f["bday_age"] & t.has(_BDAY))
+            | raw.str.contains(_AGE_AFTER_NAME).to_numpy()
+            | (f["age"] & t.followed(_OF_W, _NOT_UNKNOWN) & t.has(_AGE_UNIT))
+            | (f["age"] & raw.str.contains("['’]").to_numpy())  # Turkish proper nouns
+            | (f["minor_row"] & t.followed(_POSS, _NOT_UNKNOWN))
+            | t.followed(_KIN, _KNOWN)
+            | (f["slug_names"] & u.followed(_EVENT_END, _NOT_UNKNOWN))
+            | (u.has(_CHILDNUM) & u.has(_AGE_UNIT))
+            | self._named(t)
+            | self._named(u)
+            | (f["row_ctx"] & (t.has(_NAME_LOOSE) | u.has(_NAME_LOOSE)))
+        )
+        return gate & fire
+
+    @staticmethod
+    def _named(tokens) -> np.ndarray:
+        """Rows with a listed name near what `_near_anchor` may take as its anchor."""
+        window = range(-WINDOW - 1, WINDOW + 2)  # `_has_phrase` looks one word further
+        return (
+            tokens.near(_NAME_LOOSE, _ANCHOR, window)
+            | tokens.near(_NAME_STRICT, _BEFORE_STRICT, (-1,))
+            | tokens.near(_NAME_STRICT, _CHILDNUM, (1, 2))
+        )
 
     # per-row -------------------------------------------------------------------------------
     def _has_phrase(self, toks: list[str], lo: int, hi: int) -> bool:
@@ -642,20 +735,27 @@ class Names(Detector):
         )
         group_ctx = group | s["event"] | minor
         bday_age = s["birthday"] & age
-        idx = ctx.arg_true()
+        flags = pl.DataFrame(
+            {
+                "rel": s["relation"], "age": age, "event": s["event"], "group": group,
+                "row_ctx": row_ctx, "group_ctx": group_ctx, "bday_age": bday_age,
+                "child": s["child"], "minor": minor,
+            }
+        )  # fmt: skip
+        idx = ctx.arg_true().to_numpy()
         hits: list[int] = []
         ev: list[str | None] = []
         if len(idx):
-            cols = {c: take_list(batch, c, idx) for c in ("text", "text_norm", "url_words")}
+            f = {c: flags[c].fill_null(False).to_numpy()[idx] for c in flags.columns}
+            f["slug_names"] = ~f["child"]
+            f["minor_row"] = f["minor"] | f["age"]
+            idx = idx[self._candidates(batch, idx, f)]
+        if len(idx):
+            rows = pl.Series(idx)
+            cols = {c: take_list(batch, c, rows) for c in ("text", "text_norm", "url_words")}
             # the row flags as Python lists once (one Series lookup per row and flag is slow)
-            f = pl.DataFrame(
-                {
-                    "rel": s["relation"], "age": age, "event": s["event"], "group": group,
-                    "row_ctx": row_ctx, "group_ctx": group_ctx, "bday_age": bday_age,
-                    "child": s["child"], "minor": minor,
-                }
-            )[idx].to_dict(as_series=False)  # fmt: skip
-            for k, i in enumerate(idx.to_list()):
+            f = flags[rows].to_dict(as_series=False)
+            for k, i in enumerate(idx.tolist()):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
                 cjk = _CJK_CHAR.search(raw) is not None

@@ -10,10 +10,12 @@ import re
 from functools import lru_cache
 from typing import ClassVar
 
+import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
 from childguard.detect._util import fold, result, scatter_floats, scatter_strings, take_list
+from childguard.detect._word_table import WordTable
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import DATA_DIR, load_lexicon, load_name_list
@@ -65,6 +67,8 @@ class Places(Detector):
         self._ambiguous = {p for p in self._places if p in names}
         self._longest = max((p.count(" ") + 1 for p in self._places), default=1)
         self._first_words = {p.split(" ")[0] for p in self._places}
+        # rows with no word that starts a place are dropped before the per-row search
+        self._starts = WordTable(dict.fromkeys(self._first_words, 1))
         # the report counts flagged rows per Brazilian state named, per other kind of place
         self._region = {
             r[0]: (f"BR state: {r[0].title()}" if r[1] == "br_state" else REGION_OF_KIND[r[1]])
@@ -78,6 +82,9 @@ class Places(Detector):
         n = batch.num_rows
         minor = signals.minor_subject(s) | signals.child_age(s)
         idx = minor.arg_true()
+        if len(idx):
+            rows = idx.to_numpy()
+            idx = pl.Series(rows[self._starts.tokens(batch.column("text_norm"), rows).has(1)])
         hits: list[int] = []
         ev: list[str | None] = []
         regions: list[str | None] = []

@@ -22,14 +22,22 @@ matches whole words with a plain substring automaton):
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import unicodedata
 from collections.abc import Callable
 from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NORM_COLUMNS = ("text_norm", "url_words", "url_host", "both_norm")
+# "" as an Arrow scalar made from buffers (`pa.scalar("")`, as `pc` would make it, imports pandas)
+_EMPTY = pa.Array.from_buffers(
+    pa.string(), 1, [None, pa.py_buffer(np.zeros(2, np.int32)), pa.py_buffer(b"")]
+)[0]
 
 
 def _build_fold_table() -> dict[str, str]:
@@ -210,21 +218,62 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
+# The compiled pass costs ~0.5 s CPU once per process (numba's import 0.15-0.25 s and its
+# start-up on the first call 0.3-0.5 s, with the machine code cached on disk; the first process
+# on a machine compiles it, ~15 s) and saves ~1 µs a row: small scans (the demo, tests, a short
+# shard) keep to the Polars chain, a process switches once it has seen this many rows. Same
+# output either way.
+AUTO_MIN_ROWS = 131_072
+_rows_seen = 0
+
+
+def backend(rows: int = 0) -> str:
+    """Which implementation normalises a batch of `rows` rows: `numba` (the compiled pass,
+    `_textnorm_jit`) or `polars` (the chain above). `CHILDGUARD_TEXTNORM=polars|numba` forces
+    one; by default (`auto`) numba once this process has seen `AUTO_MIN_ROWS` rows."""
+    mode = os.environ.get("CHILDGUARD_TEXTNORM", "auto").lower()
+    if mode == "polars" or importlib.util.find_spec("numba") is None:
+        return "polars"
+    if mode == "numba" or _rows_seen + rows >= AUTO_MIN_ROWS:
+        return "numba"
+    return "polars"
+
+
+def _columns_polars(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:
+    t = pl.from_arrow(text)
+    u = pl.from_arrow(url)
+    assert isinstance(t, pl.Series) and isinstance(u, pl.Series)
+    host, path = url_parts(u.cast(pl.String))
+    return tuple(
+        c.to_arrow().cast(pa.string()) for c in (normalize_series(t.cast(pl.String)), path, host)
+    )
+
+
+def _columns_numba(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:
+    from childguard.detect import _textnorm_jit as jit
+
+    text_norm = jit.text_norm(text)
+    parts = jit.url_parts(url)
+    if text_norm is None or parts is None:  # a column that is not text: the chain casts it
+        return _columns_polars(text, url)
+    host, path = parts
+    return text_norm, path, host
+
+
 def prepare(batch: pa.Table) -> pa.Table:
     """Add the shared normalised columns (see module docstring) once per batch."""
     if "text_norm" in batch.column_names:
         return batch
-    text = pl.from_arrow(batch.column("text"))
-    url = pl.from_arrow(batch.column("url"))
-    assert isinstance(text, pl.Series) and isinstance(url, pl.Series)
-    text_norm = normalize_series(text.cast(pl.String))
-    host, path = url_parts(url.cast(pl.String))
-    both = text_norm + path
+    global _rows_seen
+    columns = _columns_numba if backend(batch.num_rows) == "numba" else _columns_polars
+    _rows_seen += batch.num_rows
+    text_norm, path, host = columns(batch.column("text"), batch.column("url"))
+    both = pc.binary_join_element_wise(text_norm, path, _EMPTY)
     for name, col in (
         ("text_norm", text_norm),
         ("url_words", path),
         ("url_host", host),
         ("both_norm", both),
     ):
-        batch = batch.append_column(name, col.to_arrow().cast(pa.string()))
+        batch = batch.append_column(name, col)
     return batch
