@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from importlib.resources import files
@@ -67,6 +68,7 @@ def run_scan_command(
     except (PolicyError, ValueError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
+    executor = None
     if cfg.engine == "ray":
         try:
             from childguard.engine.ray import run_scan as run
@@ -76,7 +78,13 @@ def run_scan_command(
             )
             return 2
     elif cfg.engine == "local":
-        from childguard.engine.local import run_scan as run
+        from childguard.executors.local import LocalExecutor
+
+        executor = LocalExecutor(cfg.workers)
+        executor.start()  # the workers import while this process imports, resolves and plans
+        from childguard.engine.local import run_scan
+
+        run = functools.partial(run_scan, executor=executor)
     else:
         err.print(f"[red]error:[/red] unknown engine {cfg.engine!r} (local or ray)")
         return 2
@@ -90,6 +98,9 @@ def run_scan_command(
     except (InputError, ScanConfigMismatch, PolicyError, DetectorError, ModelError) as e:
         err.print(f"[red]error:[/red] {e}")
         return 2
+    finally:
+        if executor is not None:
+            executor.close()  # run_scan closed it already, unless an import failed first
     _summary(result)
     for f in result.failed:
         # a shard error names its path already ("path, row 10: reason"): print the path once

@@ -178,6 +178,48 @@ def run_task(
     return TaskResult(info.shard.shard_id, task.index, rows, counts, seconds)
 
 
+class ScanWorker:
+    """A scan's per-worker state: the context and its detectors, built once per worker.
+
+    Pickled without its detectors: each worker process builds its own (`setup_worker`); in
+    the caller's process the detectors it built already are used."""
+
+    def __init__(self, ctx: ScanContext, detectors: list[Detector] | None = None) -> None:
+        self.ctx = ctx
+        self.detectors = detectors
+
+    def __getstate__(self) -> dict:
+        return {"ctx": self.ctx, "detectors": None}
+
+
+def setup_worker(worker: ScanWorker) -> ScanWorker:
+    """Build (once) and set up the worker's detectors: an executor's per-worker setup."""
+    if worker.detectors is None:
+        worker.detectors = build_detectors(worker.ctx)
+    for d in worker.detectors:
+        d.ensure_setup()
+    return worker
+
+
+def scan_job(worker: ScanWorker, info: ShardInfo, task: Task) -> TaskResult:
+    """One task as an executor job. A task whose marker exists (a retry after its worker died
+    between writing the marker and reporting, or a task a killed run finished) is not run
+    again: the marker is the result, so every row is counted once."""
+    ctx = worker.ctx
+    marker = ctx.layout.task_done(info.shard.shard_id, task.index)
+    if marker is not None:
+        return TaskResult(
+            info.shard.shard_id,
+            task.index,
+            marker["rows"],
+            marker["risk_counts"],
+            marker["seconds"],
+            skipped=True,
+        )
+    assert worker.detectors is not None, "setup_worker builds the detectors"
+    return run_task(info, task, ctx, worker.detectors)
+
+
 def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
     """Merge a shard's task parts into findings + stats. Checks every row is accounted for."""
     assert plan.info is not None

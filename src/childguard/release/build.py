@@ -30,8 +30,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from childguard import __version__
+from childguard.executors import Executor, LocalExecutor
 from childguard.io.columns import ColumnMap
-from childguard.io.paths import Shard, file_sha256
+from childguard.io.paths import InputError, Shard, file_sha256
 from childguard.io.readers import ShardError, ShardInfo, open_shard
 from childguard.policy import Policy, load_policy
 from childguard.release.faults import checkpoint
@@ -43,7 +44,6 @@ from childguard.release.manifest import (
     to_arrow,
 )
 from childguard.release.matcher import Matcher
-from childguard.release.pool import ordered_map
 from childguard.release.shards import ConservationError, copy_raw, find_removals, write_without
 
 FORMAT = "childguard-release/1"
@@ -387,11 +387,12 @@ def build_release(
     release_id: str | None = None,
     review_default: ReviewDefault = "hold",
     log=None,
-    map_shards=None,
+    executor: Executor | None = None,
     workers: int = 1,
 ) -> ReleaseResult:
-    """`map_shards(release_shard, jobs, matcher, tmp) -> records in job order`, when given,
-    runs the per-shard writes on another executor (see childguard.engine.ray_release)."""
+    """Build the release `out` from the scan in `audit_dir` (module docstring: the order of
+    work). The per-shard writes run on `executor` (default: `workers` local processes; it is
+    closed at the end), in shard order whatever runs them."""
     audit_dir, out = Path(audit_dir), Path(out)
     say = log or (lambda msg: None)
     if out.exists():
@@ -476,15 +477,15 @@ def build_release(
             for info, name, st in zip(infos, names, stats, strict=True)
         ]
         shard_recs: list[dict] = []
-        if map_shards is None:  # this machine: in process, or a local process pool
-            for rec in ordered_map(_pool_shard, [(*j, tmp) for j in jobs], matcher, workers):
-                shard_recs.append(rec)
-                _say_shard(say, rec)
-                checkpoint("release:shard")
-        else:  # another executor (the Ray engine): same function, results in job order
-            shard_recs = map_shards(release_shard, jobs, matcher, tmp)
-            for rec in shard_recs:
-                _say_shard(say, rec)
+        with executor or LocalExecutor(workers) as ex:
+            try:
+                ex.check_shared(tmp)
+                for rec in ex.map_ordered(_pool_shard, [(*j, tmp) for j in jobs], matcher):
+                    shard_recs.append(rec)
+                    _say_shard(say, rec)
+                    checkpoint("release:shard")
+            except InputError as e:  # the executor's own (e.g. an unreachable cluster)
+                raise ReleaseError(str(e)) from None
 
         files = {}
         for fname, df, schema in (
