@@ -463,7 +463,8 @@ def test_release_error_in_a_ray_worker_aborts_cleanly(ray_cluster, scanned, tmp_
     shutil.copytree(audit, bad)
     stats = next((bad / "stats").glob("extra-*.json"))
     st = json.loads(stats.read_text())
-    stats.write_text(json.dumps({**st, "rows": st["rows"] + 1}))  # the worker's check fails
+    counts = {**st["risk_counts"], "clean": st["risk_counts"]["clean"] + 1}
+    stats.write_text(json.dumps({**st, "rows": st["rows"] + 1, "risk_counts": counts}))
     with pytest.raises(ReleaseError, match="the scan counted"):
         build_release(bad, tmp_path / "rel", executor=RayExecutor())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # nothing published

@@ -8,7 +8,6 @@ where `run_task` runs and hand each `TaskResult` to `ScanRun.on_result`.
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,18 +27,24 @@ from childguard.engine.tasks import (
     plan_shard,
     resolve_detector_names,
 )
-from childguard.io.atomic import clean_stale_temps, write_json_atomic
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.run import RunRecord
+from childguard.formats.stats import ShardStats
+from childguard.io.atomic import clean_stale_temps
 from childguard.io.paths import InputError, check_out_dir, expand_inputs
 from childguard.io.readers import ShardInfo, Task
 from childguard.policy import RISKS, Policy, load_policy
+from childguard.urls import URL_NORM_VERSION
 
 
 class ScanConfigMismatch(RuntimeError):
-    pass
+    """--out holds a scan made with another configuration (or URL normaliser)."""
 
 
 @dataclass
 class ScanResult:
+    """A finished scan's totals and per-shard stats (finished now or earlier)."""
+
     out: Path
     shards: list[dict] = field(default_factory=list)  # per-shard stats
     failed: list[dict] = field(default_factory=list)
@@ -80,16 +85,19 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     layout = OutLayout(Path(ctx.out))
     if restart:
         layout.wipe()
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-        except ValueError:
-            prev = {}
-        if prev.get("config_hash") not in (None, config_hash):
+    prev = _previous_run(layout)
+    if prev is not None:
+        if prev.config_hash not in (None, config_hash):
             raise ScanConfigMismatch(
                 f"{layout.root} holds a scan made with another configuration "
-                f"({prev.get('config_hash')} != {config_hash}); use another --out or --restart"
+                f"({prev.config_hash} != {config_hash}); use another --out or --restart"
             )
+        try:
+            check_url_norm(
+                prev.url_norm_version, str(layout.run_json), "use another --out or --restart"
+            )
+        except FormatError as e:
+            raise ScanConfigMismatch(str(e)) from None
     clean_stale_temps(layout.root)
     # a folder scanned with its own audit inside must not read the findings as shards
     out_root = Path(ctx.out)
@@ -99,6 +107,16 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     return ctx, dets, described, config_hash, layout, shards
 
 
+def _previous_run(layout: OutLayout) -> RunRecord | None:
+    """The run.json an earlier run left, or None (none, or unreadable: written again)."""
+    if not layout.run_json.exists():
+        return None
+    try:
+        return RunRecord.read(layout.run_json)
+    except FormatError:
+        return None
+
+
 def _under(path: str, root: Path) -> bool:
     if "://" in path and not path.startswith("file://"):
         return False
@@ -106,7 +124,19 @@ def _under(path: str, root: Path) -> bool:
 
 
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
-    run = {
+    """Write run.json: what this scan runs with, its inputs, and its totals once done."""
+    inputs = [
+        (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
+        for p in plans
+    ]
+    prev = _previous_run(layout)
+    extra: dict = {}
+    if prev is not None:
+        # keep what earlier (resumed) runs learnt about shards finished before this one
+        known = {i["shard_id"]: i for i in prev.inputs}
+        inputs = [known.get(i["shard_id"], i) if "columns" not in i else i for i in inputs]
+        extra = dict(prev.model_extra or {})  # records other steps added (e.g. a rematch)
+    fields: dict = {
         "tool": "childguard",
         "tool_version": __version__,
         "status": status,
@@ -115,23 +145,11 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
         "policy": ctx.policy.model_dump(mode="json"),
         "policy_hash": ctx.policy.fingerprint(),
         "detectors": described,
-        "inputs": [
-            (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
-            for p in plans
-        ],
+        "inputs": inputs,
+        "url_norm_version": URL_NORM_VERSION,
     }
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-            # keep what earlier (resumed) runs learnt about shards finished before this one
-            known = {i["shard_id"]: i for i in prev.get("inputs", [])}
-            run["inputs"] = [
-                known.get(i["shard_id"], i) if "columns" not in i else i for i in run["inputs"]
-            ]
-        except ValueError:
-            pass
     if result is not None:
-        run["summary"] = {
+        fields["summary"] = {
             "rows": result.rows,
             "risk_counts": result.risk_counts,
             "row_errors": result.row_errors,
@@ -139,7 +157,7 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
             "failed_shards": [f["shard_id"] for f in result.failed],
             "seconds": round(result.seconds, 3),
         }
-    write_json_atomic(layout.run_json, run)
+    RunRecord.new(**extra, **fields).write(layout.run_json)
 
 
 class ScanRun:
@@ -233,7 +251,7 @@ class ScanRun:
         for p in self.plans:
             if p.done:
                 result.skipped_shards += 1
-                result.shards.append(json.loads(self.layout.stats(p.shard.shard_id).read_text()))
+                result.shards.append(ShardStats.read(self.layout.stats(p.shard.shard_id)).dump())
         result.shards.sort(key=lambda s: s["shard_id"])
         for s in result.shards:
             result.rows += s["rows"]

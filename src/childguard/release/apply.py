@@ -28,6 +28,8 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.executors import Executor, LocalExecutor
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.manifest import ReleaseManifest
 from childguard.io.atomic import write_json_atomic
 from childguard.io.columns import URL_NAMES
 from childguard.io.paths import (
@@ -115,17 +117,25 @@ def load_manifest(
     if not p.exists():
         raise ApplyError(f"{p}: no manifest here")
     meta_path = p.with_name("manifest.json")
-    meta: dict = {}
+    meta = ReleaseManifest()
     if meta_path.exists():
-        with contextlib.suppress(ValueError):
-            meta = json.loads(meta_path.read_text())
+        try:
+            meta = ReleaseManifest.read(meta_path)
+        except FormatError as e:
+            if expect or public_key:
+                raise ApplyError(str(e)) from None
+        # hashes of another URL normaliser would silently match nothing
+        try:
+            check_url_norm(meta.url_norm_version, str(meta_path), "use the childguard that made it")
+        except FormatError as e:
+            raise ApplyError(str(e)) from None
     digest = file_sha256(p)
     if expect or public_key:
         try:
             check_identity(p.parent, expect, public_key)
         except IdentityError as e:
             raise ApplyError(str(e)) from None
-        listed = meta.get("files", {}).get("manifest.parquet", {})
+        listed = meta.files.get("manifest.parquet", {})
         if listed.get("sha256") != digest:
             raise ApplyError(f"{p}: not the manifest.parquet that manifest.json lists")
     # the checks `verify` makes of manifest.parquet (schema, hash shapes, keys, reasons)
@@ -134,7 +144,7 @@ def load_manifest(
         raise ApplyError("; ".join(problems[:3]))
     df = pl.read_parquet(p, columns=["url_sha256", "laion_hash"])
     df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
-    return LoadedManifest(Matcher.from_manifest(df), meta.get("release_id"), digest, df.height)
+    return LoadedManifest(Matcher.from_manifest(df), meta.release_id, digest, df.height)
 
 
 # ------------------------------------------------------------------------------------------
