@@ -22,8 +22,6 @@ ALLOWLIST = (
     "cli.py",
     "scan_cli.py",
     "lists/*",
-    "engine/run.py",
-    "engine/local.py",
 )
 
 

@@ -56,6 +56,7 @@ class ScanResult:
 
     @property
     def ok(self) -> bool:
+        """No shard failed."""
         return not self.failed
 
 
@@ -216,6 +217,7 @@ class ScanRun:
         self.progress.__exit__(*exc)
 
     def on_result(self, r: TaskResult) -> None:
+        """Account one task's result; finalise its shard when it was the shard's last."""
         self.progress.advance(r.rows)
         if r.error:
             self._errors.setdefault(r.shard_id, []).append(r.error)
