@@ -174,3 +174,24 @@ def test_ctrl_c_leaves_nothing_in_the_process_group(tmp_path: Path) -> None:
     while _group_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _group_members(proc.pid) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_cli_scan_with_workers_leaves_nothing_in_its_process_group(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for s in range(4):
+        urls = [f"https://example.org/{s}/{i}.jpg" for i in range(200)]
+        texts = ["little girl with kite" if i % 9 == 0 else "a lake" for i in range(200)]
+        pq.write_table(pa.table({"URL": urls, "TEXT": texts}), data / f"{s}.parquet")
+    cmd = [str(Path(sys.executable).with_name("childguard")), "scan", str(data)]
+    cmd += ["--out", str(tmp_path / "audit"), "--workers", "2", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert len(list((tmp_path / "audit" / "stats").glob("*.json"))) == 4
+    assert _group_members(proc.pid) == []

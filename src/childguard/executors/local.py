@@ -146,9 +146,9 @@ class LocalExecutor(Executor):
                 initializer=_worker_init,
                 initargs=(threads, self.warm, *self._init),
             )
-            # spawn every worker now rather than on the first submissions
-            for f in [self._pool.submit(int, 0) for _ in range(self.workers)]:
-                f.result()
+            # spawn every worker now (not on the first jobs); do not wait for them
+            for _ in range(self.workers):
+                self._pool.submit(int, 0)
         finally:
             if old is None:
                 os.environ.pop("POLARS_MAX_THREADS", None)
@@ -174,7 +174,7 @@ class LocalExecutor(Executor):
         """(index, result) per job as it finishes; see `Executor.map_unordered`."""
         if not jobs:
             return
-        if self.workers <= 1 or (len(jobs) == 1 and self._pool is None):
+        if self.workers <= 1 or len(jobs) == 1:  # no payload to send, nothing to wait for
             yield from self._in_process(fn, jobs, payload, setup)
             return
         self.start(payload, setup)
