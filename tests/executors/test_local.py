@@ -75,7 +75,14 @@ def test_payload_set_up_once_per_worker_with_its_thread_share() -> None:
     with LocalExecutor(2) as ex:
         out = list(ex.map_ordered(_state_and_pid, [(i,) for i in range(40)], "p", _setup_pid))
         envs = list(ex.map_ordered(_env, [(0,), (1,)]))
-    assert all(state == ("p", pid) for state, pid in out)  # built in the worker running it
+    assert all(state == ("p", pid) for state, pid in out)  # built where it ran
+    assert len({pid for _, pid in out}) <= 2  # the caller and one spawned worker
+    spawned = {e for e, pid in envs if pid != os.getpid()}
+    assert spawned <= {str(threads_per_worker(2))}
+    with LocalExecutor(2, caller_works=False) as ex:
+        out = list(ex.map_ordered(_state_and_pid, [(i,) for i in range(40)], "p", _setup_pid))
+        envs = list(ex.map_ordered(_env, [(0,), (1,)]))
+    assert all(state == ("p", pid) for state, pid in out)
     assert len({pid for _, pid in out}) <= 2 and os.getpid() not in {pid for _, pid in out}
     assert {e for e, _ in envs} == {str(threads_per_worker(2))}
     _no_children()
@@ -87,17 +94,21 @@ def test_in_process_when_one_worker() -> None:
     assert out == [(("p", os.getpid()), os.getpid())] * 2
 
 
-def test_a_job_error_reaches_the_caller_as_itself() -> None:
-    with pytest.raises(ShardError, match="bad row") as e, LocalExecutor(2) as ex:
+@pytest.mark.parametrize("caller_works", [False, True])
+def test_a_job_error_reaches_the_caller_as_itself(caller_works: bool) -> None:
+    with pytest.raises(ShardError, match="bad row") as e, LocalExecutor(
+        2, caller_works=caller_works
+    ) as ex:
         list(ex.map_ordered(_shard_error, [(i,) for i in range(8)]))
     assert "some/shard.parquet" in str(e.value)
-    assert any("raised in a worker" in n for n in e.value.__notes__)
+    if not caller_works:
+        assert any("raised in a worker" in n for n in e.value.__notes__)
     _no_children()
 
 
 def test_a_dead_worker_is_retried_then_gives_up(tmp_path: Path) -> None:
     sentinel = tmp_path / "died"
-    with LocalExecutor(2) as ex:
+    with LocalExecutor(2, caller_works=False) as ex:  # a death in the caller ends the caller
         assert list(ex.map_ordered(_die_once, [(i,) for i in range(6)], str(sentinel))) == [
             0,
             1,
@@ -108,7 +119,7 @@ def test_a_dead_worker_is_retried_then_gives_up(tmp_path: Path) -> None:
         ]
     assert sentinel.exists() and int(sentinel.read_text()) != os.getpid()
     with pytest.raises(WorkerDied, match="job 1"), LocalExecutor(
-        2, retry=RetryPolicy(worker_deaths=2)
+        2, retry=RetryPolicy(worker_deaths=2), caller_works=False
     ) as ex:
         list(ex.map_ordered(_always_die, [(i,) for i in range(4)]))
     _no_children()
@@ -165,7 +176,7 @@ def test_ctrl_c_leaves_nothing_in_the_process_group(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     deadline = time.monotonic() + 30
     while len(_group_members(proc.pid)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the two workers are up (plus the resource tracker)
+        time.sleep(0.1)  # the spawned worker is up (plus the resource tracker)
     assert len(_group_members(proc.pid)) >= 3
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = proc.communicate(timeout=60)
