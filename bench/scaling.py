@@ -8,11 +8,14 @@ On a shared machine (load above its core count) the wall speed-up says more abou
 neighbours than about the scan; compare the CPU seconds then.
 
     python bench/scaling.py [--rows 1000000] [--shards 4] [--workers 2] [--repeat 3]
+
+Needs the `bench` extra (psutil).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -22,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import write_corpus
 
@@ -29,15 +34,13 @@ OUT = Path(__file__).parent / "out"
 
 
 def _group_alive(pgid: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
+    """Live (not zombie) processes of process group `pgid`."""
+    alive = []
+    for p in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                alive.append(p.pid)
+    return alive
 
 
 def run_once(corpus: Path, out: Path, workers: int) -> dict:

@@ -308,8 +308,12 @@ def _main_not_reimported() -> Iterator[None]:
 
 
 def _describe(job: tuple) -> str:
-    text = ", ".join(str(getattr(a, "path", a))[:80] for a in job[:2])
-    return text or "no arguments"
+    """What a job works on, for an error message: the first path among its arguments."""
+    for a in job:
+        path = getattr(getattr(a, "shard", a), "path", None)
+        if path:
+            return str(path)
+    return repr(job)[:80]
 
 
 def _stop_pool(pool: ProcessPoolExecutor, kill: bool) -> None:
