@@ -78,10 +78,11 @@ def run_scan_command(
             )
             return 2
     elif cfg.engine == "local":
-        from childguard.executors.local import LocalExecutor
+        from childguard.executors.local import EARLY_START_MAX, LocalExecutor
 
         executor = LocalExecutor(cfg.workers)
-        executor.start()  # the workers import while this process imports, resolves and plans
+        if cfg.workers <= EARLY_START_MAX:
+            executor.start()  # the workers import while this process imports and plans
         from childguard.engine.local import run_scan
 
         run = functools.partial(run_scan, executor=executor)

@@ -45,6 +45,10 @@ from childguard.executors.base import (
     threads_per_worker,
 )
 
+# a caller may start the pool before it knows how many jobs there are (`start()` without
+# `jobs`): worth it for a few workers; more would import for nothing on a small input
+EARLY_START_MAX = 4
+
 # modules a worker imports while it waits for its first job (the caller's own imports)
 WARM_IMPORTS = ("polars", "pyarrow", "pyarrow.parquet", "childguard.engine.tasks")
 
@@ -129,15 +133,21 @@ class LocalExecutor(Executor):
         # the payload the workers were started with: (digest, pickled payload, setup)
         self._init: tuple[str, bytes | None, Setup | None] = ("", None, None)
         self._init_payload: Any = None
+        self._spawn = self._procs  # processes of the running pool
 
     # -- the pool -------------------------------------------------------------------------
-    def start(self, payload: Any = None, setup: Setup | None = None) -> None:
+    def start(
+        self, payload: Any = None, setup: Setup | None = None, jobs: int | None = None
+    ) -> None:
         """Start the worker processes now: they import while the caller still prepares.
 
         With a payload, each worker builds its state at start (sent once per worker: a
-        release's matcher can be large); without, the first job to each worker brings it."""
+        release's matcher can be large); without, the first job to each worker brings it.
+        With `jobs`, no more processes than there are jobs for."""
         if self.workers <= 1 or self._pool is not None:
             return
+        if jobs is not None:
+            self._spawn = max(1, min(self._procs, jobs - (1 if self.caller_works else 0)))
         if payload is not None:
             blob = pickle.dumps(payload)
             self._init = (hashlib.sha256(blob).hexdigest(), blob, setup)
@@ -147,14 +157,14 @@ class LocalExecutor(Executor):
         os.environ["POLARS_MAX_THREADS"] = str(threads)  # inherited by spawned workers
         try:
             self._pool = ProcessPoolExecutor(
-                max_workers=self._procs,
+                max_workers=self._spawn,
                 mp_context=mp.get_context("spawn"),
                 initializer=_worker_init,
                 initargs=(threads, self.warm, *self._init),
             )
             # spawn every worker now (not on the first jobs); do not wait for them
             with _main_not_reimported():
-                for _ in range(self._procs):
+                for _ in range(self._spawn):
                     self._pool.submit(int, 0)
         finally:
             if old is None:
@@ -188,7 +198,7 @@ class LocalExecutor(Executor):
         if self.workers <= 1 or len(jobs) == 1:  # no payload to send, nothing to wait for
             yield from self._in_process(fn, jobs, payload, setup)
             return
-        self.start(payload, setup)
+        self.start(payload, setup, len(jobs))
         try:
             yield from self._pooled(fn, jobs, payload, setup)
         except BaseException:
@@ -226,7 +236,7 @@ class LocalExecutor(Executor):
                 assert self._pool is not None
                 # after a death, suspects run alone, so the next death names its job; else
                 # two per worker: the next is queued when one finishes
-                limit = 1 if suspects else 2 * self._procs
+                limit = 1 if suspects else 2 * self._spawn
                 while (suspects or queue) and error is None and len(inflight) < limit:
                     i = suspects.popleft() if suspects else queue.popleft()
                     f = self._pool.submit(_worker_call, fn, key, sent, setup, jobs[i])
