@@ -8,14 +8,11 @@ On a shared machine (load above its core count) the wall speed-up says more abou
 neighbours than about the scan; compare the CPU seconds then.
 
     python bench/scaling.py [--rows 1000000] [--shards 4] [--workers 2] [--repeat 3]
-
-Needs the `bench` extra (psutil).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import statistics
@@ -25,22 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).parent))
+from childguard.executors.local import group_members
 from corpus import write_corpus
 
 OUT = Path(__file__).parent / "out"
-
-
-def _group_alive(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group `pgid`."""
-    alive = []
-    for p in psutil.process_iter(["status"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                alive.append(p.pid)
-    return alive
 
 
 def run_once(corpus: Path, out: Path, workers: int) -> dict:
@@ -63,7 +49,7 @@ def run_once(corpus: Path, out: Path, workers: int) -> dict:
         "wall": wall,
         "cpu": cpu,
         "load": load,
-        "left": len(_group_alive(proc.pid)),
+        "left": len(group_members(proc.pid)),
     }
 
 

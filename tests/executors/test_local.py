@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from childguard.executors import LocalExecutor, RetryPolicy, WorkerDied, threads_per_worker
+from childguard.executors.local import group_members
 from childguard.io.readers import ShardError
 
 
@@ -148,18 +149,6 @@ if __name__ == "__main__":
 """
 
 
-def _group_members(pgid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_ctrl_c_leaves_nothing_in_the_process_group(tmp_path: Path) -> None:
     script = tmp_path / "ctrl_c.py"
@@ -175,16 +164,16 @@ def test_ctrl_c_leaves_nothing_in_the_process_group(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     deadline = time.monotonic() + 30
-    while len(_group_members(proc.pid)) < 3 and time.monotonic() < deadline:
+    while len(group_members(proc.pid)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)  # the spawned worker is up (plus the resource tracker)
-    assert len(_group_members(proc.pid)) >= 3
+    assert len(group_members(proc.pid)) >= 3
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     deadline = time.monotonic() + 10
-    while _group_members(proc.pid) and time.monotonic() < deadline:
+    while group_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _group_members(proc.pid) == []
+    assert group_members(proc.pid) == []
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
@@ -205,4 +194,4 @@ def test_cli_scan_with_workers_leaves_nothing_in_its_process_group(tmp_path: Pat
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert len(list((tmp_path / "audit" / "stats").glob("*.json"))) == 4
-    assert _group_members(proc.pid) == []
+    assert group_members(proc.pid) == []
