@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from importlib.resources import files
@@ -112,6 +113,7 @@ def run_scan_command(
         err.print(f"[red]error:[/red] {e}")
         return 2
     _warn_unscored_embeddings(cfg)
+    executor = None
     if cfg.engine == "ray":
         try:
             from childguard.engine.ray import run_scan as run
@@ -121,7 +123,14 @@ def run_scan_command(
             )
             return 2
     elif cfg.engine == "local":
-        from childguard.engine.local import run_scan as run
+        from childguard.executors.local import EARLY_START_MAX, LocalExecutor
+
+        executor = LocalExecutor(cfg.workers)
+        if cfg.workers <= EARLY_START_MAX:
+            executor.start()  # the workers import while this process imports and plans
+        from childguard.engine.local import run_scan
+
+        run = functools.partial(run_scan, executor=executor)
     else:
         err.print(f"[red]error:[/red] unknown engine {cfg.engine!r} (local or ray)")
         return 2
@@ -136,6 +145,9 @@ def run_scan_command(
         # soft_wrap: a command in the message is never broken mid-path
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
+    finally:
+        if executor is not None:
+            executor.close()  # run_scan closed it already, unless an import failed first
     _summary(result)
     for f in result.failed:
         # a shard error names its path already ("path, row 10: reason"): print the path once

@@ -94,6 +94,12 @@ def _idna_host(host: str) -> str:
         )
 
 
+# The version of `normalize_url` (so of every `url_sha256`): bump it with any change to what
+# it returns. run.json, manifest.json and list stores record it, and childguard refuses to
+# join hashes made with another version (a changed normaliser silently changes every hash).
+URL_NORM_VERSION = 1
+
+
 def normalize_url(url: str | None) -> str | None:
     """Normalise one URL. None stays None; text that is not a URL is only stripped."""
     if url is None:

@@ -156,18 +156,18 @@ def _flagged_rows(out: Path) -> int:
 def test_worker_spec_from_declared_resources(ray_cluster):
     import cg_ray_probe
 
-    from childguard.engine.ray import WorkerSpec
+    from childguard.engine.ray import worker_resources
 
-    tasks = WorkerSpec.from_detectors([cg_ray_probe.RayProbe()])
+    tasks = worker_resources([cg_ray_probe.RayProbe()])
     assert (tasks.stateful, tasks.num_cpus, tasks.num_gpus, tasks.memory) == (False, 1.0, 0, 0)
-    model = WorkerSpec.from_detectors([cg_ray_probe.RayProbe(), cg_ray_probe.RayProbeModel()])
+    model = worker_resources([cg_ray_probe.RayProbe(), cg_ray_probe.RayProbeModel()])
     assert model.stateful and model.memory == 64 << 20
 
     class OnGpu(cg_ray_probe.RayProbe):  # a model declaring half a GPU: an actor, even
         name = "ray_probe_gpu"  # without `stateful`, holding GPU fractions summed
         resources = Resources(num_cpus=2.0, num_gpus=0.5)
 
-    gpu = WorkerSpec.from_detectors([OnGpu(), OnGpu(), cg_ray_probe.RayProbe()])
+    gpu = worker_resources([OnGpu(), OnGpu(), cg_ray_probe.RayProbe()])
     assert (gpu.stateful, gpu.num_cpus, gpu.num_gpus) == (True, 2.0, 1.0)
 
 
@@ -287,8 +287,7 @@ def test_resume_after_driver_killed(ray_cluster, dataset, tmp_path):
 def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
     """A worker that dies after writing its marker: the retry reports the marker's counts."""
     pytest.importorskip("ray")
-    from childguard.engine.ray import _run_one
-    from childguard.engine.tasks import ScanContext, build_detectors, plan_shard
+    from childguard.engine.tasks import ScanContext, ScanWorker, plan_shard, scan_job, setup_worker
     from childguard.io.paths import expand_inputs
 
     ctx = ScanContext(
@@ -302,11 +301,11 @@ def test_retried_task_with_a_marker_is_not_redone(dataset, tmp_path):
     shard = next(s for s in expand_inputs([str(dataset)]) if "part-00001" in s.path)
     plan = plan_shard(shard, ctx)
     assert plan.info is not None
-    task, dets = plan.pending[1], build_detectors(ctx)
-    first = _run_one(plan.info, task, ctx, dets)
+    task, worker = plan.pending[1], setup_worker(ScanWorker(ctx))
+    first = scan_job(worker, plan.info, task)
     part = ctx.layout.part(shard.shard_id, task.index)
     written = part.stat().st_mtime_ns
-    again = _run_one(plan.info, task, ctx, dets)
+    again = scan_job(worker, plan.info, task)
     assert not first.skipped and again.skipped
     assert again.rows == first.rows == sum(first.risk_counts.values()) == 500
     assert again.risk_counts == first.risk_counts and first.risk_counts["clean"] < 500
@@ -317,7 +316,7 @@ MULTI_NODE = """
 import pathlib, sys
 import ray
 from ray.cluster_utils import Cluster
-from childguard.engine.ray import check_shared_out
+from childguard.executors.ray import check_shared_out
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
 for _ in range(2):
     cluster.add_node(num_cpus=1)
@@ -382,7 +381,7 @@ def test_missing_ray_fails_at_once(monkeypatch, tmp_path, capsys):
     from childguard.cli import app
     from childguard.install import install_hint
 
-    monkeypatch.delitem(sys.modules, "childguard.engine.ray_release", raising=False)
+    monkeypatch.delitem(sys.modules, "childguard.executors.ray", raising=False)
     for args in (
         ["release", str(tmp_path), "--out", str(tmp_path / "rel")],
         ["apply", str(tmp_path), str(tmp_path)],
@@ -456,7 +455,7 @@ def test_release_and_apply_on_ray_give_the_local_bytes(ray_cluster, scanned, tmp
 
 @pytest.mark.ray
 def test_release_error_in_a_ray_worker_aborts_cleanly(ray_cluster, scanned, tmp_path):
-    from childguard.engine.ray_release import release_mapper
+    from childguard.executors.ray import RayExecutor
     from childguard.release.build import ReleaseError, build_release
 
     _, audit = scanned
@@ -464,7 +463,8 @@ def test_release_error_in_a_ray_worker_aborts_cleanly(ray_cluster, scanned, tmp_
     shutil.copytree(audit, bad)
     stats = next((bad / "stats").glob("extra-*.json"))
     st = json.loads(stats.read_text())
-    stats.write_text(json.dumps({**st, "rows": st["rows"] + 1}))  # the worker's check fails
+    counts = {**st["risk_counts"], "clean": st["risk_counts"]["clean"] + 1}
+    stats.write_text(json.dumps({**st, "rows": st["rows"] + 1, "risk_counts": counts}))
     with pytest.raises(ReleaseError, match="the scan counted"):
-        build_release(bad, tmp_path / "rel", map_shards=release_mapper())
+        build_release(bad, tmp_path / "rel", executor=RayExecutor())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # nothing published

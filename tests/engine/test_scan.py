@@ -38,6 +38,13 @@ def scan_args(inputs: list[str], out: Path, policy: Path, *extra: str) -> list[s
     return ["scan", *inputs, "--out", str(out), "--policy", str(policy), "--no-progress", *extra]
 
 
+def _env() -> dict[str, str]:
+    """The CLI subprocess imports the plugin and the same childguard as this test process
+    (not whatever checkout the environment's console script points at)."""
+    paths = [str(PLUGIN_DIR), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def run_cli(args: list[str]) -> tuple[int, str]:
     # the plugin module defines the test detector; workers import it by name (config.plugins)
     import kw_plugin  # noqa: F401
@@ -195,7 +202,7 @@ def test_bad_shard_does_not_stop_the_run(tmp_path: Path, cfg: Path) -> None:
         cli_cmd("scan", str(data), "--out", str(out), "--config", str(cfg), "--workers", "2"),
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(PLUGIN_DIR)},
+        env=_env(),
         timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
@@ -242,7 +249,7 @@ def test_kill_minus_9_and_resume(tmp_path: Path, cfg: Path) -> None:
         "--batch-rows",
         "500",
     )
-    env = {**os.environ, "PYTHONPATH": str(PLUGIN_DIR)}
+    env = _env()
     killed = 0
     for delay in (1.5, 2.2, 2.9, 3.6):
         proc = subprocess.Popen(

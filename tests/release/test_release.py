@@ -171,7 +171,11 @@ def test_conservation_mismatch_aborts_and_publishes_nothing(audit, tmp_path):
     st = a / "stats" / f"{ids['c.csv']}.json"
     d = json.loads(st.read_text())
     d["rows"] += 1
-    st.write_text(json.dumps(d))
+    st.write_text(json.dumps(d))  # the stats no longer add up: refused as they are read
+    with pytest.raises(ReleaseError, match=r"risk_counts add up to 30, but rows is 31"):
+        build_release(a, tmp_path / "r", decisions=decisions_frame([]))
+    d["risk_counts"]["clean"] += 1
+    st.write_text(json.dumps(d))  # consistent stats, but not what the shard holds
     with pytest.raises(ReleaseError, match=r"c\.csv: read 30 rows, the scan counted 31"):
         build_release(a, tmp_path / "r", decisions=decisions_frame([]))
     assert not (tmp_path / "r").exists()

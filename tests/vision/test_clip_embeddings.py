@@ -375,7 +375,7 @@ def test_scan_notes_embeddings_it_cannot_score(tmp_path: Path, prompt_file, monk
 
 def test_clip_declares_its_resources_for_ray() -> None:
     pytest.importorskip("ray")
-    from childguard.engine.ray import WorkerSpec
+    from childguard.engine.ray import worker_resources
 
     load_builtin()
     cls = REGISTRY.get("clip")
@@ -383,5 +383,5 @@ def test_clip_declares_its_resources_for_ray() -> None:
     # the default policy's detectors (clip among them) run on CPU actors: no GPU asked for
     from childguard.policy import load_policy
 
-    spec = WorkerSpec.from_detectors(REGISTRY.create(load_policy().detectors or []))
+    spec = worker_resources(REGISTRY.create(load_policy().detectors or []))
     assert spec.num_gpus == 0 and spec.stateful and spec.num_cpus == 1.0

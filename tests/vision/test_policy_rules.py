@@ -95,15 +95,15 @@ def test_missing_extra_names_the_install_command(monkeypatch) -> None:
 
 def test_gpu_option_reaches_the_ray_worker_spec() -> None:
     pytest.importorskip("ray", reason="ray (the ray extra) is not installed")
-    from childguard.engine.ray import WorkerSpec
+    from childguard.engine.ray import worker_resources
     from childguard.vision import REQUIRES
     from childguard.vision.detector import ImagesDetector
 
     if any(importlib_missing(m) for m in REQUIRES):
         pytest.skip("the vision extra is not installed")
-    spec = WorkerSpec.from_detectors([ImagesDetector(num_gpus=0.5)])
+    spec = worker_resources([ImagesDetector(num_gpus=0.5)])
     assert spec.num_gpus == 0.5 and spec.stateful  # GPU actors, models loaded once per actor
-    assert WorkerSpec.from_detectors([ImagesDetector()]).num_gpus == 0.0
+    assert worker_resources([ImagesDetector()]).num_gpus == 0.0
 
 
 def importlib_missing(module: str) -> bool:

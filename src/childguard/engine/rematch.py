@@ -140,7 +140,7 @@ def rematch_audit(
 
     `lists`: the lists to use from now on (as `scan --lists`); default the audit's choice
     (every list in the store when the scan named none)."""
-    from childguard.release.build import ReleaseError, _shard_info
+    from childguard.io.reopen import ShardChanged, reopen_scanned_shard
 
     t0 = time.perf_counter()
     say = log or (lambda msg: None)
@@ -226,8 +226,8 @@ def rematch_audit(
                 result.discarded_unfinished.append(sid)
             continue
         try:
-            info = _shard_info(entry, layout.root)
-        except ReleaseError as e:
+            info = reopen_scanned_shard(entry, layout.root)
+        except ShardChanged as e:
             raise RematchError(f"{e}; rematch stopped (run it again once fixed)") from None
         _rematch_shard(info, layout, ctx, list_det, rescorer, result)
         result.shards += 1

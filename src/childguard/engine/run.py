@@ -28,10 +28,14 @@ from childguard.engine.tasks import (
     plan_shard,
     resolve_detector_names,
 )
-from childguard.io.atomic import clean_stale_temps, write_json_atomic
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.run import RunRecord
+from childguard.formats.stats import ShardStats
+from childguard.io.atomic import clean_stale_temps
 from childguard.io.paths import InputError, check_out_dir, expand_inputs
 from childguard.io.readers import ShardInfo, Task
 from childguard.policy import RISKS, Policy, load_policy
+from childguard.urls import URL_NORM_VERSION
 
 
 class ScanConfigMismatch(RuntimeError):
@@ -85,12 +89,9 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
     layout = OutLayout(Path(ctx.out))
     if restart:
         layout.wipe()
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-        except ValueError:
-            prev = {}
-        if prev.get("rematch_unfinished"):
+    prev = _previous_run(layout)
+    if prev is not None:
+        if (prev.model_extra or {}).get("rematch_unfinished"):
             from childguard.install import command_name
 
             raise ScanConfigMismatch(
@@ -98,8 +99,16 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
                 f"{command_name()} rematch {layout.root} (or start a new audit: another --out, "
                 "or --restart to discard this one)"
             )
-        if prev.get("config_hash") not in (None, config_hash):
-            raise ScanConfigMismatch(_mismatch(layout, prev, config, policy, described, config_hash))
+        if prev.config_hash not in (None, config_hash):
+            raise ScanConfigMismatch(
+                _mismatch(layout, _previous(layout), config, policy, described, config_hash)
+            )
+        try:
+            check_url_norm(
+                prev.url_norm_version, str(layout.run_json), "use another --out or --restart"
+            )
+        except FormatError as e:
+            raise ScanConfigMismatch(str(e)) from None
     clean_stale_temps(layout.root)
     _record_list_refs(layout.root, described)
     # a folder scanned with its own audit inside must not read the findings as shards
@@ -144,6 +153,16 @@ def _record_list_refs(root: Path, described: list[dict]) -> None:
             record(Path(home) / "lists", root, list_versions(described))
 
 
+def _previous_run(layout: OutLayout) -> RunRecord | None:
+    """The run.json an earlier run left, or None (none, or unreadable: written again)."""
+    if not layout.run_json.exists():
+        return None
+    try:
+        return RunRecord.read(layout.run_json)
+    except FormatError:
+        return None
+
+
 def _under(path: str, root: Path) -> bool:
     if "://" in path and not path.startswith("file://"):
         return False
@@ -158,8 +177,19 @@ def _previous(layout: OutLayout) -> dict:
 
 
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
-    """Write run.json: tool, config, policy, detectors, inputs (and the summary when done)."""
-    run = {
+    """Write run.json: what this scan runs with, its inputs, and its totals once done."""
+    inputs = [
+        (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
+        for p in plans
+    ]
+    prev = _previous_run(layout)
+    extra: dict = {}
+    if prev is not None:
+        # keep what earlier (resumed) runs learnt about shards finished before this one
+        known = {i["shard_id"]: i for i in prev.inputs}
+        inputs = [known.get(i["shard_id"], i) if "columns" not in i else i for i in inputs]
+        extra = dict(prev.model_extra or {})  # records other steps added (e.g. a rematch)
+    fields: dict = {
         "tool": "childguard",
         "tool_version": __version__,
         "status": status,
@@ -168,26 +198,11 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
         "policy": ctx.policy.model_dump(mode="json"),
         "policy_hash": ctx.policy.fingerprint(),
         "detectors": described,
-        "inputs": [
-            (p.info.to_json() if p.info is not None else {**p.shard.to_json(), "error": p.error})
-            for p in plans
-        ],
+        "inputs": inputs,
+        "url_norm_version": URL_NORM_VERSION,
     }
-    if layout.run_json.exists():
-        try:
-            prev = json.loads(layout.run_json.read_text())
-            # keep what earlier (resumed) runs learnt about shards finished before this one
-            known = {i["shard_id"]: i for i in prev.get("inputs", [])}
-            run["inputs"] = [
-                known.get(i["shard_id"], i) if "columns" not in i else i for i in run["inputs"]
-            ]
-        except ValueError:
-            pass
-    prev_run = _previous(layout)
-    if prev_run.get("rematches"):  # list re-matches of this audit (engine/rematch.py)
-        run["rematches"] = prev_run["rematches"]
     if result is not None:
-        run["summary"] = {
+        fields["summary"] = {
             "rows": result.rows,
             "risk_counts": result.risk_counts,
             "row_errors": result.row_errors,
@@ -197,7 +212,7 @@ def write_run_json(layout, config, ctx, described, config_hash, plans, status, r
             "failed_shards": [f["shard_id"] for f in result.failed],
             "seconds": round(result.seconds, 3),
         }
-    write_json_atomic(layout.run_json, run)
+    RunRecord.new(**extra, **fields).write(layout.run_json)
 
 
 class ScanRun:
@@ -294,7 +309,7 @@ class ScanRun:
         for p in self.plans:
             if p.done:
                 result.skipped_shards += 1
-                result.shards.append(json.loads(self.layout.stats(p.shard.shard_id).read_text()))
+                result.shards.append(ShardStats.read(self.layout.stats(p.shard.shard_id)).dump())
         result.shards.sort(key=lambda s: s["shard_id"])
         for s in result.shards:
             result.rows += s["rows"]

@@ -12,7 +12,6 @@ shard's findings before its stats; parts are deleted only after the stats. Every
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from childguard.io.atomic import write_json_atomic, write_parquet_atomic
+from childguard.formats import FormatError
+from childguard.formats.markers import TaskMarker
+from childguard.formats.stats import ShardStats
+from childguard.io.atomic import write_parquet_atomic
 
 
 @dataclass(frozen=True)
@@ -68,33 +70,33 @@ class OutLayout:
         if not p.exists() or not self.findings(shard_id).exists():
             return False
         try:
-            return json.loads(p.read_text()).get("status") == "ok"
-        except (OSError, ValueError):
-            return False
+            return ShardStats.read(p).ok
+        except FormatError:
+            return False  # unreadable stats: the shard is scanned again
 
-    def task_done(self, shard_id: str, task: int) -> dict | None:
-        """A task's marker contents when marker and part both exist, else None."""
+    def task_done(self, shard_id: str, task: int) -> TaskMarker | None:
+        """A task's marker when marker and part both exist and the marker reads, else None."""
         m, part = self.marker(shard_id, task), self.part(shard_id, task)
         if not (m.exists() and part.exists()):
             return None
         try:
-            return json.loads(m.read_text())
-        except (OSError, ValueError):
-            return None
+            return TaskMarker.read(m)
+        except FormatError:
+            return None  # the task runs again
 
     def write_task(
         self,
         shard_id: str,
         task: int,
         findings: pa.Table,
-        info: dict,
+        marker: TaskMarker,
         errors: pa.Table | None = None,
     ) -> None:
         """Write a task's errors part, findings part, then its marker (all atomic)."""
         if errors is not None and errors.num_rows:
             write_parquet_atomic(self.part_errors(shard_id, task), errors)
         write_parquet_atomic(self.part(shard_id, task), findings)
-        write_json_atomic(self.marker(shard_id, task), info)
+        marker.write(self.marker(shard_id, task))
 
     def read_part_errors(self, shard_id: str, task: int) -> pa.Table | None:
         """One task's row-errors part, or None when it had none."""

@@ -23,7 +23,9 @@ from childguard.engine.batch import (
 from childguard.engine.facets import merge as merge_facets
 from childguard.engine.facets import seal as seal_facets
 from childguard.engine.state import OutLayout
-from childguard.io.atomic import write_json_atomic, write_parquet_atomic
+from childguard.formats.markers import TaskMarker
+from childguard.formats.stats import ShardStats
+from childguard.io.atomic import write_parquet_atomic
 from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardError, ShardInfo, Task, iter_task_batches, open_shard
 from childguard.policy import RISKS, Policy
@@ -166,18 +168,60 @@ def run_task(
         info.shard.shard_id,
         task.index,
         table,
-        {
-            "rows": rows,
-            "risk_counts": counts,
-            "seconds": round(seconds, 4),
-            "row_offset": task.row_offset,
-            "row_errors": row_errors,
-            "facets": seal_facets(facets),
-            "picture_checked": pictures,
-        },
+        TaskMarker.new(
+            rows=rows,
+            risk_counts=counts,
+            seconds=round(seconds, 4),
+            row_offset=task.row_offset,
+            row_errors=row_errors,
+            facets=seal_facets(facets),
+            picture_checked=pictures,
+        ),
         errors,
     )
     return TaskResult(info.shard.shard_id, task.index, rows, counts, seconds)
+
+
+class ScanWorker:
+    """A scan's per-worker state: the context and its detectors, built once per worker.
+
+    Pickled without its detectors: each worker process builds its own (`setup_worker`); in
+    the caller's process the detectors it built already are used."""
+
+    def __init__(self, ctx: ScanContext, detectors: list[Detector] | None = None) -> None:
+        self.ctx = ctx
+        self.detectors = detectors
+
+    def __getstate__(self) -> dict:
+        return {"ctx": self.ctx, "detectors": None}
+
+
+def setup_worker(worker: ScanWorker) -> ScanWorker:
+    """Build (once) and set up the worker's detectors: an executor's per-worker setup."""
+    if worker.detectors is None:
+        worker.detectors = build_detectors(worker.ctx)
+    for d in worker.detectors:
+        d.ensure_setup()
+    return worker
+
+
+def scan_job(worker: ScanWorker, info: ShardInfo, task: Task) -> TaskResult:
+    """One task as an executor job. A task whose marker exists (a retry after its worker died
+    between writing the marker and reporting, or a task a killed run finished) is not run
+    again: the marker is the result, so every row is counted once."""
+    ctx = worker.ctx
+    marker = ctx.layout.task_done(info.shard.shard_id, task.index)
+    if marker is not None:
+        return TaskResult(
+            info.shard.shard_id,
+            task.index,
+            marker.rows,
+            marker.risk_counts,
+            marker.seconds,
+            skipped=True,
+        )
+    assert worker.detectors is not None, "setup_worker builds the detectors"
+    return run_task(info, task, ctx, worker.detectors)
 
 
 def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
@@ -195,14 +239,14 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         marker = layout.task_done(sid, t.index)
         if marker is None:
             raise RuntimeError(f"{info.shard.path}: task {t.index} has no completion marker")
-        rows += marker["rows"]
-        seconds += marker["seconds"]
-        pictures += int(marker.get("picture_checked", 0))
-        for k, v in marker["risk_counts"].items():
+        rows += marker.rows
+        seconds += marker.seconds
+        pictures += marker.picture_checked
+        for k, v in marker.risk_counts.items():
             counts[k] += v
-        for d, v in marker.get("row_errors", {}).items():
+        for d, v in marker.row_errors.items():
             row_errors[d] = row_errors.get(d, 0) + v
-        merge_facets(facets, marker.get("facets", {}))
+        merge_facets(facets, marker.facets)
         part = layout.read_part(sid, t.index)
         if part.num_rows:
             parts.append(part.cast(FINDINGS_SCHEMA))
@@ -252,9 +296,10 @@ def finalize_shard(plan: ShardPlan, ctx: ScanContext) -> dict:
         # the bytes this scan read, so a release can tell a same-size edit since (one more
         # sequential read of the file, ~1 GB/s against a scan's ~10-20 MB/s per core)
         stats["sha256"] = file_sha256(info.shard.path.removeprefix("file://"))
-    write_json_atomic(layout.stats(sid), stats)
+    rec = ShardStats.new(**stats)
+    rec.write(layout.stats(sid))
     layout.clear_state(sid)
-    return stats
+    return rec.dump()
 
 
 def fail_shard(shard: Shard, ctx: ScanContext, errors: list[str], rows: int = 0) -> dict:
@@ -269,5 +314,6 @@ def fail_shard(shard: Shard, ctx: ScanContext, errors: list[str], rows: int = 0)
         "status": "failed",
         "tool_version": __version__,
     }
-    write_json_atomic(ctx.layout.stats(shard.shard_id), stats)
-    return stats
+    rec = ShardStats.new(**stats)
+    rec.write(ctx.layout.stats(shard.shard_id))
+    return rec.dump()

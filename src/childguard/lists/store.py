@@ -34,6 +34,7 @@ from childguard.lists.digests import DigestSet, difference, prefixes, sort_uniqu
 from childguard.lists.importers import ImportReport, read_list_file
 from childguard.lists.pdq import PDQIndex
 from childguard.lists.types import WIDTH, ListType
+from childguard.urls import URL_NORM_VERSION
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _LOCK_WAIT_S = 60.0
@@ -95,6 +96,17 @@ class LoadedList:
 def _write_npy(path: Path, arr: np.ndarray) -> None:
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(arr))
+
+
+def _check_url_norm(meta: dict, path: Path) -> None:
+    """A URL list's digests were made with this childguard's URL normaliser (a list made
+    before versions were recorded has none: version 1), else ListStoreError."""
+    from childguard.formats import FormatError, check_url_norm
+
+    try:
+        check_url_norm(meta.get("url_norm_version"), str(path), "import the list again")
+    except FormatError as e:
+        raise ListStoreError(str(e)) from None
 
 
 def _now() -> str:
@@ -162,6 +174,8 @@ class ListStore:
                 index = PDQIndex.load(np.array(digests.digests), order, offsets)
             else:
                 index = PDQIndex.build(np.array(digests.digests))
+        if kind is ListType.url:
+            _check_url_norm(meta, folder / "list.json")
         url_key = meta.get("url_key", "rfc3986") if kind is ListType.url else "rfc3986"
         return LoadedList(ref.name, kind, version, digests, index, url_key)
 
@@ -316,6 +330,8 @@ class ListStore:
                     raise ListStoreError(
                         f"list {name!r} holds {meta['type']} entries, not {kind.value}"
                     )
+                if kind is ListType.url:  # new entries are hashed with this normaliser
+                    _check_url_norm(meta, meta_path)
                 version = int(meta["version"])
                 current = np.load(folder / f"v{version:04d}.npy")
             else:
@@ -331,6 +347,7 @@ class ListStore:
                 }
                 if kind is ListType.url:
                     meta["url_key"] = "sb1"
+                    meta["url_norm_version"] = URL_NORM_VERSION
                 version = 0
                 current = np.zeros((0, WIDTH[kind]), dtype=np.uint8)
             if description:

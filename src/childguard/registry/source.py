@@ -3,7 +3,6 @@ single rows for a reviewer's (logged) reveal, and image bytes where a shard carr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from childguard.formats import FormatError
+from childguard.formats.run import RunRecord
 
 # Columns that hold image bytes in common layouts (img2dataset parquet, HF `datasets` images).
 IMAGE_COLUMNS = ("jpg", "png", "webp", "image", "image_bytes", "img", "bytes")
@@ -39,11 +41,11 @@ def load_inputs(audit_dir: Path) -> dict[str, ShardRef]:
     if not run.exists():
         return {}
     try:
-        data = json.loads(run.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise SourceError(f"{run}: unreadable run.json ({e})") from None
+        data = RunRecord.read(run)
+    except FormatError as e:
+        raise SourceError(f"unreadable run.json: {e}") from None
     out: dict[str, ShardRef] = {}
-    for i, inp in enumerate(data.get("inputs") or []):
+    for i, inp in enumerate(data.inputs):
         try:
             cols = inp.get("columns") or {}
             out[inp["shard_id"]] = ShardRef(

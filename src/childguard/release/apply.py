@@ -20,16 +20,26 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
+from childguard.executors import Executor, LocalExecutor
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.manifest import ReleaseManifest
 from childguard.io.atomic import write_json_atomic
 from childguard.io.columns import URL_NAMES
-from childguard.io.paths import FOLDER_FORMATS, Shard, detect_format, file_sha256, shard_id_for
+from childguard.io.paths import (
+    FOLDER_FORMATS,
+    InputError,
+    Shard,
+    detect_format,
+    file_sha256,
+    shard_id_for,
+)
 from childguard.io.readers import ShardError, ShardInfo, open_shard
 from childguard.release.faults import checkpoint
 from childguard.release.img2dataset import (
@@ -42,7 +52,6 @@ from childguard.release.img2dataset import (
 )
 from childguard.release.manifest import PL_MANIFEST
 from childguard.release.matcher import Matcher
-from childguard.release.pool import ordered_map
 from childguard.release.shards import find_removals, write_without
 
 STATE_FILE = ".childguard-apply.json"
@@ -112,17 +121,25 @@ def load_manifest(
     if not p.exists():
         raise ApplyError(f"{p}: no manifest here")
     meta_path = p.with_name("manifest.json")
-    meta: dict = {}
+    meta = ReleaseManifest()
     if meta_path.exists():
-        with contextlib.suppress(ValueError):
-            meta = json.loads(meta_path.read_text())
+        try:
+            meta = ReleaseManifest.read(meta_path)
+        except FormatError as e:
+            if expect or public_key:
+                raise ApplyError(str(e)) from None
+        # hashes of another URL normaliser would silently match nothing
+        try:
+            check_url_norm(meta.url_norm_version, str(meta_path), "use the childguard that made it")
+        except FormatError as e:
+            raise ApplyError(str(e)) from None
     digest = file_sha256(p)
     if expect or public_key:
         try:
             check_identity(p.parent, expect, public_key)
         except IdentityError as e:
             raise ApplyError(str(e)) from None
-        listed = meta.get("files", {}).get("manifest.parquet", {})
+        listed = meta.files.get("manifest.parquet", {})
         if listed.get("sha256") != digest:
             raise ApplyError(f"{p}: not the manifest.parquet that manifest.json lists")
     # the checks `verify` makes of manifest.parquet (schema, hash shapes, keys, reasons)
@@ -132,7 +149,7 @@ def load_manifest(
     # `reason` tells rows held for review apart from rows removed for cause
     df = pl.read_parquet(p, columns=["url_sha256", "laion_hash", "reason"])
     df = df.cast({k: PL_MANIFEST[k] for k in df.columns})  # type: ignore[arg-type]
-    return LoadedManifest(Matcher.from_manifest(df), meta.get("release_id"), digest, df.height)
+    return LoadedManifest(Matcher.from_manifest(df), meta.release_id, digest, df.height)
 
 
 # ------------------------------------------------------------------------------------------
@@ -501,11 +518,12 @@ def apply_manifest(
     keep_backup: bool = False,
     url_column: str | None = None,
     on_report: Callable[[FileReport], None] | None = None,
-    map_items: Callable[[_Run, list[Item]], Iterator[list[FileReport]]] | None = None,
+    executor: Executor | None = None,
     workers: int = 1,
 ) -> list[FileReport]:
-    """`map_items(run, items)`, when given, processes the items on another executor and yields
-    each item's reports in item order (see childguard.engine.ray_release)."""
+    """Purge `targets` with the manifest (module docstring: the modes). Each item's work runs
+    on `executor` (default: `workers` local processes; closed at the end); reports come in
+    item order and the --out state file is kept here, in the caller."""
     if out is not None and in_place:
         raise ApplyError("choose --out DIR or --in-place, not both")
     if keep_backup and not in_place:
@@ -539,13 +557,17 @@ def apply_manifest(
             emit([FileReport(**{**prev, "status": "done-before"})])
         else:
             todo.append(item)
-    per_item = (
-        map_items(run, todo)
-        if map_items
-        else ordered_map(_process, [(i,) for i in todo], run, workers)
-    )
-    for item, reps in zip(todo, per_item, strict=True):
-        if reps and all(r.status != "failed" for r in reps):
-            run.mark_done(item, reps[0])
-        emit(reps)
+    with executor or LocalExecutor(workers) as ex:
+        try:
+            if todo and run.writing:  # workers write there: every node must see it
+                where = [run.out] if run.out is not None else {i.base for i in todo}
+                for folder in sorted(where):
+                    ex.check_shared(folder)
+            per_item = ex.map_ordered(_process, [(i,) for i in todo], run)
+            for item, reps in zip(todo, per_item, strict=True):
+                if reps and all(r.status != "failed" for r in reps):
+                    run.mark_done(item, reps[0])
+                emit(reps)
+        except InputError as e:  # the executor's own (e.g. an unreachable cluster)
+            raise ApplyError(str(e)) from None
     return reports

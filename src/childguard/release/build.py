@@ -17,22 +17,26 @@ when complete, so a killed release never leaves anything under the final name):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from childguard import __version__
-from childguard.io.columns import ColumnMap
-from childguard.io.paths import Shard, file_sha256
-from childguard.io.readers import ShardError, ShardInfo, open_shard
+from childguard.executors import Executor, LocalExecutor
+from childguard.formats import FormatError, Record, check_url_norm
+from childguard.formats.manifest import FORMAT, ReleaseManifest
+from childguard.formats.run import RunRecord
+from childguard.formats.stats import ShardStats
+from childguard.io.paths import InputError, file_sha256
+from childguard.io.readers import ShardInfo
+from childguard.io.reopen import ShardChanged, reopen_scanned_shard
 from childguard.policy import Policy, load_policy
 from childguard.release.faults import checkpoint
 from childguard.release.manifest import (
@@ -43,10 +47,11 @@ from childguard.release.manifest import (
     to_arrow,
 )
 from childguard.release.matcher import Matcher
-from childguard.release.pool import ordered_map
 from childguard.release.shards import ConservationError, copy_raw, find_removals, write_without
+from childguard.urls import URL_NORM_VERSION
 
-FORMAT = "childguard-release/1"
+R = TypeVar("R", bound=Record)
+
 ReviewDefault = Literal["hold", "keep"]
 
 
@@ -68,39 +73,28 @@ class ReleaseResult:
 # inputs
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read(model: type[R], path: Path) -> R:
+    """A record file, or ReleaseError naming the file and what is wrong with it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReleaseError(f"{path}: missing ({what})") from None
-    except ValueError as e:
-        raise ReleaseError(f"{path}: not valid JSON ({e})") from None
+        return model.read(path)
+    except FormatError as e:
+        raise ReleaseError(str(e)) from None
+
+
+def _check_hashes(rec: RunRecord | ReleaseManifest, path: Path, redo: str) -> None:
+    """Refuse url_sha256 values made with another URL normaliser than this childguard's."""
+    try:
+        check_url_norm(rec.url_norm_version, str(path), redo)
+    except FormatError as e:
+        raise ReleaseError(str(e)) from None
 
 
 def _shard_info(entry: dict, audit_dir: Path) -> ShardInfo:
     """Reopen a scanned shard and check it is the file the scan saw."""
-    sid = entry.get("shard_id", "?")
-    if "columns" not in entry or "error" in entry:
-        raise ReleaseError(f"{audit_dir}/run.json: shard {sid} was not scanned successfully")
-    shard = Shard(entry["path"], entry["format"], entry.get("compression"), entry.get("size"), sid)
-    cols = entry["columns"]
     try:
-        info = open_shard(shard, cols.get("url"), cols.get("text"))
-    except ShardError as e:
-        raise ReleaseError(f"shard {sid}: {e}") from None
-    if info.columns != ColumnMap(**cols):
-        raise ReleaseError(f"{shard.path}: columns differ from the scan's ({cols})")
-    if shard.format in ("csv", "tsv") and (
-        info.header != entry.get("header", info.header)
-        or info.delimiter != entry.get("delimiter", info.delimiter)
-    ):
-        raise ReleaseError(f"{shard.path}: header/delimiter differ from the scan's")
-    if shard.is_local and shard.size is not None and os.path.getsize(shard.path) != shard.size:
-        raise ReleaseError(
-            f"{shard.path}: size changed since the scan ({shard.size} -> "
-            f"{os.path.getsize(shard.path)} bytes); scan it again"
-        )
-    return info
+        return reopen_scanned_shard(entry, audit_dir)
+    except ShardChanged as e:
+        raise ReleaseError(str(e)) from None
 
 
 def _release_names(paths: list[str]) -> list[str]:
@@ -135,11 +129,12 @@ def _empty_decisions() -> pl.DataFrame:
     )
 
 
-def read_manifest_dir(release_dir: Path) -> tuple[dict, pl.DataFrame]:
+def read_manifest_dir(release_dir: Path) -> tuple[ReleaseManifest, pl.DataFrame]:
     """A release's manifest.json and its manifest.parquet, checked against its SHA-256."""
-    meta = _read_json(release_dir / "manifest.json", "release manifest")
+    meta = _read(ReleaseManifest, release_dir / "manifest.json")
+    _check_hashes(meta, release_dir / "manifest.json", "its removals cannot be carried")
     mpath = release_dir / "manifest.parquet"
-    rec = meta.get("files", {}).get("manifest.parquet", {})
+    rec = meta.files.get("manifest.parquet", {})
     if not mpath.exists() or file_sha256(mpath) != rec.get("sha256"):
         raise ReleaseError(f"{mpath}: missing or does not match manifest.json; run verify")
     df = pl.read_parquet(mpath).cast(PL_MANIFEST)  # type: ignore[arg-type]
@@ -157,13 +152,14 @@ def _findings(audit_dir: Path, shard_id: str) -> pl.DataFrame:
     return pl.read_parquet(p)
 
 
-def _rule_detectors(run: dict) -> dict[str, list[str]]:
+def _rule_detectors(run: RunRecord | dict) -> dict[str, list[str]]:
     """Detector names each rule of the scan's policy reads, in order of appearance (parsed by
     the policy module, the one place rules are parsed; an unparsable rule reads nothing)."""
     from childguard.policy import PolicyError, rules_read
 
     out: dict[str, list[str]] = {}
-    for r in (run.get("policy") or {}).get("rules", []):
+    policy = run.get("policy") if isinstance(run, dict) else run.policy
+    for r in (policy or {}).get("rules", []):
         try:
             out.update(rules_read(((str(r.get("name", "")), str(r["when"])),)))
         except (PolicyError, KeyError, TypeError):
@@ -402,50 +398,52 @@ def build_release(
     release_id: str | None = None,
     review_default: ReviewDefault = "hold",
     log=None,
-    map_shards=None,
+    executor: Executor | None = None,
     workers: int = 1,
 ) -> ReleaseResult:
-    """`map_shards(release_shard, jobs, matcher, tmp) -> records in job order`, when given,
-    runs the per-shard writes on another executor (see childguard.engine.ray_release)."""
+    """Build the release `out` from the scan in `audit_dir` (module docstring: the order of
+    work). The per-shard writes run on `executor` (default: `workers` local processes; it is
+    closed at the end), in shard order whatever runs them."""
     audit_dir, out = Path(audit_dir), Path(out)
     say = log or (lambda msg: None)
     if out.exists():
         raise ReleaseError(f"{out}: already exists; a release directory is written once")
-    run = _read_json(audit_dir / "run.json", "the scan's run.json")
+    run = _read(RunRecord, audit_dir / "run.json")
+    _check_hashes(run, audit_dir / "run.json", "scan it again with this childguard")
     pol = load_policy(policy) if isinstance(policy, str | Path) else policy
     from_registry = decisions is None
     if decisions is None:
         decisions = _load_decisions(audit_dir, db_url)
     created = datetime.now(UTC).replace(microsecond=0)
 
-    parent_meta: dict | None = None
+    parent_meta: ReleaseManifest | None = None
     parent_df: pl.DataFrame | None = None
     if parent is not None:
         parent_meta, parent_df = read_manifest_dir(Path(parent))
     rid = release_id or "r" + created.strftime("%Y%m%dT%H%M%SZ")
-    if parent_meta is not None and rid == parent_meta.get("release_id"):
+    if parent_meta is not None and rid == parent_meta.release_id:
         rid += "-2"
 
-    inputs = run.get("inputs") or []
+    inputs = run.inputs
     if not inputs:
         raise ReleaseError(f"{audit_dir}/run.json lists no inputs")
     infos: list[ShardInfo] = []
-    stats: list[dict] = []
+    stats: list[ShardStats] = []
     for entry in inputs:
         sid = entry.get("shard_id", "?")
-        st = _read_json(audit_dir / "stats" / f"{sid}.json", f"stats of shard {sid}")
-        if st.get("status") != "ok":
+        st = _read(ShardStats, audit_dir / "stats" / f"{sid}.json")
+        if not st.ok:
             raise ReleaseError(
-                f"{audit_dir}/stats/{sid}.json: shard {sid} status {st.get('status')!r}; "
+                f"{audit_dir}/stats/{sid}.json: shard {sid} status {st.status!r}; "
                 "every shard must be scanned before a release"
             )
         info = _shard_info(entry, audit_dir)
-        if info.shard.is_local and st.get("sha256"):
+        if info.shard.is_local and st.sha256:
             now = file_sha256(Path(info.shard.path.removeprefix("file://")))
-            if now != st["sha256"]:
+            if now != st.sha256:
                 raise ReleaseError(
                     f"{info.shard.path}: content changed since the scan (same size, SHA-256 "
-                    f"{now[:12]}... != {st['sha256'][:12]}...); scan it again"
+                    f"{now[:12]}... != {st.sha256[:12]}...); scan it again"
                 )
         infos.append(info)
         stats.append(st)
@@ -487,19 +485,19 @@ def build_release(
     tmp.mkdir()
     try:
         jobs = [
-            (info, name, st.get("rows"), decided[info.shard.shard_id])
+            (info, name, st.rows, decided[info.shard.shard_id])
             for info, name, st in zip(infos, names, stats, strict=True)
         ]
         shard_recs: list[dict] = []
-        if map_shards is None:  # this machine: in process, or a local process pool
-            for rec in ordered_map(_pool_shard, [(*j, tmp) for j in jobs], matcher, workers):
-                shard_recs.append(rec)
-                _say_shard(say, rec)
-                checkpoint("release:shard")
-        else:  # another executor (the Ray engine): same function, results in job order
-            shard_recs = map_shards(release_shard, jobs, matcher, tmp)
-            for rec in shard_recs:
-                _say_shard(say, rec)
+        with executor or LocalExecutor(workers) as ex:
+            try:
+                ex.check_shared(tmp)
+                for rec in ex.map_ordered(_pool_shard, [(*j, tmp) for j in jobs], matcher):
+                    shard_recs.append(rec)
+                    _say_shard(say, rec)
+                    checkpoint("release:shard")
+            except InputError as e:  # the executor's own (e.g. an unreachable cluster)
+                raise ReleaseError(str(e)) from None
 
         files = {}
         for fname, df, schema in (
@@ -518,16 +516,17 @@ def build_release(
         meta = {
             "format": FORMAT,
             "release_id": rid,
-            "parent_id": parent_meta["release_id"] if parent_meta else None,
+            "parent_id": parent_meta.release_id if parent_meta else None,
             "created": created.isoformat().replace("+00:00", "Z"),
             "tool_version": __version__,
             "audit": {
-                "config_hash": run.get("config_hash"),
-                "policy_hash": run.get("policy_hash"),
-                "tool_version": run.get("tool_version"),
+                "config_hash": run.config_hash,
+                "policy_hash": run.policy_hash,
+                "tool_version": run.tool_version,
             },
-            "config_hash": run.get("config_hash"),
-            "policy_hash": pol.fingerprint() if pol is not None else run.get("policy_hash"),
+            "config_hash": run.config_hash,
+            "policy_hash": pol.fingerprint() if pol is not None else run.policy_hash,
+            "url_norm_version": URL_NORM_VERSION,
             "review_default": review_default,
             "counts": {
                 "rows_in": sum(s["rows_in"] for s in shard_recs),
@@ -546,9 +545,7 @@ def build_release(
             "files": files,
         }
         checkpoint("release:before-json")
-        (tmp / "manifest.json").write_text(
-            json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        (tmp / "manifest.json").write_bytes(ReleaseManifest.new(**meta).to_bytes())
         _fsync_tree(tmp)
         checkpoint("release:before-rename")
         try:

@@ -41,11 +41,7 @@ def release_cmd(
 
     if review not in ("hold", "keep"):
         raise typer.BadParameter("--review must be 'hold' or 'keep'")
-    map_shards = None
-    if engine == "ray":
-        map_shards = _ray_mapper("release_mapper", ray_address)
-    elif engine != "local":
-        raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
+    executor = _executor(engine, workers, ray_address)
     try:
         res = build_release(
             audit_dir,
@@ -56,8 +52,7 @@ def release_cmd(
             release_id=release_id,
             review_default=review,  # type: ignore[arg-type]
             log=typer.echo,
-            map_shards=map_shards,
-            workers=workers,
+            executor=executor,
         )
     except (ReleaseError, PolicyError) as e:
         typer.secho(f"release failed, nothing published: {e}", fg="red", err=True)
@@ -170,11 +165,7 @@ def apply_cmd(
                 f"{r.status:>13}  {r.removed:>8} of {r.units:>9} {unit:<7}  {where}{held}"
             )
 
-    map_items = None
-    if engine == "ray":
-        map_items = _ray_mapper("apply_mapper", ray_address)
-    elif engine != "local":
-        raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
+    executor = _executor(engine, workers, ray_address)
     try:
         loaded = load_manifest(manifest, expect=expect, public_key=public_key)
     except ApplyError as e:
@@ -189,8 +180,7 @@ def apply_cmd(
             keep_backup=keep_backup,
             url_column=url_column,
             on_report=show,
-            map_items=map_items,
-            workers=workers,
+            executor=executor,
         )
     except (ApplyError, ShardError) as e:
         typer.secho(f"apply failed: {e}", fg="red", err=True)
@@ -210,10 +200,17 @@ def apply_cmd(
         raise typer.Exit(1)
 
 
-def _ray_mapper(name: str, address: str | None):
-    """The Ray engine's per-shard mapper, or a clear exit when Ray is not installed."""
+def _executor(engine: str, workers: int, address: str | None):
+    """Where the per-shard / per-file work runs: local processes or Ray (one task each);
+    a clear exit when Ray is not installed."""
+    if engine == "local":
+        from childguard.executors import LocalExecutor
+
+        return LocalExecutor(workers)
+    if engine != "ray":
+        raise typer.BadParameter(f"unknown engine {engine!r} (local or ray)")
     try:
-        from childguard.engine import ray_release
+        from childguard.executors.ray import RayExecutor
     except ImportError as e:
         typer.secho(
             f"error: --engine ray needs Ray: {install_hint('ray')} ({e})",
@@ -221,4 +218,5 @@ def _ray_mapper(name: str, address: str | None):
             err=True,
         )
         raise typer.Exit(2) from None
-    return getattr(ray_release, name)(address)
+    # --workers left at 1 on a cluster: as many tasks as the cluster holds
+    return RayExecutor(address, workers if workers > 1 else None)

@@ -9,17 +9,17 @@ removed_in on every entry. Each problem names the file it is about.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.manifest import ReleaseManifest
 from childguard.io.columns import ColumnMap
 from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardInfo
-from childguard.release.build import FORMAT
 from childguard.release.identity import SIG_NAME
 from childguard.release.manifest import (
     FORBIDDEN_COLUMNS,
@@ -110,17 +110,17 @@ def verify_release(release_dir: str | Path) -> VerifyReport:
     root = Path(release_dir)
     rep = VerifyReport(root)
     mj = root / "manifest.json"
-    try:
-        meta = json.loads(mj.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not mj.exists():
         rep.problems.append(f"{mj}: missing (not a release, or an unfinished one)")
         return rep
-    except ValueError as e:
-        rep.problems.append(f"{mj}: not valid JSON ({e})")
+    try:
+        rec = ReleaseManifest.read(mj)
+        check_url_norm(rec.url_norm_version, str(mj), "it needs the childguard that made it")
+    except FormatError as e:
+        rep.problems.append(str(e))
         return rep
-    rep.release_id = meta.get("release_id")
-    if meta.get("format") != FORMAT:
-        rep.problems.append(f"{mj}: format {meta.get('format')!r} != {FORMAT!r}")
+    meta = rec.model_dump(mode="json")
+    rep.release_id = rec.release_id
     for key in ("release_id", "created", "tool_version", "config_hash", "policy_hash"):
         if not meta.get(key):
             rep.problems.append(f"{mj}: {key} is missing")

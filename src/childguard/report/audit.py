@@ -6,7 +6,6 @@ so nothing read here can carry a caption or an image URL.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from childguard.policy import RISKS
+from childguard.formats import FormatError, Record
+from childguard.formats.run import RunRecord
+from childguard.formats.stats import ShardStats
 
 
 class ReportError(RuntimeError):
@@ -91,32 +92,12 @@ def _empty_findings() -> pl.LazyFrame:
     )
 
 
-def _read_json(path: Path) -> dict:
+def _read(model: type[Record], path: Path) -> dict:
+    """A record file as the dict it holds (plus its format version), or ReportError."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ReportError(f"{path}: not readable JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise ReportError(f"{path}: expected a JSON object, found {type(obj).__name__}")
-    return obj
-
-
-def _check_stats(path: Path, s: dict) -> None:
-    for key in ("shard_id", "rows", "risk_counts", "status"):
-        if key not in s:
-            raise ReportError(f"{path}: missing field {key!r}")
-    if not isinstance(s["rows"], int) or s["rows"] < 0:
-        raise ReportError(f"{path}: field 'rows' must be a non-negative integer")
-    rc = s["risk_counts"]
-    if not isinstance(rc, dict) or any(not isinstance(v, int) or v < 0 for v in rc.values()):
-        raise ReportError(f"{path}: field 'risk_counts' must map risks to counts")
-    unknown = set(rc) - set(RISKS)
-    if unknown:
-        raise ReportError(f"{path}: unknown risk(s) in risk_counts: {sorted(unknown)}")
-    if s["status"] == "ok" and sum(rc.values()) != s["rows"]:
-        raise ReportError(
-            f"{path}: risk_counts add up to {sum(rc.values())}, but rows is {s['rows']}"
-        )
+        return model.read(path).dump()
+    except FormatError as e:
+        raise ReportError(str(e)) from None
 
 
 def load_audit(root: str | Path) -> Audit:
@@ -127,12 +108,8 @@ def load_audit(root: str | Path) -> Audit:
         raise ReportError(f"{root}: no such folder (give the --out folder of `childguard scan`)")
     if not run_path.exists():
         raise ReportError(f"{run_path}: not found; is {root} the output folder of a scan?")
-    run = _read_json(run_path)
-    stats = []
-    for p in sorted((root / "stats").glob("*.json")):
-        s = _read_json(p)
-        _check_stats(p, s)
-        stats.append(s)
+    run = _read(RunRecord, run_path)
+    stats = [_read(ShardStats, p) for p in sorted((root / "stats").glob("*.json"))]
     stats.sort(key=lambda s: s["shard_id"])
     files = []
     for s in stats:
