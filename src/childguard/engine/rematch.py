@@ -13,7 +13,6 @@ run.json says so and a scan of the folder is refused: an interrupted rematch is 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +37,10 @@ from childguard.engine.config_diff import LISTS_DETECTOR, compare, list_versions
 from childguard.engine.facets import facet_counts, hashed, merge, seal
 from childguard.engine.state import OutLayout, read_table
 from childguard.engine.tasks import ScanContext, build_detectors
-from childguard.io.atomic import write_json_atomic, write_parquet_atomic
+from childguard.formats import FormatError, check_url_norm
+from childguard.formats.run import RunRecord
+from childguard.formats.stats import ShardStats
+from childguard.io.atomic import write_parquet_atomic
 from childguard.io.readers import ShardError, iter_task_batches
 from childguard.policy import RISKS, Policy
 
@@ -68,12 +70,30 @@ class RematchResult:
 
 
 def _read_run(layout: OutLayout) -> dict:
+    """run.json through its typed format (version and URL normaliser checked), as a dict."""
+    if not layout.run_json.exists():
+        raise RematchError(f"{layout.root}: no run.json; is this a scan's --out folder?")
     try:
-        return json.loads(layout.run_json.read_text())
-    except FileNotFoundError:
-        raise RematchError(f"{layout.root}: no run.json; is this a scan's --out folder?") from None
-    except ValueError as e:
-        raise RematchError(f"{layout.run_json}: not valid JSON ({e})") from None
+        rec = RunRecord.read(layout.run_json)
+        check_url_norm(rec.url_norm_version, str(layout.run_json), "scan it again in a new --out")
+    except FormatError as e:
+        raise RematchError(str(e)) from None
+    return rec.dump()
+
+
+def _write_run(layout: OutLayout, run: dict) -> None:
+    RunRecord.parse(run, str(layout.run_json)).write(layout.run_json)
+
+
+def _read_stats(layout: OutLayout, sid: str) -> dict:
+    try:
+        return ShardStats.read(layout.stats(sid)).dump()
+    except FormatError as e:
+        raise RematchError(str(e)) from None
+
+
+def _write_stats(layout: OutLayout, sid: str, stats: dict) -> None:
+    ShardStats.parse(stats, str(layout.stats(sid))).write(layout.stats(sid))
 
 
 def _list_state(findings: pa.Table, errors: pa.Table | None) -> dict[int, tuple]:
@@ -210,7 +230,7 @@ def rematch_audit(
         or old_described,
     }
     run["config_hash"] = UNFINISHED
-    write_json_atomic(layout.run_json, run)
+    _write_run(layout, run)
 
     rescorer = _Rescorer(ctx, list_det)
     list_det.ensure_setup()
@@ -250,7 +270,7 @@ def rematch_audit(
 
 def _rematch_shard(info, layout: OutLayout, ctx, list_det, rescorer, result) -> None:
     sid = info.shard.shard_id
-    stats = json.loads(layout.stats(sid).read_text())
+    stats = _read_stats(layout, sid)
     if info.shard.is_local and stats.get("sha256"):
         from childguard.io.paths import file_sha256
 
@@ -367,7 +387,7 @@ def _rematch_shard(info, layout: OutLayout, ctx, list_det, rescorer, result) -> 
         row_errors=dict(sorted(row_errors.items())),
         facets={k: dict(sorted(v.items())) for k, v in facets.items()},
     )
-    write_json_atomic(layout.stats(sid), stats)
+    _write_stats(layout, sid, stats)
 
 
 def _facet_cols(scored: pa.Table) -> list[str]:
@@ -401,7 +421,7 @@ def _finish_run_json(layout, run, new_described, new_hash, result, started) -> N
             p = layout.stats(i.get("shard_id", ""))
             if not p.exists():
                 continue
-            s = json.loads(p.read_text())
+            s = _read_stats(layout, i.get("shard_id", ""))
             if s.get("status") != "ok":
                 continue
             for k, v in s["risk_counts"].items():
@@ -409,4 +429,4 @@ def _finish_run_json(layout, run, new_described, new_hash, result, started) -> N
             for k, v in s.get("row_errors", {}).items():
                 row_errors[k] = row_errors.get(k, 0) + v
         run["summary"] = {**run["summary"], "risk_counts": counts, "row_errors": row_errors}
-    write_json_atomic(layout.run_json, run)
+    _write_run(layout, run)

@@ -8,7 +8,6 @@ where `run_task` runs and hand each `TaskResult` to `ScanRun.on_result`.
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -101,7 +100,7 @@ def prepare_run(config: ScanConfig, policy: Policy | None = None, restart: bool 
             )
         if prev.config_hash not in (None, config_hash):
             raise ScanConfigMismatch(
-                _mismatch(layout, _previous(layout), config, policy, described, config_hash)
+                _mismatch(layout, prev.dump(), config, policy, described, config_hash)
             )
         try:
             check_url_norm(
@@ -167,13 +166,6 @@ def _under(path: str, root: Path) -> bool:
     if "://" in path and not path.startswith("file://"):
         return False
     return Path(path.removeprefix("file://")).resolve().is_relative_to(root)
-
-
-def _previous(layout: OutLayout) -> dict:
-    try:
-        return json.loads(layout.run_json.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def write_run_json(layout, config, ctx, described, config_hash, plans, status, result=None):
