@@ -15,7 +15,7 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, capsys) -> None
 
     monkeypatch.setattr(cli, "app", boom)
     with pytest.raises(SystemExit) as e:
-        cli.main()
+        cli.run()
     assert e.value.code == 2
     # the hint for this installation (an editable checkout here, an index install elsewhere)
     from childguard.install import install_hint
@@ -35,9 +35,9 @@ def test_other_missing_modules_say_so_in_one_line(
     # not an extra of ours: one line naming it, exit 1 (the traceback with CHILDGUARD_DEBUG=1)
     monkeypatch.setattr(cli, "DEBUG", False)
     with pytest.raises(SystemExit) as e:
-        cli.main()
+        cli.run()
     assert e.value.code == 1
     assert "ModuleNotFoundError: No module named 'nope'" in capsys.readouterr().err
     monkeypatch.setattr(cli, "DEBUG", True)
     with pytest.raises(ModuleNotFoundError):
-        cli.main()
+        cli.run()

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 
 SCRIPT = """
 import sys
-from childguard.cli import main
+from childguard.cli import app
 sys.argv = ["childguard", "scan", sys.argv[1], "--out", sys.argv[2], "--workers", "1"]
 try:
-    main()
+    app()
 except SystemExit as e:
     assert not e.code, e.code
 print("PANDAS" if "pandas" in sys.modules else "NO-PANDAS")

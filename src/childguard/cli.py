@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import typer
 
@@ -76,8 +77,20 @@ _EXTRA_OF_MODULE = {
 }
 
 
-def main() -> None:
-    """Run the command line; a missing extra or an unexpected error is one line."""
+def main() -> NoReturn:
+    """The `childguard` entry point: `run`, then leave without native teardown (a crash in
+    Arrow's thread pools at interpreter exit would fail work that succeeded: process_exit.py)."""
+    from childguard.process_exit import exit_process
+
+    try:
+        run()
+    except SystemExit as e:
+        exit_process(e.code)
+    exit_process(0)
+
+
+def run() -> None:
+    """Run the command line; a missing extra or an unexpected error is one line (SystemExit)."""
     import sys
 
     try:
@@ -96,7 +109,7 @@ def main() -> None:
         _unexpected(e)
 
 
-def _unexpected(e: BaseException) -> None:
+def _unexpected(e: BaseException) -> NoReturn:
     """An error no command explained: its kind and first line (never a row's text: our
     messages name files, rows and columns), and how to see the traceback."""
     import sys

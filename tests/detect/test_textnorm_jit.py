@@ -156,9 +156,9 @@ def test_compiled_scan_does_not_import_pandas(tmp_path) -> None:
         src,
     )
     script = (
-        "import sys\nfrom childguard.cli import main\n"
+        "import sys\nfrom childguard.cli import app\n"
         "sys.argv = ['childguard', 'scan', sys.argv[1], '--out', sys.argv[2], '--workers', '1']\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print('PANDAS' if 'pandas' in sys.modules else 'NO-PANDAS', 'numba' in sys.modules)\n"
     )
     env = {**os.environ, "CHILDGUARD_TEXTNORM": "numba"}

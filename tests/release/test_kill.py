@@ -29,11 +29,13 @@ from release.helpers import (
 
 RELEASE = (
     "import sys; from childguard.release.build import build_release; "
-    "build_release(sys.argv[1], sys.argv[2], release_id='k1', decisions=None)"
+    "build_release(sys.argv[1], sys.argv[2], release_id='k1', decisions=None); "
+    "from childguard.process_exit import exit_process; exit_process(0)"
 )
 APPLY = (
     "import sys; from childguard.release.apply import apply_manifest; "
-    "apply_manifest(sys.argv[1], sys.argv[2:], in_place=True)"
+    "apply_manifest(sys.argv[1], sys.argv[2:], in_place=True); "
+    "from childguard.process_exit import exit_process; exit_process(0)"
 )
 
 
