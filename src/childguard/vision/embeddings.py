@@ -82,7 +82,9 @@ def find_embeddings(
 class ShardEmbeddings:
     """One shard's embeddings, memory-mapped and checked against the shard's row count."""
 
-    def __init__(self, path: Path, shard_path: str, shard_rows: int | None, dim: int) -> None:
+    def __init__(
+        self, path: Path, shard_path: str, shard_rows: int | None, dim: int | None
+    ) -> None:
         self.path = path
         self.shard_path = shard_path
         try:
@@ -92,10 +94,10 @@ class ShardEmbeddings:
         if arr.ndim != 2 or arr.dtype not in (np.float16, np.float32):
             raise EmbeddingError(
                 str(path),
-                f"expected a 2-D float16/float32 array (rows x {dim}), got {arr.dtype} "
+                f"expected a 2-D float16/float32 array (rows x {dim or 'd'}), got {arr.dtype} "
                 f"with shape {arr.shape}",
             )
-        if arr.shape[1] != dim:
+        if dim is not None and arr.shape[1] != dim:  # None: any width (the probe trainer)
             raise EmbeddingError(
                 str(path),
                 f"embeddings are {arr.shape[1]}-d, but the CLIP prompt/probe file is {dim}-d: "
