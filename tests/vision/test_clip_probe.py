@@ -7,6 +7,7 @@ something to do. The trained probe is read by the scan's own loader and used by 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -105,6 +106,8 @@ def test_trained_probe_loads_separates_and_is_calibrated(tmp_path: Path, labelle
 
     meta = probe_meta(out)
     assert meta["model_name"] == "ViT-L-14/openai" and meta["format"] == "cg-probe-1"
+    digest = hashlib.sha256(labels.read_bytes()).hexdigest()
+    assert meta["labels"] == {"file": "labels.csv", "sha256": digest}
     rows = meta["rows"]
     assert (rows["minor"], rows["other"]) == (expect["minor"], expect["other"])
     assert rows["zero_vectors_skipped"] == 1 and rows["unlabelled_skipped"] == expect["unlabelled"]
@@ -153,7 +156,7 @@ def test_gather_reads_only_labelled_rows_in_order(tmp_path: Path, monkeypatch) -
         ([("img_emb_0000.npy", 1, "1"), ("img_emb_0009.npy", 2, "0")], r"labels\.csv, row 2, column 'file': no such embedding file among img_emb_0000\.npy, img_emb_0001\.npy \(got 'img_emb_0009\.npy'\)"),
         ([("img_emb_0000.npy", 1, "maybe")], r"row 1, column 'minor': not a label .*\(got 'maybe'\)"),
         ([("img_emb_0000.npy", -1, "1")], r"row 1, column 'row_index': not a row number"),
-        ([("img_emb_0000.npy", 4, "1"), ("metadata_0000.parquet", 4, "0")], r"labels\.csv, rows 1, 2: all label row 4 of .*img_emb_0000\.npy; label each row once"),
+        ([("img_emb_0000.npy", 4, "1"), ("metadata_0000.parquet", 4, "0")], r"labels\.csv, rows 1, 2: row_index 4 of .*img_emb_0000\.npy is labelled more than once"),
     ],
 )  # fmt: skip
 def test_bad_labels_are_errors_naming_file_and_row(tmp_path: Path, labelled, rows, says) -> None:

@@ -112,6 +112,7 @@ def train_cmd(
         "format": PROBE_FORMAT,
         "trainer": "childguard clip-probe train",
         "model_name": model_name,
+        "labels": {"file": labels.name, "sha256": hashlib.sha256(labels.read_bytes()).hexdigest()},
         "rows": data.counts,
         "seed": seed,
         "folds": folds,

@@ -178,8 +178,8 @@ def read_labels(path: Path, files: list[Path], rows: list[int]) -> tuple[pl.Data
             (pl.col("file") == first["file"]) & (pl.col("row_index") == first["row_index"])
         )["line"].to_list()
         raise ProbeError(
-            f"{path}, rows {', '.join(map(str, lines))}: all label row {first['row_index']} of "
-            f"{files[first['file']]}; label each row once"
+            f"{path}, rows {', '.join(map(str, lines))}: row_index {first['row_index']} of "
+            f"{files[first['file']]} is labelled more than once; label each row once"
         )
     return df.sort("file", "row_index"), skipped
 
