@@ -77,3 +77,29 @@ def test_name_list_is_packaged() -> None:
     import childguard.detect.lexicon as lexmod
 
     assert "shared" not in Path(lexmod.__file__).read_text(encoding="utf-8")
+
+
+def test_plural_forms_reach_the_screen() -> None:
+    """Plurals of child and kinship words are child words too (they were missed: "teens",
+    "garçons", "netos"); school plurals stay out (generic talk about schools, not a child's)."""
+    import pyarrow as pa
+
+    from childguard.detect import signals
+    from childguard.detect.textnorm import prepare
+
+    texts = [
+        "Teens at the mall", "Les garçons jouent au parc", "Os netos da vizinha",
+        "las nietas de Ana", "studenti in gita", "made this for my nephews",
+        "These schools reopen", "neonate copperhead on a leaf",
+    ]  # fmt: skip
+    t = prepare(
+        pa.table(
+            {
+                "row_index": pa.array(range(len(texts)), pa.int64()),
+                "url": pa.array([None] * len(texts), pa.string()),
+                "text": texts,
+            }
+        )
+    )
+    got = signals.compute(t)["candidate"].to_list()
+    assert got == [True] * 6 + [False, False]
