@@ -31,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
+from childguard.detect._table_cache import cached_word_table
 from childguard.detect._util import (
     fold,
     result,
@@ -39,7 +40,6 @@ from childguard.detect._util import (
     take_list,
     take_rows,
 )
-from childguard.detect._word_table import WordTable
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import (
@@ -47,7 +47,6 @@ from childguard.detect.lexicon import (
     DATA_DIR,
     load_lexicon,
     load_name_list,
-    word_patterns,
 )
 from childguard.redact import initials
 
@@ -327,7 +326,6 @@ class Names(Detector):
         self._names = names
         ja = re.compile(JA_ANY).search
         self._ja_names = {n for n in given | extra if ja(n)}
-        self._patterns = word_patterns(sorted(n for n in names if not ja(n)))
         single = lambda cats: {  # noqa: E731
             t for c in cats for t in lex.get(c) if " " not in t
         }
@@ -388,7 +386,8 @@ class Names(Detector):
                 words = t.split(" ")
                 self._phrase_starts.setdefault(words[0], []).append(words)
         assert set(CATEGORIES) >= set(lex.terms)
-        self._table = WordTable(self._word_classes())
+        # built once per machine (~0.2 s a process otherwise): detect/_table_cache.py
+        self._table = cached_word_table("names", self._word_classes)
 
     def _word_classes(self) -> dict[str, int]:
         """Class bits of every word a rule of `_row` looks for (`_candidates`)."""
