@@ -41,7 +41,9 @@ class WordTable:
         self._seed = seed
         self._hash = hashes
         self._words = words
-        self._bits = bits
+        # a writable copy, whether built or read back (read-only): the compiled lookup takes
+        # it as an argument, and numba compiles once per argument type
+        self._bits = np.array(bits, np.int64)
         self._jit: tuple | None = None  # the compiled lookup's table, built on first use
 
     def to_arrow(self) -> pa.Table:
@@ -119,6 +121,11 @@ class WordTable:
             hit = hit[same]
             bits[hit] = self._bits[pos[hit]]
         return Tokens(len(s), row, bits)
+
+
+def warm_compiled(col: pa.Array) -> None:
+    """Compile (or load from numba's cache) the compiled lookup: `textnorm.warm_compiled`."""
+    WordTable({"lucas": 1, "filho": 2})._tokens_numba(col, np.arange(len(col)))
 
 
 class Tokens:
