@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -152,10 +153,14 @@ def _inflect(name: str) -> set[str]:
     return set()
 
 
-def load_word_set(kind: str) -> set[str]:
-    """A packaged word list (data/<kind>.tsv.gz, first column)."""
+@lru_cache(maxsize=8)
+def load_word_set(kind: str) -> frozenset[str]:
+    """A packaged word list (data/<kind>.tsv.gz, first column), read once per process (the
+    names detector and the scorer's features both read the common words)."""
     blob = gzip.decompress((DATA_DIR / f"{kind}.tsv.gz").read_bytes()).decode("utf-8")
-    return {ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")}
+    return frozenset(
+        ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")
+    )
 
 
 # path words of web sites, never names
