@@ -13,14 +13,13 @@ import os
 import shutil
 import sys
 from functools import lru_cache
+from importlib import metadata
 from urllib.parse import unquote, urlparse
 
 
 @lru_cache(maxsize=1)
 def _editable_dir() -> str | None:
     """The checkout this copy is installed from in editable mode, else None."""
-    from importlib import metadata  # 18 ms: only a hint needs it, not every command
-
     try:
         raw = metadata.distribution("childguard").read_text("direct_url.json")
     except metadata.PackageNotFoundError:
