@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -101,3 +102,18 @@ def test_load_toml_and_yaml(tmp_path: Path) -> None:
     bad.write_text('[[rules]]\nname = "r"\nrisk = "adult"\nwhen = "a"\n')
     with pytest.raises(PolicyError, match=r"bad\.toml"):
         load_policy(bad)
+
+
+def test_yaml_and_toml_syntax_errors_name_the_file(tmp_path: Path) -> None:
+    from childguard.config import load_config_file
+
+    for name, text in (("bad.yaml", "rules: [unclosed\n"), ("bad.toml", "rules = [\n")):
+        f = tmp_path / name
+        f.write_text(text)
+        with pytest.raises(PolicyError, match=re.escape(str(f))):
+            load_policy(f)
+        with pytest.raises(PolicyError, match=re.escape(str(f))):
+            load_config_file(f)
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("scan: {batch_rows: 1000}\n")
+    assert load_config_file(cfg) == ({"batch_rows": 1000}, None)

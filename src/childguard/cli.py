@@ -7,8 +7,6 @@ from typing import NoReturn
 
 import typer
 
-from childguard.install import install_hint
-
 # CHILDGUARD_DEBUG=1: an unexpected error shows its traceback; otherwise one line (see main)
 DEBUG = os.environ.get("CHILDGUARD_DEBUG", "") not in ("", "0")
 
@@ -98,6 +96,8 @@ def run() -> None:
     try:
         app()
     except ModuleNotFoundError as e:
+        from childguard.install import install_hint
+
         top = (e.name or "").split(".")[0]
         extra = _EXTRA_OF_MODULE.get(top)
         if extra is None:

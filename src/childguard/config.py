@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from childguard.policy import Policy, PolicyError, load_policy
+from childguard.policy import Policy, PolicyError, load_policy, parse_settings
 
 
 class ScanConfig(BaseModel):
@@ -57,12 +55,9 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], Policy | None]:
     p = Path(path)
     try:
         raw = p.read_text(encoding="utf-8")
-        data = yaml.safe_load(raw) if p.suffix in (".yaml", ".yml") else tomllib.loads(raw)
     except OSError as e:
         raise PolicyError(f"cannot read config {p}: {e.strerror}") from None
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        raise PolicyError(f"{p}: {e}") from None
-    data = data or {}
+    data = parse_settings(p, raw) or {}
     scan = data.get("scan", {})
     policy = None
     if "policy" in data:

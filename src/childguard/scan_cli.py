@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from childguard.config import ScanConfig, load_config_file
-from childguard.install import command_name, install_hint
-from childguard.policy import PolicyError, load_policy
-
+# the scan's own modules (config, policy: pyarrow, polars, pydantic) are imported by the
+# functions that use them: `childguard.cli` imports this module for every command
 if TYPE_CHECKING:
+    from childguard.config import ScanConfig
     from childguard.vision.scan_option import ImagesOption
 
 err = Console(stderr=True)
@@ -26,6 +24,8 @@ out = Console()
 
 
 def _summary(result, title: str = "scan summary") -> None:
+    from rich.table import Table
+
     table = Table(title=title, show_edge=False)
     table.add_column("risk")
     table.add_column("rows", justify="right")
@@ -93,6 +93,10 @@ def run_scan_command(
     url_index: bool = False,
 ) -> int:
     """Run a scan from the CLI's options (and a --config file), print its summary; exit code."""
+    from childguard.config import ScanConfig, load_config_file
+    from childguard.install import install_hint
+    from childguard.policy import PolicyError, load_policy
+
     policy = None
     try:
         if config_file is not None:
@@ -266,6 +270,8 @@ def scan(
     ] = False,
 ) -> None:
     """Scan dataset shards for children's personal data; write findings under --out."""
+    from childguard.config import ScanConfig
+
     fields: dict = {"inputs": inputs}
     if out is not None:
         fields["out"] = str(out)
@@ -369,6 +375,9 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Scan the bundled synthetic sample (offline, seconds) and print a summary."""
+    from childguard.config import ScanConfig
+    from childguard.install import command_name
+
     src = demo_sample_dir()
     if out.exists():
         shutil.rmtree(out)

@@ -103,3 +103,13 @@ def test_plural_forms_reach_the_screen() -> None:
     )
     got = signals.compute(t)["candidate"].to_list()
     assert got == [True] * 6 + [False, False]
+
+
+def test_load_file_parses_once_and_hands_out_copies(tmp_path: Path) -> None:
+    f = tmp_path / "xx.toml"
+    f.write_text('language = "xx"\n[terms]\nchild = ["a", "b"]\n', encoding="utf-8")
+    first = load_file(f)
+    first["child"].append("mutated")
+    assert load_file(f) == {"child": ["a", "b"]}  # a caller's change stays its own
+    f.write_text('language = "xx"\n[terms]\nchild = ["a", "b", "c"]\n', encoding="utf-8")
+    assert load_file(f) == {"child": ["a", "b", "c"]}  # a changed file is read again

@@ -507,6 +507,10 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(bufs[1], width)[arr.offset : arr.offset + n + 1].astype(np.int64)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    # always read-only: a Parquet column's buffer is writable, a Polars one is not, and numba
+    # compiles (and caches) a kernel once per argument type: one type, one compilation
+    data = data.view()
+    data.flags.writeable = False
     if arr.null_count:
         null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), np.uint8)
     else:

@@ -35,11 +35,49 @@ class WordTable:
             if not (h[1:] == h[:-1]).any():
                 break
             seed += 1
+        self._set(words.gather(order), h, bits[order], seed)
+
+    def _set(self, words: pl.Series, hashes: np.ndarray, bits: np.ndarray, seed: int) -> None:
         self._seed = seed
-        self._hash = h
-        self._words = words.gather(order)
-        self._bits = bits[order]
+        self._hash = hashes
+        self._words = words
+        # a writable copy, whether built or read back (read-only): the compiled lookup takes
+        # it as an argument, and numba compiles once per argument type
+        self._bits = np.array(bits, np.int64)
         self._jit: tuple | None = None  # the compiled lookup's table, built on first use
+
+    def to_arrow(self) -> pa.Table:
+        """The table as Arrow (words in hash order, their hashes and bits; the seed in the
+        schema metadata): what `from_arrow` reads back (`_table_cache`)."""
+        # through Polars: pa.array on numpy imports pandas (0.15 s a process)
+        frame = pl.DataFrame(
+            {"word": self._words, "hash": pl.Series(self._hash), "bits": pl.Series(self._bits)}
+        )
+        return frame.to_arrow().replace_schema_metadata({"seed": str(self._seed)})
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> WordTable:
+        """A table `to_arrow` wrote, without hashing or sorting again."""
+        meta = table.schema.metadata or {}
+        if b"seed" not in meta or table.column_names != ["word", "hash", "bits"]:
+            raise ValueError("not a word table")
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.schema != {"word": pl.String, "hash": pl.UInt64, "bits": pl.Int64}:
+            raise ValueError("not a word table")
+        self = cls.__new__(cls)
+        hashes, bits = frame["hash"].to_numpy(), frame["bits"].to_numpy()
+        self._set(frame["word"], hashes, bits, int(meta[b"seed"]))
+        return self
+
+    def same_as(self, other: WordTable) -> bool:
+        """Same words, hashes, bits and seed (a cached table against a fresh build)."""
+        return (
+            self._seed == other._seed
+            and self._words.equals(other._words)
+            and np.array_equal(self._hash, other._hash)
+            and np.array_equal(self._bits, other._bits)
+        )
 
     def tokens(self, col: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> Tokens:
         """The space-separated tokens of `col[rows]` (empty ones dropped, as `str.split()`
@@ -83,6 +121,11 @@ class WordTable:
             hit = hit[same]
             bits[hit] = self._bits[pos[hit]]
         return Tokens(len(s), row, bits)
+
+
+def warm_compiled(col: pa.Array) -> None:
+    """Compile (or load from numba's cache) the compiled lookup: `textnorm.warm_compiled`."""
+    WordTable({"lucas": 1, "filho": 2})._tokens_numba(col, np.arange(len(col)))
 
 
 class Tokens:

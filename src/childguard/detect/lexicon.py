@@ -87,6 +87,16 @@ def _is_cjk(term: str) -> bool:
 
 def load_file(path: Path) -> dict[str, list[str]]:
     """One lexicon TOML file as category -> terms (LexiconError naming the file on bad input)."""
+    stat = path.stat()
+    parsed = _parse(str(path), stat.st_mtime_ns, stat.st_size)
+    return {cat: list(values) for cat, values in parsed.items()}
+
+
+@lru_cache(maxsize=64)
+def _parse(path_str: str, mtime_ns: int, size: int) -> dict[str, tuple[str, ...]]:
+    """`load_file`'s work, once per file version and process: the lexicon and the scorer's
+    word languages read the same files (a TOML parse of them all is ~20 ms)."""
+    path = Path(path_str)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -94,7 +104,7 @@ def load_file(path: Path) -> dict[str, list[str]]:
     terms = data.get("terms", {})
     if not isinstance(terms, dict):
         raise LexiconError(f"{path}: [terms] must be a table of lists")
-    out: dict[str, list[str]] = {}
+    out: dict[str, tuple[str, ...]] = {}
     for cat, values in terms.items():
         if cat not in CATEGORIES:
             raise LexiconError(
@@ -102,7 +112,7 @@ def load_file(path: Path) -> dict[str, list[str]]:
             )
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise LexiconError(f"{path}: [terms].{cat} must be a list of strings")
-        out[cat] = values
+        out[cat] = tuple(values)  # every caller gets this one object: read-only
     return out
 
 

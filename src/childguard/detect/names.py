@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import gzip
 import re
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from childguard.detect import signals
+from childguard.detect._table_cache import cached_word_table
 from childguard.detect._util import (
     fold,
     result,
@@ -39,7 +41,6 @@ from childguard.detect._util import (
     take_list,
     take_rows,
 )
-from childguard.detect._word_table import WordTable
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, Example, register
 from childguard.detect.context import BatchContext
 from childguard.detect.lexicon import (
@@ -47,7 +48,6 @@ from childguard.detect.lexicon import (
     DATA_DIR,
     load_lexicon,
     load_name_list,
-    word_patterns,
 )
 from childguard.redact import initials
 
@@ -153,10 +153,14 @@ def _inflect(name: str) -> set[str]:
     return set()
 
 
-def load_word_set(kind: str) -> set[str]:
-    """A packaged word list (data/<kind>.tsv.gz, first column)."""
+@lru_cache(maxsize=8)
+def load_word_set(kind: str) -> frozenset[str]:
+    """A packaged word list (data/<kind>.tsv.gz, first column), read once per process (the
+    names detector and the scorer's features both read the common words)."""
     blob = gzip.decompress((DATA_DIR / f"{kind}.tsv.gz").read_bytes()).decode("utf-8")
-    return {ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")}
+    return frozenset(
+        ln.split("\t")[0] for ln in blob.splitlines() if ln and not ln.startswith("#")
+    )
 
 
 # path words of web sites, never names
@@ -327,7 +331,6 @@ class Names(Detector):
         self._names = names
         ja = re.compile(JA_ANY).search
         self._ja_names = {n for n in given | extra if ja(n)}
-        self._patterns = word_patterns(sorted(n for n in names if not ja(n)))
         single = lambda cats: {  # noqa: E731
             t for c in cats for t in lex.get(c) if " " not in t
         }
@@ -388,7 +391,8 @@ class Names(Detector):
                 words = t.split(" ")
                 self._phrase_starts.setdefault(words[0], []).append(words)
         assert set(CATEGORIES) >= set(lex.terms)
-        self._table = WordTable(self._word_classes())
+        # built once per machine (~0.2 s a process otherwise): detect/_table_cache.py
+        self._table = cached_word_table("names", self._word_classes)
 
     def _word_classes(self) -> dict[str, int]:
         """Class bits of every word a rule of `_row` looks for (`_candidates`)."""

@@ -231,12 +231,38 @@ def backend(rows: int = 0) -> str:
     """Which implementation normalises a batch of `rows` rows: `numba` (the compiled pass,
     `_textnorm_jit`) or `polars` (the chain above). `CHILDGUARD_TEXTNORM=polars|numba` forces
     one; by default (`auto`) numba once this process has seen `AUTO_MIN_ROWS` rows."""
+    return "numba" if uses_compiled(_rows_seen + rows) else "polars"
+
+
+def uses_compiled(rows: int) -> bool:
+    """Whether a process that normalises `rows` rows in all switches to the compiled pass
+    (`backend`'s rule; a scan asks it for its workers before starting them: `warm_compiled`)."""
     mode = os.environ.get("CHILDGUARD_TEXTNORM", "auto").lower()
     if mode == "polars" or importlib.util.find_spec("numba") is None:
-        return "polars"
-    if mode == "numba" or _rows_seen + rows >= AUTO_MIN_ROWS:
-        return "numba"
-    return "polars"
+        return False
+    return mode == "numba" or rows >= AUTO_MIN_ROWS
+
+
+def warm_compiled() -> None:
+    """Compile the kernels every compiled scan calls (or load them from numba's cache) on a
+    few rows of each kind. numba writes what it compiles to its cache, so a caller that does
+    this before its worker processes reach the kernels compiles once for all of them: on a
+    machine's first run that is ~15 s of CPU once instead of in every worker."""
+    from childguard.detect import _textnorm_jit as jit
+    from childguard.detect._word_table import warm_compiled as warm_word_table
+
+    # ASCII and non-ASCII captions (a code point first seen, a `Σ` sent back), an ASCII URL,
+    # one sent back (non-ASCII), nulls and empty strings: every kernel and the merge
+    # (built through Polars: pa.array on Python lists imports pandas)
+    text = pl.Series(["Meu filho Lucas, 5 anos", "ΣΟΦΙΑ é 東京", None, "", "Naïve Café 2019"])
+    url = pl.Series(
+        ["https://x.com/a/festa-5-anos.jpg?x=1", "https://a.b/%C3%A7/ΣΟΦΙΑ.jpg", None, "",
+         "http://www.Example.com:8080/fotoKid_2019-300x200.png#a"]
+    )  # fmt: skip
+    words = jit.text_norm(text.to_arrow())
+    jit.url_parts(url.to_arrow())
+    assert words is not None
+    warm_word_table(words)
 
 
 def _columns_polars(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:

@@ -6,6 +6,7 @@ to build their list of reasons.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -67,25 +68,26 @@ def row_errors(scored: pl.DataFrame) -> pa.Table:
     return out.select("row_index", "detector", "error").to_arrow().cast(ERRORS_SCHEMA)
 
 
-_REASONS_DTYPE = pl.List(
-    pl.Struct(
-        {
-            "detector": pl.String,
-            "version": pl.String,
-            "label": pl.String,
-            "score": pl.Float64,
-            "threshold": pl.Float64,
-            "evidence": pl.String,
-        }
-    )
-)
+_REASON_DTYPES = {"score": pl.Float64, "threshold": pl.Float64}  # the other fields: strings
 
 
-def _reasons_array(reasons: list) -> pa.Array:
-    """Per flagged row, its reasons as Arrow `list<REASON_TYPE>` (built through Polars:
-    `pa.array` on Python lists imports pandas, 0.15 s per process)."""
-    col = pl.Series("reasons", reasons, dtype=_REASONS_DTYPE).to_arrow()
-    return col.cast(pa.list_(REASON_TYPE))
+def _reasons_array(reasons: list[list[dict]]) -> pa.Array:
+    """Per flagged row, its reasons as Arrow `list<REASON_TYPE>`, built a field at a time
+    (one Polars column per field, the rows' offsets): `pa.array` on Python lists imports
+    pandas (0.15 s per process), and Polars building structs from Python dicts took 8x
+    longer (~0.3 µs a scanned row)."""
+    flat = [r for row in reasons for r in row]
+    offsets = np.zeros(len(reasons) + 1, np.int32)
+    np.cumsum([len(row) for row in reasons], out=offsets[1:])
+    fields = [
+        pl.Series(f.name, [r[f.name] for r in flat], dtype=_REASON_DTYPES.get(f.name, pl.String))
+        .to_arrow()
+        .cast(f.type)
+        for f in REASON_TYPE
+    ]
+    values = pa.StructArray.from_arrays(fields, fields=list(REASON_TYPE))
+    starts = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
+    return pa.ListArray.from_arrays(starts, values, type=pa.list_(REASON_TYPE))
 
 
 def score_batch(batch: pa.Table, detectors: list[Detector]) -> pa.Table:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from childguard.install import install_hint
-
 
 def release_cmd(
     audit_dir: Path = typer.Argument(..., help="Audit directory written by `childguard scan`."),
@@ -212,6 +210,8 @@ def _executor(engine: str, workers: int, address: str | None):
     try:
         from childguard.executors.ray import RayExecutor
     except ImportError as e:
+        from childguard.install import install_hint
+
         typer.secho(
             f"error: --engine ray needs Ray: {install_hint('ray')} ({e})",
             fg="red",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # used when a policy has no `scorer >= x` / `scorer.minor >= y` rule
 ID_THRESHOLD = 0.5

@@ -6,18 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from childguard.vision.clip import ClipError, load_scorer
-from childguard.vision.prompts import (
-    DEFAULT_MODEL,
-    DEFAULT_PRETRAINED,
-    default_prompt_file,
-    load_open_clip,
-    write_prompt_file,
-)
-
-err = Console(stderr=True)
+from childguard.vision.clip_defaults import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 
 def clip_prompts_cmd(
@@ -35,6 +25,13 @@ def clip_prompts_cmd(
     device: Annotated[str, typer.Option(help="torch device (cpu, cuda).")] = "cpu",
 ) -> None:
     """Compute the "a minor is shown" prompt embeddings with open_clip (needs the internet once)."""
+    # imported here: `childguard.cli` imports this module for every command
+    from rich.console import Console
+
+    from childguard.vision.clip import ClipError, load_scorer
+    from childguard.vision.prompts import default_prompt_file, load_open_clip, write_prompt_file
+
+    err = Console(stderr=True)
     target = out or default_prompt_file(model, pretrained)
     try:
         clip_model, tokenizer = load_open_clip(model, pretrained, device)

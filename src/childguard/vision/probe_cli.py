@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from childguard.vision.prompts import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from childguard.vision.clip_defaults import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 app = typer.Typer(
     help="CLIP linear probes: P(minor) from the user's own labelled image embeddings "

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from childguard.vision.clip import ClipError, save_prompts
+from childguard.vision.clip_defaults import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 PROMPT_SET_VERSION = "cg-minor-1"
-DEFAULT_MODEL = "ViT-L-14"
-DEFAULT_PRETRAINED = "openai"  # what LAION-5B's img_emb were computed with
 
 # CLIP's prompt-ensembling: each class is the mean of these templates' embeddings
 TEMPLATES: tuple[str, ...] = (
