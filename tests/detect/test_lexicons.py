@@ -15,10 +15,10 @@ from childguard.detect.lexicon import (
     load_name_list,
 )
 
-LANGS = ["de", "en", "es", "fr", "id", "it", "ja", "nl", "pl", "pt", "ru", "tr"]
+LANGS = ["de", "en", "es", "fr", "id", "it", "ja", "nl", "pl", "pt", "ru", "tr", "zh"]
 
 
-def test_twelve_languages_ship() -> None:
+def test_thirteen_languages_ship() -> None:
     assert sorted(p.stem for p in LEXICON_DIR.glob("*.toml")) == LANGS
 
 
@@ -113,3 +113,40 @@ def test_load_file_parses_once_and_hands_out_copies(tmp_path: Path) -> None:
     assert load_file(f) == {"child": ["a", "b"]}  # a caller's change stays its own
     f.write_text('language = "xx"\n[terms]\nchild = ["a", "b", "c"]\n', encoding="utf-8")
     assert load_file(f) == {"child": ["a", "b", "c"]}  # a changed file is read again
+
+
+def _signals(texts: list[str], lex_dir: str | None = None):
+    import pyarrow as pa
+
+    from childguard.detect import signals
+    from childguard.detect.textnorm import prepare
+
+    t = prepare(
+        pa.table(
+            {
+                "row_index": pa.array(range(len(texts)), pa.int64()),
+                "url": pa.array([None] * len(texts), pa.string()),
+                "text": texts,
+            }
+        )
+    )
+    return signals.compute(t, lex_dir=lex_dir)
+
+
+def test_chinese_rows_reach_the_screen() -> None:
+    s = _signals(["今天给儿子过生日啦", "妈妈和儿子小宇（5岁）在广州", "两个小男孩在沙滩上", "海外留学生看两会"])
+    assert s["candidate"].to_list() == [True, True, True, False]
+    assert s["age_child"].to_list()[1]  # 5岁: a Chinese age unit
+
+
+def test_chinese_terms_leave_japanese_rows_alone(tmp_path: Path) -> None:
+    """Chinese terms are substrings matched in every row: none may change a Japanese row
+    (生日 is inside お誕生日, 少年 is Japanese too), which ja.toml already decides."""
+    for f in LEXICON_DIR.glob("*.toml"):
+        if f.stem != "zh":
+            (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    ja = [
+        "陽翔、3歳のお誕生日おめでとう", "昇級審査 少年部", "小学校の入学式", "娘の七五三",
+        "還暦祝い 60歳 誕生日", "中学生の息子と", "病院で誕生しました",
+    ]  # fmt: skip
+    assert _signals(ja).equals(_signals(ja, str(tmp_path)))

@@ -77,8 +77,8 @@ _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
 _TODAY = r"(?:(?:heute|today|hoje|hoy|oggi|vandaag|dzis|dzisiaj|bugun|сегодня) )?"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
-_CJK_AGE_Y = "(?:歳|さい|才)"
-_CJK_AGE_M = "(?:ヶ月|か月|カ月|ケ月)"
+_CJK_AGE_Y = "(?:歳|さい|才|岁|歲)"
+_CJK_AGE_M = "(?:ヶ月|か月|カ月|ケ月|个月|個月)"
 _LETTER = "[a-hа-е]"
 
 
