@@ -8,12 +8,12 @@ import polars as pl
 from childguard.detect.lexicon import word_languages
 from childguard.detect.textnorm import fold_series
 from childguard.scorer.features import (
-    CONJUNCT,
-    DETECTOR_FEATURES,
-    SIGNAL_FEATURES,
     _CJK_RE,
     _WORD_ASCII,
     _WORD_RE,
+    CONJUNCT,
+    DETECTOR_FEATURES,
+    SIGNAL_FEATURES,
     _evidence_words,
     _vocab_series,
     word_classes,
