@@ -128,9 +128,9 @@ def _cjk_pairs(words: pl.DataFrame) -> pl.DataFrame:
 
 
 def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
-    """Long frame (row, pos, tok) of placeholdered tokens of a caption (`kind="t"`, raw
-    text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column."""
-    keep, names = _vocab_series()
+    """Long frame (row, pos, w, tok, cls) of placeholdered tokens of a caption (`kind="t"`,
+    raw text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column, with each
+    word's lexicon class (`word_classes`, null for none), sorted by (row, pos)."""
     df = pl.DataFrame({"row": rows, "s": col})
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
@@ -145,21 +145,35 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     else:
         words = df.select("row", raw=pl.col("s").fill_null("").str.strip_chars().str.split(" "))
     words = (
-        words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len()))
+        words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len(), dtype=pl.Int64) * 1000)
         .explode("raw", "pos")
-        .drop_nulls("raw")
-        .filter(pl.col("raw") != "")
-        .with_columns(pl.col("pos").cast(pl.Int64) * 1000)
+        .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
     )
-    cjk = words.filter(pl.col("raw").str.contains(_CJK_RE))
-    words = words.filter(~pl.col("raw").str.contains(_CJK_RE))
-    raw = pl.col("raw")
-    if kind == "t":  # the scan's own fold (lower-case, accents folded; ASCII fast path)
-        words = words.with_columns(w=fold_series(words["raw"]).str.strip_chars()).filter(
-            pl.col("w") != ""  # marks alone (an emoji's variation selector) are no word
+    # a batch repeats its words: fold and placeholder each distinct word once, then join back
+    uniq = _word_table(words["raw"].unique(), kind)
+    out = words.join(uniq, on="raw", how="inner", maintain_order="left")
+    cjk = out.filter(pl.col("cjk"))
+    out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select("row", "pos", "w", "tok", "cls")
+    if cjk.height:
+        cj = _cjk_pairs(cjk)
+        cj = cj.with_columns(w=pl.col("tok")).join(
+            word_classes(), on="w", how="left", maintain_order="left"
         )
+        out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
+    return out
+
+
+def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
+    """(raw, cjk, w, tok, cls) of distinct raw words: CJK runs flagged (split into pairs by
+    the caller), others folded (captions) and placeholdered, with their lexicon class."""
+    keep, names = _vocab_series()
+    df = pl.DataFrame({"raw": raw}).with_columns(cjk=pl.col("raw").str.contains(_CJK_RE))
+    if kind == "t":  # the scan's own fold (lower-case, accents folded; ASCII fast path)
+        # marks alone (an emoji's variation selector) fold to "" and are no word
+        df = df.with_columns(w=fold_series(df["raw"]).str.strip_chars())
     else:  # url_words are folded already
-        words = words.with_columns(w=raw)
+        df = df.with_columns(w=pl.col("raw"))
+    raw = pl.col("raw")
     is_digit = raw.str.contains(r"^[0-9]+$")
     if kind == "t":
         first = raw.str.slice(0, 1)
@@ -187,12 +201,8 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    out = words.select("row", "pos", "w", tok=tok)
-    if cjk.height:
-        cj = _cjk_pairs(cjk)
-        out = pl.concat([out, cj.with_columns(w=pl.col("tok")).select(out.columns)])
-        out = out.sort("row", "pos")
-    return out
+    df = df.with_columns(tok=tok)
+    return df.join(word_classes(), on="w", how="left")
 
 
 def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
@@ -212,7 +222,7 @@ def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
 def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     """Class bigrams and trigrams of a token frame: lexicon words as their class, placeholders
     as themselves, other words as `_` (runs of plain words alone make no gram)."""
-    cls = tf.join(word_classes(), on="w", how="left").sort("row", "pos")
+    cls = tf  # sorted by (row, pos), with each word's class
     c = (
         pl.when(pl.col("tok").str.starts_with("<"))
         .then(pl.col("tok"))
@@ -252,7 +262,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     these tokens (a model's: scoring joins on them, and most of a row's n-grams are not among
     them, so they need not be de-duplicated)."""
     n = len(rows)
-    idx = pl.Series("i", list(rows) if not isinstance(rows, pl.Series) else rows, dtype=pl.UInt32)
+    idx = pl.Series("i", rows, dtype=pl.UInt32)
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
     sub = pl.from_arrow(table.select(["text", "url_words"])).gather(idx)
     parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
@@ -267,42 +277,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     parts.append(sig_long)
     dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
     if dets:
-        cols = {f"{d}__score": pl.from_arrow(table.column(f"{d}__score")).gather(idx) for d in dets}
-        for d in dets:
-            lab = f"{d}__label"
-            cols[lab] = (
-                pl.from_arrow(table.column(lab)).gather(idx).cast(pl.String)
-                if lab in table.column_names
-                else pl.repeat(None, n, dtype=pl.String, eager=True)
-            )
-        wide = pl.DataFrame(cols).with_columns(row=rid)
-        long = pl.concat(
-            [
-                wide.select(
-                    "row",
-                    det=pl.lit(d),
-                    score=pl.col(f"{d}__score").fill_null(0.0),
-                    label=pl.col(f"{d}__label").fill_null("None"),
-                )
-                for d in dets
-            ]
-        ).filter(pl.col("score") > 0)
-        tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
-        parts.append(
-            long.select(
-                "row",
-                a="d:" + pl.col("det"),
-                b="d:" + pl.col("det") + ":" + pl.col("label"),
-                c="d:"
-                + pl.col("det")
-                + ">="
-                + (tenths // 10).cast(pl.String)
-                + "."
-                + (tenths % 10).cast(pl.String),
-            )
-            .unpivot(index="row", value_name="token")
-            .select("row", "token")
-        )
+        parts.append(_detector_tokens(table, dets, idx, rid))
     ct = _token_frame(sub["text"], rid, "t")
     ut = _token_frame(sub["url_words"], rid, "u")
     ut = _url_vocabulary(ut)
@@ -346,10 +321,63 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     out = pl.concat(
         [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts]
     )
-    if vocab is not None:
-        out = out.filter(pl.col("token").is_in(vocab.implode()))
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
-    return out.unique()
+    if vocab is None:
+        return out.unique()
+    enum = _vocab_enum(vocab)
+    if enum is None:
+        return out.filter(pl.col("token").is_in(vocab.implode())).unique()
+    # tokens as the vocabulary's categories: unknown ones become null, and rows de-duplicate
+    # on integers rather than strings
+    return (
+        out.with_columns(pl.col("token").cast(enum, strict=False))
+        .drop_nulls("token")
+        .unique()
+        .with_columns(pl.col("token").cast(pl.String))
+    )
+
+
+_ENUMS: dict[int, tuple[pl.Series, pl.Enum | None]] = {}
+
+
+def _vocab_enum(vocab: pl.Series) -> pl.Enum | None:
+    """The vocabulary as an Enum dtype (None when it holds nulls or repeats a token), built
+    once per vocabulary column."""
+    hit = _ENUMS.get(id(vocab))
+    if hit is not None and hit[0] is vocab:
+        return hit[1]
+    ok = vocab.null_count() == 0 and vocab.n_unique() == len(vocab)
+    enum = pl.Enum(vocab) if ok else None
+    _ENUMS.clear()  # one model at a time; the Series is held so its id stays its own
+    _ENUMS[id(vocab)] = (vocab, enum)
+    return enum
+
+
+def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
+    """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
+    detector that scored a row above 0 (a missing label reads "None")."""
+    names = [c for d in dets for c in (f"{d}__score", f"{d}__label") if c in table.column_names]
+    wide = pl.from_arrow(table.select(names)).gather(idx).with_columns(row=rid)
+    tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
+    out = []
+    for d in dets:
+        lab = f"{d}__label"
+        label = pl.col(lab).cast(pl.String) if lab in names else pl.lit(None, dtype=pl.String)
+        fired = wide.select(
+            "row", score=pl.col(f"{d}__score").fill_null(0.0), label=label.fill_null("None")
+        ).filter(pl.col("score") > 0)
+        out.append(
+            fired.select(
+                "row",
+                a=pl.lit(f"d:{d}"),
+                b=f"d:{d}:" + pl.col("label"),
+                c=f"d:{d}>="
+                + (tenths // 10).cast(pl.String)
+                + "."
+                + (tenths % 10).cast(pl.String),
+            )
+        )
+    return pl.concat(out).unpivot(index="row", value_name="token").select("row", "token")
 
 
 def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
