@@ -269,7 +269,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     n = len(rows)
     idx = pl.Series("i", rows, dtype=pl.UInt32)
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
-    sub = pl.from_arrow(table.select(["text", "url_words"])).gather(idx)
+    sub = _take(table, ["text", "url_words"], idx)
     parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
     s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
     sig_long = (
@@ -367,28 +367,49 @@ def _vocab_enum(vocab: pl.Series) -> pl.Enum | None:
 def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
     """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
     detector that scored a row above 0 (a missing label reads "None")."""
-    names = [c for d in dets for c in (f"{d}__score", f"{d}__label") if c in table.column_names]
-    wide = pl.from_arrow(table.select(names)).gather(idx).with_columns(row=rid)
+    labels = [c for d in dets if (c := f"{d}__label") in table.column_names]
+    wide = _take(table, [f"{d}__score" for d in dets] + labels, idx)
+    n = wide.height
+    missing = pl.Series([None] * n, dtype=pl.String)
+    # (row, detector) pairs, detector-major, then only the few that fired
+    long = pl.DataFrame(
+        {
+            "row": pl.concat([rid] * len(dets)),
+            "det": pl.Series(dets, dtype=pl.String).gather(
+                pl.int_range(0, len(dets) * n, eager=True) // n
+            ),
+            "score": pl.concat([wide[f"{d}__score"].cast(pl.Float64) for d in dets]),
+            "label": pl.concat(
+                [
+                    wide[c].cast(pl.String) if (c := f"{d}__label") in labels else missing
+                    for d in dets
+                ]
+            ),
+        }
+    )
+    fired = long.filter(pl.col("score").fill_null(0.0) > 0)
     tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
-    out = []
-    for d in dets:
-        lab = f"{d}__label"
-        label = pl.col(lab).cast(pl.String) if lab in names else pl.lit(None, dtype=pl.String)
-        fired = wide.select(
-            "row", score=pl.col(f"{d}__score").fill_null(0.0), label=label.fill_null("None")
-        ).filter(pl.col("score") > 0)
-        out.append(
-            fired.select(
-                "row",
-                a=pl.lit(f"d:{d}"),
-                b=f"d:{d}:" + pl.col("label"),
-                c=f"d:{d}>="
-                + (tenths // 10).cast(pl.String)
-                + "."
-                + (tenths % 10).cast(pl.String),
-            )
+    return (
+        fired.select(
+            "row",
+            a="d:" + pl.col("det"),
+            b="d:" + pl.col("det") + ":" + pl.col("label").fill_null("None"),
+            c="d:"
+            + pl.col("det")
+            + ">="
+            + (tenths // 10).cast(pl.String)
+            + "."
+            + (tenths % 10).cast(pl.String),
         )
-    return pl.concat(out).unpivot(index="row", value_name="token").select("row", "token")
+        .unpivot(index="row", value_name="token")
+        .select("row", "token")
+    )
+
+
+def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
+    """Rows `idx` of some columns of a pyarrow table, as Polars (taken in Arrow first: only
+    those rows' strings are converted)."""
+    return pl.from_arrow(table.select(names).take(idx.to_arrow()))  # type: ignore[return-value]
 
 
 def _language_tokens(ct: pl.LazyFrame, ut: pl.LazyFrame) -> pl.LazyFrame:
