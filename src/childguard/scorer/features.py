@@ -158,10 +158,12 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     uniq = _word_table(words["raw"].unique(), kind)
     out = words.join(uniq, on="raw", how="inner", maintain_order="left")
     cjk = out.filter(pl.col("cjk"))
-    out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select("row", "pos", "w", "tok", "cls")
+    out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select(
+        "row", "pos", "w", "tok", "cls", "lx"
+    )
     if cjk.height:
         cj = _cjk_pairs(cjk)
-        cj = cj.with_columns(w=pl.col("tok")).join(
+        cj = cj.with_columns(w=pl.col("tok"), lx=pl.col("tok").is_in(_language_words())).join(
             word_classes(), on="w", how="left", maintain_order="left"
         )
         out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
@@ -206,8 +208,15 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    df = df.with_columns(tok=tok)
+    df = df.with_columns(tok=tok, lx=pl.col("w").is_in(_language_words()))
     return df.join(word_classes(), on="w", how="left")
+
+
+@lru_cache(maxsize=1)
+def _language_words() -> pl.Series:
+    """Every word of `word_languages` (stopwords and child words), as one imploded column:
+    only rows of these words can join it."""
+    return word_languages()["w"].unique().sort().implode()
 
 
 def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
@@ -420,6 +429,8 @@ def _language_tokens(ct: pl.LazyFrame, ut: pl.LazyFrame) -> pl.LazyFrame:
     wl = word_languages()
     stop = wl.lazy().filter(pl.col("kind") == "stop").select("w", "lang")
     child = wl.lazy().filter(pl.col("kind") == "child").select("w", "lang")
+    # rows of other words cannot join: filtered first on the words' `lx` flag
+    ct, ut = ct.filter(pl.col("lx")), ut.filter(pl.col("lx"))
     counts = ct.select("row", "w").join(stop, on="w").group_by("row", "lang").agg(n=pl.len())
     best = (
         counts.sort(["row", "n", "lang"], descending=[False, True, False])
