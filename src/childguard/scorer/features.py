@@ -173,13 +173,24 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
 def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
     """(raw, cjk, w, tok, cls) of distinct raw words: CJK runs flagged (split into pairs by
     the caller), others folded (captions) and placeholdered, with their lexicon class."""
-    keep, names = _vocab_series()
     df = pl.DataFrame({"raw": raw}).with_columns(cjk=pl.col("raw").str.contains(_CJK_RE))
     if kind == "t":  # the scan's own fold (lower-case, accents folded; ASCII fast path)
         # marks alone (an emoji's variation selector) fold to "" and are no word
         df = df.with_columns(w=fold_series(df["raw"]).str.strip_chars())
     else:  # url_words are folded already
         df = df.with_columns(w=pl.col("raw"))
+    # one join for every per-word fact (a given name, a kept word, its class, a language word)
+    # (a binary search of the sorted table: a join or `is_in` would hash all its words)
+    lookup = _word_lookup()
+    pos = lookup["w"].search_sorted(df["w"]).clip(0, lookup.height - 1)
+    found = lookup.gather(pos)
+    hit = found["w"] == df["w"]
+    df = df.with_columns(
+        is_name=found["is_name"] & hit,
+        is_keep=found["is_keep"] & hit,
+        lx=found["lx"] & hit,
+        cls=pl.when(hit).then(found["cls"]),
+    )
     raw = pl.col("raw")
     is_digit = raw.str.contains(r"^[0-9]+$")
     if kind == "t":
@@ -189,9 +200,9 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<handle>"))
             .when(is_digit)
             .then(_numbers(raw))
-            .when(pl.col("w").is_in(names.implode()))
+            .when(pl.col("is_name"))
             .then(pl.lit("<name>"))
-            .when((first != first.str.to_lowercase()) & ~pl.col("w").is_in(keep.implode()))
+            .when((first != first.str.to_lowercase()) & ~pl.col("is_keep"))
             .then(pl.lit("<cap>"))
             .otherwise(pl.col("w"))
         )
@@ -201,15 +212,34 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
             .then(_numbers(raw))
             .when(
                 raw.str.contains(r"^[0-9a-f]{5,}$") & raw.str.contains("[0-9]")
-                | ((raw.str.len_chars() > 12) & ~raw.is_in(keep.implode()))
+                | ((raw.str.len_chars() > 12) & ~pl.col("is_keep"))  # w is raw here
             )
             .then(pl.lit("<id>"))
-            .when(raw.is_in(names.implode()))
+            .when(pl.col("is_name"))
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    df = df.with_columns(tok=tok, lx=pl.col("w").is_in(_language_words()))
-    return df.join(word_classes(), on="w", how="left")
+    return df.with_columns(tok=tok).drop("is_name", "is_keep")
+
+
+@lru_cache(maxsize=1)
+def _word_lookup() -> pl.DataFrame:
+    """(w, is_name, is_keep, lx, cls) for every word that is a given name, a kept word
+    (`vocab`), a word of `word_languages` or of a class (`word_classes`); others are in none."""
+    keep, names = _vocab_series()
+    classes = word_classes()
+    lang = _language_words()
+    # sorted: `_word_table` looks words up by binary search
+    words = pl.concat([keep, names, classes["w"], lang.explode()]).unique().sort()
+    return (
+        pl.DataFrame({"w": words})
+        .with_columns(
+            is_name=pl.col("w").is_in(names.implode()),
+            is_keep=pl.col("w").is_in(keep.implode()),
+            lx=pl.col("w").is_in(lang),
+        )
+        .join(classes, on="w", how="left", maintain_order="left")
+    )
 
 
 @lru_cache(maxsize=1)
