@@ -263,10 +263,10 @@ def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _class_grams(tf: pl.LazyFrame, prefix: str) -> pl.LazyFrame:
+def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     """Class bigrams and trigrams of a token frame: lexicon words as their class, placeholders
     as themselves, other words as `_` (runs of plain words alone make no gram)."""
-    cls = tf.lazy()  # sorted by (row, pos), with each word's class
+    cls = tf  # sorted by (row, pos), with each word's class
     c = (
         pl.when(pl.col("tok").str.starts_with("<"))
         .then(pl.col("tok"))
@@ -325,8 +325,6 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     ct = _token_frame(sub["text"], rid, "t")
     ut = _token_frame(sub["url_words"], rid, "u")
     ut = _url_vocabulary(ut)
-    # what follows is one lazy plan: one collect, the parts' branches run in parallel
-    ct, ut = ct.lazy(), ut.lazy()  # type: ignore[assignment]
     for prefix, tf in (("t:", ct), ("u:", ut)):
         uni = tf.filter(pl.col("tok") != "_").select("row", token=prefix + pl.col("tok"))
         # token frames are sorted by (row, pos): the next token is the next line of the same row
@@ -339,7 +337,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     parts.append(_class_grams(ut, "ku:"))
     parts.append(_language_tokens(ct, ut))
     counts = (
-        pl.LazyFrame({"row": rid})
+        pl.DataFrame({"row": rid})
         .join(
             ct.group_by("row").agg(
                 n=pl.len(), names=pl.col("tok").is_in(["<name>", "<cap>"]).sum()
@@ -363,19 +361,19 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         .drop_nulls("token")
     )
     parts.append(cnt)
-    parts.append(_conjunctions(pl.concat([sig_long.lazy(), cnt.select("row", "token")])))
+    parts.append(_conjunctions(pl.concat([sig_long, cnt.select("row", "token")])))
     out = pl.concat(
         [
-            p.lazy().select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
+            p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
             for p in parts
         ]
     )
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
     if vocab is None:
-        return out.unique().collect()
+        return out.unique()
     enum = _vocab_enum(vocab)
     if enum is None:
-        return out.filter(pl.col("token").is_in(vocab.implode())).unique().collect()
+        return out.filter(pl.col("token").is_in(vocab.implode())).unique()
     # tokens as the vocabulary's categories: unknown ones become null, and rows de-duplicate
     # on integers rather than strings
     return (
@@ -383,7 +381,6 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         .drop_nulls("token")
         .unique()
         .with_columns(pl.col("token").cast(pl.String))
-        .collect()
     )
 
 
@@ -451,14 +448,14 @@ def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
     return pl.from_arrow(table.select(names).take(idx.to_arrow()))  # type: ignore[return-value]
 
 
-def _language_tokens(ct: pl.LazyFrame, ut: pl.LazyFrame) -> pl.LazyFrame:
+def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
     """`l:<lang>`: the caption's language by its lexicon stopwords (the language with most
     hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
     slug holds child words, none of them of the caption's language ("chico" in an English
     caption is a name, Turkish "ay" in a URL fragment no month of age)."""
     wl = word_languages()
-    stop = wl.lazy().filter(pl.col("kind") == "stop").select("w", "lang")
-    child = wl.lazy().filter(pl.col("kind") == "child").select("w", "lang")
+    stop = wl.filter(pl.col("kind") == "stop").select("w", "lang")
+    child = wl.filter(pl.col("kind") == "child").select("w", "lang")
     # rows of other words cannot join: filtered first on the words' `lx` flag
     ct, ut = ct.filter(pl.col("lx")), ut.filter(pl.col("lx"))
     counts = ct.select("row", "w").join(stop, on="w").group_by("row", "lang").agg(n=pl.len())
@@ -490,10 +487,10 @@ CONJUNCT = {
 }  # fmt: skip
 
 
-def _conjunctions(flags: pl.LazyFrame) -> pl.LazyFrame:
+def _conjunctions(flags: pl.DataFrame) -> pl.DataFrame:
     """`x:a&b` for every pair of the row's CONJUNCT groups (a < b)."""
-    m = pl.LazyFrame({"token": list(CONJUNCT), "g": list(CONJUNCT.values())})
-    g = flags.lazy().join(m, on="token").select("row", "g").unique()
+    m = pl.DataFrame({"token": list(CONJUNCT), "g": list(CONJUNCT.values())})
+    g = flags.join(m, on="token").select("row", "g").unique()
     pairs = g.join(g, on="row", suffix="2").filter(pl.col("g") < pl.col("g2"))
     return pairs.select("row", token="x:" + pl.col("g") + "&" + pl.col("g2"))
 
