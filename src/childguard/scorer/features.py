@@ -368,36 +368,10 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
             for p in parts
         ]
     )
+    if vocab is not None:
+        out = out.filter(pl.col("token").is_in(vocab.implode()))
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
-    if vocab is None:
-        return out.unique()
-    enum = _vocab_enum(vocab)
-    if enum is None:
-        return out.filter(pl.col("token").is_in(vocab.implode())).unique()
-    # tokens as the vocabulary's categories: unknown ones become null, and rows de-duplicate
-    # on integers rather than strings
-    return (
-        out.with_columns(pl.col("token").cast(enum, strict=False))
-        .drop_nulls("token")
-        .unique()
-        .with_columns(pl.col("token").cast(pl.String))
-    )
-
-
-_ENUMS: dict[int, tuple[pl.Series, pl.Enum | None]] = {}
-
-
-def _vocab_enum(vocab: pl.Series) -> pl.Enum | None:
-    """The vocabulary as an Enum dtype (None when it holds nulls or repeats a token), built
-    once per vocabulary column."""
-    hit = _ENUMS.get(id(vocab))
-    if hit is not None and hit[0] is vocab:
-        return hit[1]
-    ok = vocab.null_count() == 0 and vocab.n_unique() == len(vocab)
-    enum = pl.Enum(vocab) if ok else None
-    _ENUMS.clear()  # one model at a time; the Series is held so its id stays its own
-    _ENUMS[id(vocab)] = (vocab, enum)
-    return enum
+    return out.unique()
 
 
 def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
