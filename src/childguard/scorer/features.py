@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import polars as pl
 
 from childguard.detect.lexicon import load_lexicon, word_languages
@@ -310,10 +311,13 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
     sub = _take(table, ["text", "url_words"], idx)
     parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
-    s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
+    s = (
+        sig.select([c for c in SIGNAL_FEATURES if c in sig.columns])
+        .gather(idx)
+        .with_columns(pl.all().fill_null(False))
+    )
     sig_long = (
-        s.with_columns(pl.all().fill_null(False))
-        .with_columns(row=rid)
+        s.with_columns(row=rid)
         .unpivot(index="row", variable_name="token")
         .filter(pl.col("value"))
         .select("row", token="s:" + pl.col("token"))
@@ -336,32 +340,22 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     parts.append(_class_grams(ct, "k:"))
     parts.append(_class_grams(ut, "ku:"))
     parts.append(_language_tokens(ct, ut))
-    counts = (
-        pl.DataFrame({"row": rid})
-        .join(
-            ct.group_by("row").agg(
-                n=pl.len(), names=pl.col("tok").is_in(["<name>", "<cap>"]).sum()
-            ),
-            on="row",
-            how="left",
-        )
-        .join(ut.group_by("row").agg(un=(pl.col("tok") == "<name>").sum()), on="row", how="left")
-        .fill_null(0)
-    )
-    cnt = (
-        counts.select(
-            "row",
-            a="n:names=" + pl.min_horizontal("names", 3).cast(pl.String),
-            b="n:urlnames=" + pl.min_horizontal("un", 3).cast(pl.String),
-            c="n:len=" + pl.min_horizontal(pl.col("n") // 5, 8).cast(pl.String),
-            e=pl.when(pl.col("n") == 0).then(pl.lit("n:no_text")),
-        )
-        .unpivot(index="row", value_name="token")
-        .drop("variable")
-        .drop_nulls("token")
+    # per-row counts by bincount: token frames hold rows 0..n-1
+    n_tok = np.bincount(ct["row"].to_numpy(), minlength=n)
+    is_name = ct["tok"].is_in(["<name>", "<cap>"]).to_numpy()
+    names = np.bincount(ct["row"].to_numpy(), weights=is_name, minlength=n).astype(np.int64)
+    url_name = (ut["tok"] == "<name>").to_numpy()
+    un = np.bincount(ut["row"].to_numpy(), weights=url_name, minlength=n).astype(np.int64)
+    cnt = pl.concat(
+        [
+            _pick_token(rid, "n:names=", np.minimum(names, 3)),
+            _pick_token(rid, "n:urlnames=", np.minimum(un, 3)),
+            _pick_token(rid, "n:len=", np.minimum(n_tok // 5, 8)),
+            pl.DataFrame({"row": rid.filter(pl.Series(n_tok == 0)), "token": "n:no_text"}),
+        ]
     )
     parts.append(cnt)
-    parts.append(_conjunctions(pl.concat([sig_long, cnt.select("row", "token")])))
+    parts.append(_conjunctions(s, rid, names, un))
     out = pl.concat(
         [
             p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
@@ -461,12 +455,36 @@ CONJUNCT = {
 }  # fmt: skip
 
 
-def _conjunctions(flags: pl.DataFrame) -> pl.DataFrame:
-    """`x:a&b` for every pair of the row's CONJUNCT groups (a < b)."""
-    m = pl.DataFrame({"token": list(CONJUNCT), "g": list(CONJUNCT.values())})
-    g = flags.join(m, on="token").select("row", "g").unique()
-    pairs = g.join(g, on="row", suffix="2").filter(pl.col("g") < pl.col("g2"))
-    return pairs.select("row", token="x:" + pl.col("g") + "&" + pl.col("g2"))
+def _pick_token(rid: pl.Series, prefix: str, k: np.ndarray) -> pl.DataFrame:
+    """(row, prefix + str(k)) for small non-negative integers k (strings built once each)."""
+    top = int(k.max()) if len(k) else 0
+    return pl.DataFrame(
+        {"row": rid, "token": pl.Series([f"{prefix}{i}" for i in range(top + 1)]).gather(k)}
+    )
+
+
+def _conjunctions(s: pl.DataFrame, rid: pl.Series, names: np.ndarray, un: np.ndarray) -> pl.DataFrame:
+    """`x:a&b` for every pair of the row's CONJUNCT groups (a < b): `s` the rows' signal
+    columns (null-free), `names` / `un` their caption / URL name counts. Each row's groups are
+    a bit mask; pairs are listed once per distinct mask, then joined to the rows."""
+    groups = sorted(set(CONJUNCT.values()))
+    bit = {g: 1 << i for i, g in enumerate(groups)}
+    mask = np.zeros(len(rid), dtype=np.int64)
+    for tok, g in CONJUNCT.items():
+        col = tok.removeprefix("s:")
+        if tok.startswith("s:") and col in s.columns:
+            mask |= np.where(s[col].to_numpy(), bit[g], 0)
+    mask |= np.where(names >= 1, bit["name"], 0) | np.where(un >= 1, bit["urlname"], 0)
+    rows_m = pl.DataFrame({"row": rid, "m": mask})
+    pairs_m, pairs_t = [], []
+    for m in np.unique(mask).tolist():
+        present = [g for g in groups if m & bit[g]]
+        for i, a in enumerate(present):
+            for b in present[i + 1 :]:
+                pairs_m.append(m)
+                pairs_t.append(f"x:{a}&{b}")
+    pairs = pl.DataFrame({"m": pairs_m, "token": pairs_t}, schema={"m": pl.Int64, "token": pl.String})
+    return rows_m.join(pairs, on="m").select("row", "token")
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
