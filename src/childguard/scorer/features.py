@@ -264,16 +264,74 @@ def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
-    """Class bigrams and trigrams of a token frame: lexicon words as their class, placeholders
-    as themselves, other words as `_` (runs of plain words alone make no gram)."""
-    cls = tf  # sorted by (row, pos), with each word's class
-    c = (
+_PLACEHOLDERS = ("<age>", "<cap>", "<handle>", "<id>", "<name>", "<num>", "<year>")
+# a class gram's symbols: "_" (a plain word) first, code 0
+_SYMBOLS = ("_", *WORD_CLASSES, *_PLACEHOLDERS)
+
+
+def _class_symbol() -> pl.Expr:
+    """A token's class-gram symbol: placeholders as themselves, lexicon words as their class,
+    other words `_`."""
+    return (
         pl.when(pl.col("tok").str.starts_with("<"))
         .then(pl.col("tok"))
         .otherwise(pl.col("cls").fill_null("_"))
     )
-    seq = cls.select("row", c=c)
+
+
+def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Class unigrams, bigrams and trigrams of a token frame (sorted by (row, pos), with each
+    word's class): lexicon words as their class, placeholders as themselves, other words as
+    `_` (runs of plain words alone make no gram). Symbols are small integer codes, and each
+    distinct gram's string is built once."""
+    codes = tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
+    if codes.null_count():  # a symbol outside _SYMBOLS: the string path
+        return _class_grams_strings(tf, prefix)
+    c = codes.to_physical().to_numpy().astype(np.int64)
+    row = tf["row"].to_numpy()
+    k = len(_SYMBOLS)
+    n1 = np.zeros_like(c)
+    n2 = np.zeros_like(c)
+    n1[:-1], n2[:-2] = c[1:], c[2:]
+    same1 = np.zeros(len(c), dtype=bool)
+    same2 = np.zeros(len(c), dtype=bool)
+    same1[:-1] = row[1:] == row[:-1]
+    same2[:-2] = row[2:] == row[:-2]
+    word = c != 0
+    uni = word
+    bi = same1 & (word | (n1 != 0))
+    tri = same2 & (word.astype(np.int8) + (n1 != 0) + (n2 != 0) >= 2)
+    return pl.concat(
+        [
+            _grams(row[uni], c[uni], 1, prefix),
+            _grams(row[bi], c[bi] * k + n1[bi], 2, prefix),
+            _grams(row[tri], (c[tri] * k + n1[tri]) * k + n2[tri], 3, prefix),
+        ]
+    )
+
+
+def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> pl.DataFrame:
+    """(row, token) of class grams of `size` symbols coded as base-len(_SYMBOLS) integers."""
+    k = len(_SYMBOLS)
+    seen = np.zeros(k**size, dtype=bool)
+    seen[key] = True
+    distinct = np.flatnonzero(seen)
+    index = np.zeros(k**size, dtype=np.int64)
+    index[distinct] = np.arange(len(distinct))
+    names = []
+    for g in distinct.tolist():
+        parts = []
+        for _ in range(size):
+            g, r = divmod(g, k)
+            parts.append(_SYMBOLS[r])
+        names.append(prefix + "_".join(reversed(parts)))
+    tokens = pl.Series(names, dtype=pl.String).gather(index[key])
+    return pl.DataFrame({"row": pl.Series(row, dtype=pl.UInt32), "token": tokens})
+
+
+def _class_grams_strings(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """`_class_grams` built as strings per row (for symbols outside _SYMBOLS)."""
+    seq = tf.select("row", c=_class_symbol())
     same1 = pl.col("row").shift(-1) == pl.col("row")
     same2 = pl.col("row").shift(-2) == pl.col("row")
     g = seq.with_columns(
