@@ -160,13 +160,11 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     out = words.join(uniq, on="raw", how="inner", maintain_order="left")
     cjk = out.filter(pl.col("cjk"))
     out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select(
-        "row", "pos", "w", "tok", "cls", "lx"
+        "row", "pos", "w", "tok", "cls", "lx", "wid"
     )
     if cjk.height:
-        cj = _cjk_pairs(cjk)
-        cj = cj.with_columns(w=pl.col("tok"), lx=pl.col("tok").is_in(_language_words())).join(
-            word_classes(), on="w", how="left", maintain_order="left"
-        )
+        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
+        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
         out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
     return out
 
@@ -180,18 +178,7 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
         df = df.with_columns(w=fold_series(df["raw"]).str.strip_chars())
     else:  # url_words are folded already
         df = df.with_columns(w=pl.col("raw"))
-    # one join for every per-word fact (a given name, a kept word, its class, a language word)
-    # (a binary search of the sorted table: a join or `is_in` would hash all its words)
-    lookup = _word_lookup()
-    pos = lookup["w"].search_sorted(df["w"]).clip(0, lookup.height - 1)
-    found = lookup.gather(pos)
-    hit = found["w"] == df["w"]
-    df = df.with_columns(
-        is_name=found["is_name"] & hit,
-        is_keep=found["is_keep"] & hit,
-        lx=found["lx"] & hit,
-        cls=pl.when(hit).then(found["cls"]),
-    )
+    df = pl.concat([df, _look_up(df["w"])], how="horizontal")
     raw = pl.col("raw")
     is_digit = raw.str.contains(r"^[0-9]+$")
     if kind == "t":
@@ -221,6 +208,39 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
             .otherwise(raw)
         )
     return df.with_columns(tok=tok).drop("is_name", "is_keep")
+
+
+def _look_up(w: pl.Series) -> pl.DataFrame:
+    """Per word: is_name, is_keep, lx (a word of `word_languages`), cls (its class) and wid
+    (its row in `_word_lookup`, null for words in none of them). A binary search of the sorted
+    table: a join or `is_in` would hash all its words on every call."""
+    lookup = _word_lookup()
+    pos = lookup["w"].search_sorted(w).clip(0, lookup.height - 1)
+    found = lookup.gather(pos)
+    hit = found["w"] == w
+    return found.with_columns(wid=pos).select(
+        is_name=pl.col("is_name") & hit,
+        is_keep=pl.col("is_keep") & hit,
+        lx=pl.col("lx") & hit,
+        cls=pl.when(hit).then(pl.col("cls")),
+        wid=pl.when(hit).then(pl.col("wid")),
+    )
+
+
+@lru_cache(maxsize=1)
+def _language_ids() -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+    """(languages, sorted; stopwords and child words as (wid, lang) integer pairs, lang the
+    language's position, so joins and sorts run on integers in the same order)."""
+    wl = word_languages()
+    langs = wl["lang"].unique().sort()
+    ids = wl.select(
+        wid=_look_up(wl["w"])["wid"].cast(pl.UInt32),
+        lang=langs.search_sorted(wl["lang"]).cast(pl.UInt32),
+        kind="kind",
+    )
+    stop = ids.filter(pl.col("kind") == "stop").select("wid", "lang")
+    child = ids.filter(pl.col("kind") == "child").select("wid", "lang")
+    return langs, stop, child
 
 
 @lru_cache(maxsize=1)
@@ -318,15 +338,19 @@ def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> pl.DataF
     distinct = np.flatnonzero(seen)
     index = np.zeros(k**size, dtype=np.int64)
     index[distinct] = np.arange(len(distinct))
-    names = []
-    for g in distinct.tolist():
-        parts = []
-        for _ in range(size):
-            g, r = divmod(g, k)
-            parts.append(_SYMBOLS[r])
-        names.append(prefix + "_".join(reversed(parts)))
+    names = [_gram_name(prefix, size, g) for g in distinct.tolist()]
     tokens = pl.Series(names, dtype=pl.String).gather(index[key])
     return pl.DataFrame({"row": pl.Series(row, dtype=pl.UInt32), "token": tokens})
+
+
+@lru_cache(maxsize=1 << 16)
+def _gram_name(prefix: str, size: int, key: int) -> str:
+    """The token of a class gram coded as a base-len(_SYMBOLS) integer."""
+    parts = []
+    for _ in range(size):
+        key, r = divmod(key, len(_SYMBOLS))
+        parts.append(_SYMBOLS[r])
+    return prefix + "_".join(reversed(parts))
 
 
 def _class_grams_strings(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
@@ -479,12 +503,12 @@ def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
     hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
     slug holds child words, none of them of the caption's language ("chico" in an English
     caption is a name, Turkish "ay" in a URL fragment no month of age)."""
-    wl = word_languages()
-    stop = wl.filter(pl.col("kind") == "stop").select("w", "lang")
-    child = wl.filter(pl.col("kind") == "child").select("w", "lang")
-    # rows of other words cannot join: filtered first on the words' `lx` flag
-    ct, ut = ct.filter(pl.col("lx")), ut.filter(pl.col("lx"))
-    counts = ct.select("row", "w").join(stop, on="w").group_by("row", "lang").agg(n=pl.len())
+    langs, stop, child = _language_ids()
+    # rows of other words cannot join: filtered first on the words' `lx` flag; words and
+    # languages as integer ids (`_language_ids`), the language's name put back at the end
+    ct = ct.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
+    ut = ut.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
+    counts = ct.join(stop, on="wid").group_by("row", "lang").agg(n=pl.len())
     best = (
         counts.sort(["row", "n", "lang"], descending=[False, True, False])
         .group_by("row", maintain_order=True)
@@ -492,9 +516,10 @@ def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
         .filter((pl.col("n") >= 2) & (pl.col("n2").is_null() | (pl.col("n") > pl.col("n2"))))
         .select("row", "lang")
     )
-    parts = [best.select("row", token="l:" + pl.col("lang"))]
+    names = pl.Series([f"l:{g}" for g in langs], dtype=pl.String)
+    parts = [best.select("row", token=names.gather(best["lang"]))]
     for token, tf in (("s:lexlang_other", ct), ("s:urllang_other", ut)):
-        hits = tf.select("row", "w").join(child, on="w").join(best, on="row", suffix="_row")
+        hits = tf.join(child, on="wid").join(best, on="row", suffix="_row")
         other = hits.group_by("row").agg(same=(pl.col("lang") == pl.col("lang_row")).any())
         parts.append(other.filter(~pl.col("same")).select("row", token=pl.lit(token)))
     return pl.concat(parts)
