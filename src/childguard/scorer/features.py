@@ -411,6 +411,8 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     ct = _token_frame(sub["text"], rid, "t")
     ut = _token_frame(sub["url_words"], rid, "u")
     ut = _url_vocabulary(ut)
+    # n-grams repeat within a row; every other part holds a (row, token) at most once
+    grams: list[pl.DataFrame] = []
     for prefix, tf in (("t:", ct), ("u:", ut)):
         uni = tf.filter(pl.col("tok") != "_").select("row", token=prefix + pl.col("tok"))
         # token frames are sorted by (row, pos): the next token is the next line of the same row
@@ -418,9 +420,9 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
         bi = bi.filter((pl.col("tok") != "_") | (pl.col("nxt") != "_"))
         bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
-        parts += [uni, bi]
-    parts.append(_class_grams(ct, "k:"))
-    parts.append(_class_grams(ut, "ku:"))
+        grams += [uni, bi]
+    grams.append(_class_grams(ct, "k:"))
+    grams.append(_class_grams(ut, "ku:"))
     parts.append(_language_tokens(ct, ut))
     # per-row counts by bincount: token frames hold rows 0..n-1
     n_tok = np.bincount(ct["row"].to_numpy(), minlength=n)
@@ -438,16 +440,16 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     )
     parts.append(cnt)
     parts.append(_conjunctions(s, rid, names, un))
-    out = pl.concat(
-        [
-            p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
-            for p in parts
-        ]
-    )
-    if vocab is not None:
-        out = out.filter(pl.col("token").is_in(vocab.implode()))
+    out = []
+    for group in (grams, parts):
+        g = pl.concat(
+            [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in group]
+        )
+        if vocab is not None:
+            g = g.filter(pl.col("token").is_in(vocab.implode()))
+        out.append(g.unique() if group is grams else g)
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
-    return out.unique()
+    return pl.concat(out)
 
 
 def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
