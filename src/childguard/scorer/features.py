@@ -149,7 +149,9 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             ]
         ).sort("row")
     else:
-        words = df.select("row", raw=pl.col("s").fill_null("").str.strip_chars().str.split(" "))
+        # most rows have no slug words: only the others are split
+        slug = pl.col("s").fill_null("").str.strip_chars()
+        words = df.filter(slug != "").select("row", raw=slug.str.split(" "))
     words = (
         words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len(), dtype=pl.Int64) * 1000)
         .explode("raw", "pos")
