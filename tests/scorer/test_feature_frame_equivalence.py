@@ -11,10 +11,12 @@ import pyarrow as pa
 import pytest
 
 from childguard.engine.batch import score_batch_with_context
+from childguard.scorer import features
 from childguard.scorer.features import feature_frame
 from childguard.scorer.model import load_model
 from childguard.scorer.train import read_labelled, text_detectors
 
+from . import features_reference
 from .features_reference import reference_feature_frame
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -137,3 +139,33 @@ def test_same_tokens_on_the_labelled_rows() -> None:
     frame = pl.concat([read_labelled(f).select("url", "text") for f in files])
     for table, sig in _scored(frame):
         _assert_same(table, sig, sig["candidate"].arg_true().to_numpy())
+
+
+def test_caption_and_url_tokens_match_the_reference() -> None:
+    rid = pl.Series([0], dtype=pl.UInt32)
+    for kind, values in (
+        ("t", [t for _, t in ROWS]),
+        ("u", [None, "", "  ", "festa 5 anos lucas", "a8f3c2d9e1 my son karter 300x200", "x  y"]),
+    ):
+        for v in values:
+            col = pl.Series([v], dtype=pl.String)
+            new = features._token_frame(col, rid, kind)
+            ref = features_reference._token_frame(col, rid, kind)
+            assert new.select("row", "pos", "w", "tok").equals(ref), (kind, v)
+
+
+def test_class_grams_by_codes_equal_the_string_path() -> None:
+    tf = pl.DataFrame(
+        {
+            "row": pl.Series([0, 0, 0, 0, 1, 1, 2, 3, 3, 3], dtype=pl.UInt32),
+            "tok": ["my", "son", "<name>", "x", "<age>", "anos", "y", "z", "<cap>", "<year>"],
+            "cls": ["possessive", "relation", None, None, None, "age_years", None, None, None, None],
+        }
+    )
+    for prefix in ("k:", "ku:"):
+        fast = features._class_grams(tf, prefix).sort("row", "token")
+        slow = features._class_grams_strings(tf, prefix).sort("row", "token")
+        assert fast.equals(slow) and fast.height > 10
+    # a symbol outside the known ones takes the string path, with the same result
+    odd = tf.with_columns(tok=pl.col("tok").replace("<year>", "<new>"))
+    assert "k:<cap>_<new>" in features._class_grams(odd, "k:")["token"].to_list()
