@@ -404,7 +404,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         s.with_columns(row=rid)
         .unpivot(index="row", variable_name="token")
         .filter(pl.col("value"))
-        .select("row", token="s:" + pl.col("token"))
+        .select("row", token=pl.concat_str(pl.lit("s:"), "token"))
     )
     parts.append(sig_long)
     dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
@@ -416,12 +416,15 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     # n-grams repeat within a row; every other part holds a (row, token) at most once
     grams: list[pl.DataFrame] = []
     for prefix, tf in (("t:", ct), ("u:", ut)):
-        uni = tf.filter(pl.col("tok") != "_").select("row", token=prefix + pl.col("tok"))
+        # (concat_str builds each string once; `+` chains build every intermediate one)
+        uni = tf.filter(pl.col("tok") != "_").select(
+            "row", token=pl.concat_str(pl.lit(prefix), "tok")
+        )
         # token frames are sorted by (row, pos): the next token is the next line of the same row
         same = pl.col("row").shift(-1) == pl.col("row")
         bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
         bi = bi.filter((pl.col("tok") != "_") | (pl.col("nxt") != "_"))
-        bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
+        bi = bi.select("row", token=pl.concat_str(pl.lit(prefix), "tok", pl.lit("_"), "nxt"))
         grams += [uni, bi]
     grams.append(_class_grams(ct, "k:"))
     grams.append(_class_grams(ut, "ku:"))
@@ -482,14 +485,16 @@ def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> 
     return (
         fired.select(
             "row",
-            a="d:" + pl.col("det"),
-            b="d:" + pl.col("det") + ":" + pl.col("label").fill_null("None"),
-            c="d:"
-            + pl.col("det")
-            + ">="
-            + (tenths // 10).cast(pl.String)
-            + "."
-            + (tenths % 10).cast(pl.String),
+            a=pl.concat_str(pl.lit("d:"), "det"),
+            b=pl.concat_str(pl.lit("d:"), "det", pl.lit(":"), pl.col("label").fill_null("None")),
+            c=pl.concat_str(
+                pl.lit("d:"),
+                "det",
+                pl.lit(">="),
+                (tenths // 10).cast(pl.String),
+                pl.lit("."),
+                (tenths % 10).cast(pl.String),
+            ),
         )
         .unpivot(index="row", value_name="token")
         .select("row", "token")
