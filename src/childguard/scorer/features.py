@@ -428,7 +428,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
         grams += [uni, bi]
     grams.append(_class_grams(ct, "k:"))
     grams.append(_class_grams(ut, "ku:"))
-    parts.append(_language_tokens(ct, ut))
+    parts.append(_language_tokens(ct, ut, n))
     # per-row counts by bincount: token frames hold rows 0..n-1
     n_tok = np.bincount(ct["row"].to_numpy(), minlength=n)
     is_name = ct["tok"].is_in(["<name>", "<cap>"]).to_numpy()
@@ -440,7 +440,7 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
             _pick_token(rid, "n:names=", np.minimum(names, 3)),
             _pick_token(rid, "n:urlnames=", np.minimum(un, 3)),
             _pick_token(rid, "n:len=", np.minimum(n_tok // 5, 8)),
-            pl.DataFrame({"row": rid.filter(pl.Series(n_tok == 0)), "token": "n:no_text"}),
+            _rows_token(rid.filter(pl.Series(n_tok == 0)), "n:no_text"),
         ]
     )
     parts.append(cnt)
@@ -507,31 +507,43 @@ def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
     return pl.from_arrow(table.select(names).take(idx.to_arrow()))  # type: ignore[return-value]
 
 
-def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
+def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame, n: int) -> pl.DataFrame:
     """`l:<lang>`: the caption's language by its lexicon stopwords (the language with most
     hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
     slug holds child words, none of them of the caption's language ("chico" in an English
-    caption is a name, Turkish "ay" in a URL fragment no month of age)."""
+    caption is a name, Turkish "ay" in a URL fragment no month of age). n: rows (0..n-1)."""
     langs, stop, child = _language_ids()
+    k = len(langs)
     # rows of other words cannot join: filtered first on the words' `lx` flag; words and
-    # languages as integer ids (`_language_ids`), the language's name put back at the end
+    # languages as integer ids (`_language_ids`), hits counted per (row, language) in numpy
     ct = ct.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
     ut = ut.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
-    counts = ct.join(stop, on="wid").group_by("row", "lang").agg(n=pl.len())
-    best = (
-        counts.sort(["row", "n", "lang"], descending=[False, True, False])
-        .group_by("row", maintain_order=True)
-        .agg(lang=pl.col("lang").first(), n=pl.col("n").first(), n2=pl.col("n").get(1, null_on_oob=True))
-        .filter((pl.col("n") >= 2) & (pl.col("n2").is_null() | (pl.col("n") > pl.col("n2"))))
-        .select("row", "lang")
-    )
-    names = pl.Series([f"l:{g}" for g in langs], dtype=pl.String)
-    parts = [best.select("row", token=names.gather(best["lang"]))]
+    r, g = _row_lang(ct.join(stop, on="wid"))
+    counts = np.bincount(r * k + g, minlength=n * k).reshape(n, k)
+    top = counts.max(axis=1, initial=0)
+    has = (top >= 2) & ((counts == top[:, None]).sum(axis=1) == 1)
+    best = np.where(has, counts.argmax(axis=1) if n else 0, -1)
+    rows = np.flatnonzero(has)
+    names = pl.Series([f"l:{x}" for x in langs], dtype=pl.String)
+    parts = [pl.DataFrame({"row": pl.Series(rows, dtype=pl.UInt32), "token": names.gather(best[rows])})]
     for token, tf in (("s:lexlang_other", ct), ("s:urllang_other", ut)):
-        hits = tf.join(child, on="wid").join(best, on="row", suffix="_row")
-        other = hits.group_by("row").agg(same=(pl.col("lang") == pl.col("lang_row")).any())
-        parts.append(other.filter(~pl.col("same")).select("row", token=pl.lit(token)))
+        r, g = _row_lang(tf.join(child, on="wid"))
+        b = best[r]
+        hit = np.bincount(r[b >= 0], minlength=n) > 0
+        same = np.bincount(r[(b >= 0) & (g == b)], minlength=n) > 0
+        rows = np.flatnonzero(hit & ~same)
+        parts.append(_rows_token(pl.Series(rows, dtype=pl.UInt32), token))
     return pl.concat(parts)
+
+
+def _rows_token(rows: pl.Series, token: str) -> pl.DataFrame:
+    """(row, token): one token for each of these rows (typed even when there are none)."""
+    return pl.DataFrame({"row": rows}).with_columns(token=pl.lit(token, dtype=pl.String))
+
+
+def _row_lang(hits: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A (row, lang) frame's columns as int64 arrays."""
+    return hits["row"].to_numpy().astype(np.int64), hits["lang"].to_numpy().astype(np.int64)
 
 
 # pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"
