@@ -162,11 +162,12 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     out = words.join(uniq, on="raw", how="inner", maintain_order="left")
     cjk = out.filter(pl.col("cjk"))
     out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select(
-        "row", "pos", "w", "tok", "cls", "lx", "wid"
+        "row", "pos", "w", "tok", "cls", "lx", "wid", "sym"
     )
     if cjk.height:
         cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
         cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
+        cj = cj.with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
         out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
     return out
 
@@ -209,7 +210,11 @@ def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    return df.with_columns(tok=tok).drop("is_name", "is_keep")
+    return (
+        df.with_columns(tok=tok)
+        .with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
+        .drop("is_name", "is_keep")
+    )
 
 
 def _look_up(w: pl.Series) -> pl.DataFrame:
@@ -283,7 +288,7 @@ def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
         tok=pl.when(pl.col("tok").is_in(allowed.implode()))
         .then(pl.col("tok"))
         .otherwise(pl.lit("_"))
-    )
+    ).drop("sym", strict=False)  # class-gram symbols follow the tokens: recomputed
 
 
 _PLACEHOLDERS = ("<age>", "<cap>", "<handle>", "<id>", "<name>", "<num>", "<year>")
@@ -306,7 +311,12 @@ def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     word's class): lexicon words as their class, placeholders as themselves, other words as
     `_` (runs of plain words alone make no gram). Symbols are small integer codes, and each
     distinct gram's string is built once."""
-    codes = tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
+    # the words' symbols (`sym`, from `_word_table`) unless their tokens changed since
+    codes = (
+        tf["sym"]
+        if "sym" in tf.columns
+        else tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
+    )
     if codes.null_count():  # a symbol outside _SYMBOLS: the string path
         return _class_grams_strings(tf, prefix)
     c = codes.to_physical().to_numpy().astype(np.int64)
