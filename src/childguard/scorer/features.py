@@ -11,7 +11,10 @@ Three kinds, all strings ("feature tokens"), so one linear model can weigh them 
 A model holds the tokens it kept (seen in enough distinct training captions; placeholders, never
 names) and one weight per token, so unknown tokens weigh nothing. Everything is vectorised over
 the screened rows (long (row, token) frames, joins and group-bys); only CJK runs, rare in web
-captions, are split into character pairs in Python.
+captions, are split into character pairs in Python. Each distinct word of a batch is folded,
+placeholdered and looked up once; class grams, conjunctions, counts and languages run on small
+integer codes, with each distinct token's string built once (tests/scorer keeps the previous,
+all-string implementation and checks that both give the same tokens).
 """
 
 from __future__ import annotations
