@@ -11,13 +11,17 @@ Three kinds, all strings ("feature tokens"), so one linear model can weigh them 
 A model holds the tokens it kept (seen in enough distinct training captions; placeholders, never
 names) and one weight per token, so unknown tokens weigh nothing. Everything is vectorised over
 the screened rows (long (row, token) frames, joins and group-bys); only CJK runs, rare in web
-captions, are split into character pairs in Python.
+captions, are split into character pairs in Python. Each distinct word of a batch is folded,
+placeholdered and looked up once; class grams, conjunctions, counts and languages run on small
+integer codes, with each distinct token's string built once (tests/scorer keeps the previous,
+all-string implementation and checks that both give the same tokens).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import polars as pl
 
 from childguard.detect.lexicon import load_lexicon, word_languages
@@ -97,6 +101,7 @@ def _vocab_series() -> tuple[pl.Series, pl.Series]:
 _CJK_RE = "[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 _WORD_RE = r"@[\w.]{2,}|[^\W\d_]+|[0-9]+"
 _WORD_ASCII = r"(?-u)@[A-Za-z0-9_.]{2,}|[A-Za-z]+|[0-9]+"
+_WORD_NO_AT = r"[^\W\d_]+|[0-9]+"  # _WORD_RE on text without "@"
 
 
 def _numbers(tok: pl.Expr) -> pl.Expr:
@@ -128,38 +133,59 @@ def _cjk_pairs(words: pl.DataFrame) -> pl.DataFrame:
 
 
 def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
-    """Long frame (row, pos, tok) of placeholdered tokens of a caption (`kind="t"`, raw
-    text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column."""
-    keep, names = _vocab_series()
+    """Long frame (row, pos, w, tok, cls) of placeholdered tokens of a caption (`kind="t"`,
+    raw text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column, with each
+    word's lexicon class (`word_classes`, null for none), sorted by (row, pos)."""
     df = pl.DataFrame({"row": rows, "s": col})
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
         text = pl.col("s").fill_null("")
         ascii_ = text.str.len_bytes() == text.str.len_chars()
+        # the Unicode regex is slow; without an "@" its handle branch cannot match, and the
+        # regex without it (a third faster) finds the same words
+        at = text.str.contains("@", literal=True)
         words = pl.concat(
             [
                 df.filter(ascii_).select("row", raw=text.str.extract_all(_WORD_ASCII)),
-                df.filter(~ascii_).select("row", raw=text.str.extract_all(_WORD_RE)),
+                df.filter(~ascii_ & at).select("row", raw=text.str.extract_all(_WORD_RE)),
+                df.filter(~ascii_ & ~at).select("row", raw=text.str.extract_all(_WORD_NO_AT)),
             ]
         ).sort("row")
     else:
-        words = df.select("row", raw=pl.col("s").fill_null("").str.strip_chars().str.split(" "))
+        # most rows have no slug words: only the others are split
+        slug = pl.col("s").fill_null("").str.strip_chars()
+        words = df.filter(slug != "").select("row", raw=slug.str.split(" "))
     words = (
-        words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len()))
+        words.with_columns(pos=pl.int_ranges(0, pl.col("raw").list.len(), dtype=pl.Int64) * 1000)
         .explode("raw", "pos")
-        .drop_nulls("raw")
-        .filter(pl.col("raw") != "")
-        .with_columns(pl.col("pos").cast(pl.Int64) * 1000)
+        .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
     )
-    cjk = words.filter(pl.col("raw").str.contains(_CJK_RE))
-    words = words.filter(~pl.col("raw").str.contains(_CJK_RE))
-    raw = pl.col("raw")
+    # a batch repeats its words: fold and placeholder each distinct word once, then join back
+    uniq = _word_table(words["raw"].unique(), kind)
+    out = words.join(uniq, on="raw", how="inner", maintain_order="left")
+    cjk = out.filter(pl.col("cjk"))
+    out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select(
+        "row", "pos", "w", "tok", "cls", "lx", "wid", "sym"
+    )
+    if cjk.height:
+        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
+        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
+        cj = cj.with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
+        out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
+    return out
+
+
+def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
+    """(raw, cjk, w, tok, cls) of distinct raw words: CJK runs flagged (split into pairs by
+    the caller), others folded (captions) and placeholdered, with their lexicon class."""
+    df = pl.DataFrame({"raw": raw}).with_columns(cjk=pl.col("raw").str.contains(_CJK_RE))
     if kind == "t":  # the scan's own fold (lower-case, accents folded; ASCII fast path)
-        words = words.with_columns(w=fold_series(words["raw"]).str.strip_chars()).filter(
-            pl.col("w") != ""  # marks alone (an emoji's variation selector) are no word
-        )
+        # marks alone (an emoji's variation selector) fold to "" and are no word
+        df = df.with_columns(w=fold_series(df["raw"]).str.strip_chars())
     else:  # url_words are folded already
-        words = words.with_columns(w=raw)
+        df = df.with_columns(w=pl.col("raw"))
+    df = pl.concat([df, _look_up(df["w"])], how="horizontal")
+    raw = pl.col("raw")
     is_digit = raw.str.contains(r"^[0-9]+$")
     if kind == "t":
         first = raw.str.slice(0, 1)
@@ -168,9 +194,9 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             .then(pl.lit("<handle>"))
             .when(is_digit)
             .then(_numbers(raw))
-            .when(pl.col("w").is_in(names.implode()))
+            .when(pl.col("is_name"))
             .then(pl.lit("<name>"))
-            .when((first != first.str.to_lowercase()) & ~pl.col("w").is_in(keep.implode()))
+            .when((first != first.str.to_lowercase()) & ~pl.col("is_keep"))
             .then(pl.lit("<cap>"))
             .otherwise(pl.col("w"))
         )
@@ -180,19 +206,78 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
             .then(_numbers(raw))
             .when(
                 raw.str.contains(r"^[0-9a-f]{5,}$") & raw.str.contains("[0-9]")
-                | ((raw.str.len_chars() > 12) & ~raw.is_in(keep.implode()))
+                | ((raw.str.len_chars() > 12) & ~pl.col("is_keep"))  # w is raw here
             )
             .then(pl.lit("<id>"))
-            .when(raw.is_in(names.implode()))
+            .when(pl.col("is_name"))
             .then(pl.lit("<name>"))
             .otherwise(raw)
         )
-    out = words.select("row", "pos", "w", tok=tok)
-    if cjk.height:
-        cj = _cjk_pairs(cjk)
-        out = pl.concat([out, cj.with_columns(w=pl.col("tok")).select(out.columns)])
-        out = out.sort("row", "pos")
-    return out
+    return (
+        df.with_columns(tok=tok)
+        .with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
+        .drop("is_name", "is_keep")
+    )
+
+
+def _look_up(w: pl.Series) -> pl.DataFrame:
+    """Per word: is_name, is_keep, lx (a word of `word_languages`), cls (its class) and wid
+    (its row in `_word_lookup`, null for words in none of them). A binary search of the sorted
+    table: a join or `is_in` would hash all its words on every call."""
+    lookup = _word_lookup()
+    pos = lookup["w"].search_sorted(w).clip(0, lookup.height - 1)
+    found = lookup.gather(pos)
+    hit = found["w"] == w
+    return found.with_columns(wid=pos).select(
+        is_name=pl.col("is_name") & hit,
+        is_keep=pl.col("is_keep") & hit,
+        lx=pl.col("lx") & hit,
+        cls=pl.when(hit).then(pl.col("cls")),
+        wid=pl.when(hit).then(pl.col("wid")),
+    )
+
+
+@lru_cache(maxsize=1)
+def _language_ids() -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+    """(languages, sorted; stopwords and child words as (wid, lang) integer pairs, lang the
+    language's position, so joins and sorts run on integers in the same order)."""
+    wl = word_languages()
+    langs = wl["lang"].unique().sort()
+    ids = wl.select(
+        wid=_look_up(wl["w"])["wid"].cast(pl.UInt32),
+        lang=langs.search_sorted(wl["lang"]).cast(pl.UInt32),
+        kind="kind",
+    )
+    stop = ids.filter(pl.col("kind") == "stop").select("wid", "lang")
+    child = ids.filter(pl.col("kind") == "child").select("wid", "lang")
+    return langs, stop, child
+
+
+@lru_cache(maxsize=1)
+def _word_lookup() -> pl.DataFrame:
+    """(w, is_name, is_keep, lx, cls) for every word that is a given name, a kept word
+    (`vocab`), a word of `word_languages` or of a class (`word_classes`); others are in none."""
+    keep, names = _vocab_series()
+    classes = word_classes()
+    lang = _language_words()
+    # sorted: `_word_table` looks words up by binary search
+    words = pl.concat([keep, names, classes["w"], lang.explode()]).unique().sort()
+    return (
+        pl.DataFrame({"w": words})
+        .with_columns(
+            is_name=pl.col("w").is_in(names.implode()),
+            is_keep=pl.col("w").is_in(keep.implode()),
+            lx=pl.col("w").is_in(lang),
+        )
+        .join(classes, on="w", how="left", maintain_order="left")
+    )
+
+
+@lru_cache(maxsize=1)
+def _language_words() -> pl.Series:
+    """Every word of `word_languages` (stopwords and child words), as one imploded column:
+    only rows of these words can join it."""
+    return word_languages()["w"].unique().sort().implode()
 
 
 def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
@@ -206,19 +291,86 @@ def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
         tok=pl.when(pl.col("tok").is_in(allowed.implode()))
         .then(pl.col("tok"))
         .otherwise(pl.lit("_"))
-    )
+    ).drop("sym", strict=False)  # class-gram symbols follow the tokens: recomputed
 
 
-def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
-    """Class bigrams and trigrams of a token frame: lexicon words as their class, placeholders
-    as themselves, other words as `_` (runs of plain words alone make no gram)."""
-    cls = tf.join(word_classes(), on="w", how="left").sort("row", "pos")
-    c = (
+_PLACEHOLDERS = ("<age>", "<cap>", "<handle>", "<id>", "<name>", "<num>", "<year>")
+# a class gram's symbols: "_" (a plain word) first, code 0
+_SYMBOLS = ("_", *WORD_CLASSES, *_PLACEHOLDERS)
+
+
+def _class_symbol() -> pl.Expr:
+    """A token's class-gram symbol: placeholders as themselves, lexicon words as their class,
+    other words `_`."""
+    return (
         pl.when(pl.col("tok").str.starts_with("<"))
         .then(pl.col("tok"))
         .otherwise(pl.col("cls").fill_null("_"))
     )
-    seq = cls.select("row", c=c)
+
+
+def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Class unigrams, bigrams and trigrams of a token frame (sorted by (row, pos), with each
+    word's class): lexicon words as their class, placeholders as themselves, other words as
+    `_` (runs of plain words alone make no gram). Symbols are small integer codes, and each
+    distinct gram's string is built once."""
+    # the words' symbols (`sym`, from `_word_table`) unless their tokens changed since
+    codes = (
+        tf["sym"]
+        if "sym" in tf.columns
+        else tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
+    )
+    if codes.null_count():  # a symbol outside _SYMBOLS: the string path
+        return _class_grams_strings(tf, prefix)
+    c = codes.to_physical().to_numpy().astype(np.int64)
+    row = tf["row"].to_numpy()
+    k = len(_SYMBOLS)
+    n1 = np.zeros_like(c)
+    n2 = np.zeros_like(c)
+    n1[:-1], n2[:-2] = c[1:], c[2:]
+    same1 = np.zeros(len(c), dtype=bool)
+    same2 = np.zeros(len(c), dtype=bool)
+    same1[:-1] = row[1:] == row[:-1]
+    same2[:-2] = row[2:] == row[:-2]
+    word = c != 0
+    uni = word
+    bi = same1 & (word | (n1 != 0))
+    tri = same2 & (word.astype(np.int8) + (n1 != 0) + (n2 != 0) >= 2)
+    return pl.concat(
+        [
+            _grams(row[uni], c[uni], 1, prefix),
+            _grams(row[bi], c[bi] * k + n1[bi], 2, prefix),
+            _grams(row[tri], (c[tri] * k + n1[tri]) * k + n2[tri], 3, prefix),
+        ]
+    )
+
+
+def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> pl.DataFrame:
+    """(row, token) of class grams of `size` symbols coded as base-len(_SYMBOLS) integers."""
+    k = len(_SYMBOLS)
+    seen = np.zeros(k**size, dtype=bool)
+    seen[key] = True
+    distinct = np.flatnonzero(seen)
+    index = np.zeros(k**size, dtype=np.int64)
+    index[distinct] = np.arange(len(distinct))
+    names = [_gram_name(prefix, size, g) for g in distinct.tolist()]
+    tokens = pl.Series(names, dtype=pl.String).gather(index[key])
+    return pl.DataFrame({"row": pl.Series(row, dtype=pl.UInt32), "token": tokens})
+
+
+@lru_cache(maxsize=1 << 16)
+def _gram_name(prefix: str, size: int, key: int) -> str:
+    """The token of a class gram coded as a base-len(_SYMBOLS) integer."""
+    parts = []
+    for _ in range(size):
+        key, r = divmod(key, len(_SYMBOLS))
+        parts.append(_SYMBOLS[r])
+    return prefix + "_".join(reversed(parts))
+
+
+def _class_grams_strings(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """`_class_grams` built as strings per row (for symbols outside _SYMBOLS)."""
+    seq = tf.select("row", c=_class_symbol())
     same1 = pl.col("row").shift(-1) == pl.col("row")
     same2 = pl.col("row").shift(-2) == pl.col("row")
     g = seq.with_columns(
@@ -252,128 +404,159 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
     these tokens (a model's: scoring joins on them, and most of a row's n-grams are not among
     them, so they need not be de-duplicated)."""
     n = len(rows)
-    idx = pl.Series("i", list(rows) if not isinstance(rows, pl.Series) else rows, dtype=pl.UInt32)
+    idx = pl.Series("i", rows, dtype=pl.UInt32)
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
-    sub = pl.from_arrow(table.select(["text", "url_words"])).gather(idx)
+    sub = _take(table, ["text", "url_words"], idx)
     parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
-    s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
+    s = (
+        sig.select([c for c in SIGNAL_FEATURES if c in sig.columns])
+        .gather(idx)
+        .with_columns(pl.all().fill_null(False))
+    )
     sig_long = (
-        s.with_columns(pl.all().fill_null(False))
-        .with_columns(row=rid)
+        s.with_columns(row=rid)
         .unpivot(index="row", variable_name="token")
         .filter(pl.col("value"))
-        .select("row", token="s:" + pl.col("token"))
+        .select("row", token=pl.concat_str(pl.lit("s:"), "token"))
     )
     parts.append(sig_long)
     dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
     if dets:
-        cols = {f"{d}__score": pl.from_arrow(table.column(f"{d}__score")).gather(idx) for d in dets}
-        for d in dets:
-            lab = f"{d}__label"
-            cols[lab] = (
-                pl.from_arrow(table.column(lab)).gather(idx).cast(pl.String)
-                if lab in table.column_names
-                else pl.repeat(None, n, dtype=pl.String, eager=True)
-            )
-        wide = pl.DataFrame(cols).with_columns(row=rid)
-        long = pl.concat(
-            [
-                wide.select(
-                    "row",
-                    det=pl.lit(d),
-                    score=pl.col(f"{d}__score").fill_null(0.0),
-                    label=pl.col(f"{d}__label").fill_null("None"),
-                )
-                for d in dets
-            ]
-        ).filter(pl.col("score") > 0)
-        tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
-        parts.append(
-            long.select(
-                "row",
-                a="d:" + pl.col("det"),
-                b="d:" + pl.col("det") + ":" + pl.col("label"),
-                c="d:"
-                + pl.col("det")
-                + ">="
-                + (tenths // 10).cast(pl.String)
-                + "."
-                + (tenths % 10).cast(pl.String),
-            )
-            .unpivot(index="row", value_name="token")
-            .select("row", "token")
-        )
+        parts.append(_detector_tokens(table, dets, idx, rid))
     ct = _token_frame(sub["text"], rid, "t")
     ut = _token_frame(sub["url_words"], rid, "u")
     ut = _url_vocabulary(ut)
+    # n-grams repeat within a row; every other part holds a (row, token) at most once
+    grams: list[pl.DataFrame] = []
     for prefix, tf in (("t:", ct), ("u:", ut)):
-        uni = tf.filter(pl.col("tok") != "_").select("row", token=prefix + pl.col("tok"))
+        # (concat_str builds each string once; `+` chains build every intermediate one)
+        uni = tf.filter(pl.col("tok") != "_").select(
+            "row", token=pl.concat_str(pl.lit(prefix), "tok")
+        )
         # token frames are sorted by (row, pos): the next token is the next line of the same row
         same = pl.col("row").shift(-1) == pl.col("row")
         bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
         bi = bi.filter((pl.col("tok") != "_") | (pl.col("nxt") != "_"))
-        bi = bi.select("row", token=prefix + pl.col("tok") + "_" + pl.col("nxt"))
-        parts += [uni, bi]
-    parts.append(_class_grams(ct, "k:"))
-    parts.append(_class_grams(ut, "ku:"))
-    parts.append(_language_tokens(ct, ut))
-    counts = (
-        pl.DataFrame({"row": rid})
-        .join(
-            ct.group_by("row").agg(
-                n=pl.len(), names=pl.col("tok").is_in(["<name>", "<cap>"]).sum()
-            ),
-            on="row",
-            how="left",
-        )
-        .join(ut.group_by("row").agg(un=(pl.col("tok") == "<name>").sum()), on="row", how="left")
-        .fill_null(0)
-    )
-    cnt = (
-        counts.select(
-            "row",
-            a="n:names=" + pl.min_horizontal("names", 3).cast(pl.String),
-            b="n:urlnames=" + pl.min_horizontal("un", 3).cast(pl.String),
-            c="n:len=" + pl.min_horizontal(pl.col("n") // 5, 8).cast(pl.String),
-            e=pl.when(pl.col("n") == 0).then(pl.lit("n:no_text")),
-        )
-        .unpivot(index="row", value_name="token")
-        .drop("variable")
-        .drop_nulls("token")
+        bi = bi.select("row", token=pl.concat_str(pl.lit(prefix), "tok", pl.lit("_"), "nxt"))
+        grams += [uni, bi]
+    grams.append(_class_grams(ct, "k:"))
+    grams.append(_class_grams(ut, "ku:"))
+    parts.append(_language_tokens(ct, ut, n))
+    # per-row counts by bincount: token frames hold rows 0..n-1
+    n_tok = np.bincount(ct["row"].to_numpy(), minlength=n)
+    is_name = ct["tok"].is_in(["<name>", "<cap>"]).to_numpy()
+    names = np.bincount(ct["row"].to_numpy(), weights=is_name, minlength=n).astype(np.int64)
+    url_name = (ut["tok"] == "<name>").to_numpy()
+    un = np.bincount(ut["row"].to_numpy(), weights=url_name, minlength=n).astype(np.int64)
+    cnt = pl.concat(
+        [
+            _pick_token(rid, "n:names=", np.minimum(names, 3)),
+            _pick_token(rid, "n:urlnames=", np.minimum(un, 3)),
+            _pick_token(rid, "n:len=", np.minimum(n_tok // 5, 8)),
+            _rows_token(rid.filter(pl.Series(n_tok == 0)), "n:no_text"),
+        ]
     )
     parts.append(cnt)
-    parts.append(_conjunctions(pl.concat([sig_long, cnt.select("row", "token")])))
-    out = pl.concat(
-        [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in parts]
-    )
-    if vocab is not None:
-        out = out.filter(pl.col("token").is_in(vocab.implode()))
+    parts.append(_conjunctions(s, rid, names, un))
+    out = []
+    for group in (grams, parts):
+        g = pl.concat(
+            [p.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String)) for p in group]
+        )
+        if vocab is not None:
+            g = g.filter(pl.col("token").is_in(vocab.implode()))
+        out.append(g.unique() if group is grams else g)
     # order is irrelevant downstream (sums; explanations sort by weight, then token)
-    return out.unique()
+    return pl.concat(out)
 
 
-def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame) -> pl.DataFrame:
+def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
+    """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
+    detector that scored a row above 0 (a missing label reads "None")."""
+    labels = [c for d in dets if (c := f"{d}__label") in table.column_names]
+    wide = _take(table, [f"{d}__score" for d in dets] + labels, idx)
+    n = wide.height
+    missing = pl.Series([None] * n, dtype=pl.String)
+    # (row, detector) pairs, detector-major, then only the few that fired
+    long = pl.DataFrame(
+        {
+            "row": pl.concat([rid] * len(dets)),
+            "det": pl.Series(dets, dtype=pl.String).gather(
+                pl.int_range(0, len(dets) * n, eager=True) // n
+            ),
+            "score": pl.concat([wide[f"{d}__score"].cast(pl.Float64) for d in dets]),
+            "label": pl.concat(
+                [
+                    wide[c].cast(pl.String) if (c := f"{d}__label") in labels else missing
+                    for d in dets
+                ]
+            ),
+        }
+    )
+    fired = long.filter(pl.col("score").fill_null(0.0) > 0)
+    tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
+    return (
+        fired.select(
+            "row",
+            a=pl.concat_str(pl.lit("d:"), "det"),
+            b=pl.concat_str(pl.lit("d:"), "det", pl.lit(":"), pl.col("label").fill_null("None")),
+            c=pl.concat_str(
+                pl.lit("d:"),
+                "det",
+                pl.lit(">="),
+                (tenths // 10).cast(pl.String),
+                pl.lit("."),
+                (tenths % 10).cast(pl.String),
+            ),
+        )
+        .unpivot(index="row", value_name="token")
+        .select("row", "token")
+    )
+
+
+def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
+    """Rows `idx` of some columns of a pyarrow table, as Polars (taken in Arrow first: only
+    those rows' strings are converted)."""
+    return pl.from_arrow(table.select(names).take(idx.to_arrow()))  # type: ignore[return-value]
+
+
+def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame, n: int) -> pl.DataFrame:
     """`l:<lang>`: the caption's language by its lexicon stopwords (the language with most
     hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
     slug holds child words, none of them of the caption's language ("chico" in an English
-    caption is a name, Turkish "ay" in a URL fragment no month of age)."""
-    wl = word_languages()
-    stop = wl.filter(pl.col("kind") == "stop").select("w", "lang")
-    child = wl.filter(pl.col("kind") == "child").select("w", "lang")
-    counts = ct.select("row", "w").join(stop, on="w").group_by("row", "lang").agg(n=pl.len())
-    best = (
-        counts.sort(["row", "n", "lang"], descending=[False, True, False])
-        .group_by("row", maintain_order=True)
-        .agg(lang=pl.col("lang").first(), n=pl.col("n").first(), n2=pl.col("n").get(1, null_on_oob=True))
-        .filter((pl.col("n") >= 2) & (pl.col("n2").is_null() | (pl.col("n") > pl.col("n2"))))
-        .select("row", "lang")
-    )
-    parts = [best.select("row", token="l:" + pl.col("lang"))]
+    caption is a name, Turkish "ay" in a URL fragment no month of age). n: rows (0..n-1)."""
+    langs, stop, child = _language_ids()
+    k = len(langs)
+    # rows of other words cannot join: filtered first on the words' `lx` flag; words and
+    # languages as integer ids (`_language_ids`), hits counted per (row, language) in numpy
+    ct = ct.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
+    ut = ut.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
+    r, g = _row_lang(ct.join(stop, on="wid"))
+    counts = np.bincount(r * k + g, minlength=n * k).reshape(n, k)
+    top = counts.max(axis=1, initial=0)
+    has = (top >= 2) & ((counts == top[:, None]).sum(axis=1) == 1)
+    best = np.where(has, counts.argmax(axis=1) if n else 0, -1)
+    rows = np.flatnonzero(has)
+    names = pl.Series([f"l:{x}" for x in langs], dtype=pl.String)
+    parts = [pl.DataFrame({"row": pl.Series(rows, dtype=pl.UInt32), "token": names.gather(best[rows])})]
     for token, tf in (("s:lexlang_other", ct), ("s:urllang_other", ut)):
-        hits = tf.select("row", "w").join(child, on="w").join(best, on="row", suffix="_row")
-        other = hits.group_by("row").agg(same=(pl.col("lang") == pl.col("lang_row")).any())
-        parts.append(other.filter(~pl.col("same")).select("row", token=pl.lit(token)))
+        r, g = _row_lang(tf.join(child, on="wid"))
+        b = best[r]
+        hit = np.bincount(r[b >= 0], minlength=n) > 0
+        same = np.bincount(r[(b >= 0) & (g == b)], minlength=n) > 0
+        rows = np.flatnonzero(hit & ~same)
+        parts.append(_rows_token(pl.Series(rows, dtype=pl.UInt32), token))
     return pl.concat(parts)
+
+
+def _rows_token(rows: pl.Series, token: str) -> pl.DataFrame:
+    """(row, token): one token for each of these rows (typed even when there are none)."""
+    return pl.DataFrame({"row": rows}).with_columns(token=pl.lit(token, dtype=pl.String))
+
+
+def _row_lang(hits: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A (row, lang) frame's columns as int64 arrays."""
+    return hits["row"].to_numpy().astype(np.int64), hits["lang"].to_numpy().astype(np.int64)
 
 
 # pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"
@@ -389,12 +572,36 @@ CONJUNCT = {
 }  # fmt: skip
 
 
-def _conjunctions(flags: pl.DataFrame) -> pl.DataFrame:
-    """`x:a&b` for every pair of the row's CONJUNCT groups (a < b)."""
-    m = pl.DataFrame({"token": list(CONJUNCT), "g": list(CONJUNCT.values())})
-    g = flags.join(m, on="token").select("row", "g").unique()
-    pairs = g.join(g, on="row", suffix="2").filter(pl.col("g") < pl.col("g2"))
-    return pairs.select("row", token="x:" + pl.col("g") + "&" + pl.col("g2"))
+def _pick_token(rid: pl.Series, prefix: str, k: np.ndarray) -> pl.DataFrame:
+    """(row, prefix + str(k)) for small non-negative integers k (strings built once each)."""
+    top = int(k.max()) if len(k) else 0
+    return pl.DataFrame(
+        {"row": rid, "token": pl.Series([f"{prefix}{i}" for i in range(top + 1)]).gather(k)}
+    )
+
+
+def _conjunctions(s: pl.DataFrame, rid: pl.Series, names: np.ndarray, un: np.ndarray) -> pl.DataFrame:
+    """`x:a&b` for every pair of the row's CONJUNCT groups (a < b): `s` the rows' signal
+    columns (null-free), `names` / `un` their caption / URL name counts. Each row's groups are
+    a bit mask; pairs are listed once per distinct mask, then joined to the rows."""
+    groups = sorted(set(CONJUNCT.values()))
+    bit = {g: 1 << i for i, g in enumerate(groups)}
+    mask = np.zeros(len(rid), dtype=np.int64)
+    for tok, g in CONJUNCT.items():
+        col = tok.removeprefix("s:")
+        if tok.startswith("s:") and col in s.columns:
+            mask |= np.where(s[col].to_numpy(), bit[g], 0)
+    mask |= np.where(names >= 1, bit["name"], 0) | np.where(un >= 1, bit["urlname"], 0)
+    rows_m = pl.DataFrame({"row": rid, "m": mask})
+    pairs_m, pairs_t = [], []
+    for m in np.unique(mask).tolist():
+        present = [g for g in groups if m & bit[g]]
+        for i, a in enumerate(present):
+            for b in present[i + 1 :]:
+                pairs_m.append(m)
+                pairs_t.append(f"x:{a}&{b}")
+    pairs = pl.DataFrame({"m": pairs_m, "token": pairs_t}, schema={"m": pl.Int64, "token": pl.String})
+    return rows_m.join(pairs, on="m").select("row", "token")
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
