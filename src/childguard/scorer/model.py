@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from childguard.scorer.calibration import sigmoid
 from childguard.scorer.features import FEATURE_VERSION
 
 MODEL_FORMAT = 1
@@ -41,10 +42,6 @@ DEFAULT_MODEL = "default_model.npz"
 class ModelError(ValueError):
     """A model file that is missing or unusable, or a model that cannot do what is asked."""
     pass
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
 @dataclass
@@ -109,7 +106,7 @@ class ScorerModel:
 
     def probabilities(self, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Calibrated P(minor) and P(identifiable) from the raw logits of every head."""
-        out = {h: _sigmoid(self.heads[h].calib_a * z[h] + self.heads[h].calib_b) for h in HEADS}
+        out = {h: sigmoid(self.heads[h].calib_a * z[h] + self.heads[h].calib_b) for h in HEADS}
         comb = self.meta.get("combine")
         if GIVEN_MINOR in self.heads and comb:
             out["identifiable"] = combine_identifiable(
@@ -216,7 +213,7 @@ def combine_raw(p_direct: np.ndarray, p_minor: np.ndarray, z_given: np.ndarray) 
     lp = 0.5 * (
         np.log(np.clip(p_direct, eps, 1.0))
         + np.log(np.clip(p_minor, eps, 1.0))
-        + np.log(np.clip(_sigmoid(z_given), eps, 1.0))
+        + np.log(np.clip(sigmoid(z_given), eps, 1.0))
     )
     p = np.exp(lp)
     return np.log(np.clip(p, eps, 1 - 1e-9)) - np.log(np.clip(1.0 - p, 1e-9, 1.0))
@@ -226,7 +223,7 @@ def combine_identifiable(
     p_direct: np.ndarray, p_minor: np.ndarray, z_given: np.ndarray, a: float, b: float
 ) -> np.ndarray:
     """Calibrated P(identifiable) from the direct head, P(minor) and the given-minor logit."""
-    return _sigmoid(a * combine_raw(p_direct, p_minor, z_given) + b)
+    return sigmoid(a * combine_raw(p_direct, p_minor, z_given) + b)
 
 
 def lists_to_frame(feature_lists: list[list[str]]) -> pl.DataFrame:

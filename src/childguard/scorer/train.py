@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from childguard.scorer.calibration import platt, sigmoid
 from childguard.scorer.features import FEATURE_VERSION, batch_features
 from childguard.scorer.model import GIVEN_MINOR, HEADS, Head, ScorerModel, combine_raw
 
@@ -226,19 +227,6 @@ def _fit_head(head, rows, targets, idx, weight, vocab, c_reg: float, seed: int):
     return _fit(rows, targets[head][idx], weight[idx], vocab, c_reg, seed)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-
-
-def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    if y.all() or not y.any():
-        return 1.0, 0.0
-    lr = LogisticRegression(C=1e4, max_iter=1000).fit(z.reshape(-1, 1), y)
-    return float(lr.coef_[0][0]), float(lr.intercept_[0])
-
-
 @dataclass
 class TrainResult:
     """A trained model, its out-of-fold probabilities and the data it came from."""
@@ -290,19 +278,19 @@ def train(
     vocab = _vocab(rows, data.groups[fit_rows], min_rows)
     calib_rows = cv_rows[~data.ambiguous[cv_rows]]
     for h in HEADS:
-        a, b0 = _platt(logits[h][calib_rows], targets[h][calib_rows])
+        a, b0 = platt(logits[h][calib_rows], targets[h][calib_rows])
         w, b = _fit_head(h, rows, targets, fit_rows, data.weight, vocab, c_reg, seed)
         heads[h] = Head(w, b, a, b0)
         p = np.zeros(n)
-        p[cv_rows] = _sigmoid(a * logits[h][cv_rows] + b0)
+        p[cv_rows] = sigmoid(a * logits[h][cv_rows] + b0)
         oof[h] = p
     # P(identifiable) = calibrated geometric mean of the direct head and P(minor) x P(id | minor)
     w, b = _fit_head(GIVEN_MINOR, rows, targets, fit_rows, data.weight, vocab, c_reg, seed)
     heads[GIVEN_MINOR] = Head(w, b)
     raw = np.zeros(n)
     raw[cv_rows] = combine_raw(oof["identifiable"][cv_rows], oof["minor"][cv_rows], logits[GIVEN_MINOR][cv_rows])
-    ca, cb = _platt(raw[calib_rows], targets["identifiable"][calib_rows])
-    oof["identifiable"] = np.where(np.isin(np.arange(n), cv_rows), _sigmoid(ca * raw + cb), 0.0)
+    ca, cb = platt(raw[calib_rows], targets["identifiable"][calib_rows])
+    oof["identifiable"] = np.where(np.isin(np.arange(n), cv_rows), sigmoid(ca * raw + cb), 0.0)
     oof["minor"] = np.maximum(oof["minor"], oof["identifiable"])
     from childguard.scorer.model import row_keys
 

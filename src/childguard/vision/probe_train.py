@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from childguard.scorer.calibration import platt, sigmoid
 from childguard.scorer.metrics import average_precision, binary_figures, reliability
 from childguard.vision.probe_data import ProbeError
 
@@ -37,23 +38,11 @@ class ProbeFit:
     figures: dict[str, Any]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
-
-
 def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
     lr = LogisticRegression(C=c, max_iter=5000, random_state=seed).fit(x, y)
     return lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
-
-
-def _platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(a, c) of P = sigmoid(a z + c), fitted on logits `z` (barely regularised)."""
-    from sklearn.linear_model import LogisticRegression
-
-    lr = LogisticRegression(C=1e4, max_iter=1000).fit(z.reshape(-1, 1), y)
-    return float(lr.coef_[0][0]), float(lr.intercept_[0])
 
 
 def precision_threshold(y: np.ndarray, p: np.ndarray, target: float) -> float | None:
@@ -115,9 +104,9 @@ def train_probe(
         z[te] = x[te].astype(np.float64) @ w + b
     oof = np.empty(y.size)
     for tr, te in parts:  # cross-fitted calibration: fold te's logits mapped by the others'
-        a, c0 = _platt(z[tr], y[tr])
-        oof[te] = _sigmoid(a * z[te] + c0)
-    a, c0 = _platt(z, y)
+        a, c0 = platt(z[tr], y[tr])
+        oof[te] = sigmoid(a * z[te] + c0)
+    a, c0 = platt(z, y)
     if not a > 0:
         raise ProbeError(
             "out of fold, the probe ranks minors below other rows (Platt slope "
