@@ -8,6 +8,14 @@ with URL, TEXT, label, lang, note, source, selected_as, ready for `childguard tr
     python tools/build_training_set.py --shared ../shared/data --out /tmp/added.parquet
     python tools/build_training_set.py --import-jsonl out.jsonl --batch batch.jsonl \\
         --provenance "..." --labels labels/real_pool_added.csv   # add a labelling round
+
+Rows from public files outside ../shared (labels/external/README.md says where each one is):
+`--external LABELS.csv=ROWS` joins a labels file to its rows file instead of the pool
+(parquet with URL/TEXT columns, or CC3M's headerless caption<TAB>url .tsv), with `--source` as
+the rows' source name:
+
+    python tools/build_training_set.py --external labels/external/laion2b_en_10k.csv=laion2b-en-10K.parquet \\
+        --source laion2b-en --out /tmp/laion2b.parquet
 """
 
 from __future__ import annotations
@@ -79,8 +87,34 @@ def import_round(out_jsonl: Path, batch_jsonl: Path, provenance: str, labels: Pa
     return len(rows)
 
 
-def build(shared: Path, labels: Path, out: Path) -> int:
-    pool = pl.read_parquet(shared / "real_pool.parquet")
+def read_rows(path: Path, source: str | None = None) -> pl.DataFrame:
+    """URL, TEXT, source of a rows file: parquet with URL/TEXT columns, or CC3M's headerless
+    caption<TAB>url .tsv (its captions hold tabs never, quotes often: no quoting)."""
+    if path.suffix == ".tsv":
+        df = pl.read_csv(
+            path, separator="\t", has_header=False, quote_char=None, new_columns=["TEXT", "URL"]
+        )
+    else:
+        df = pl.read_parquet(path)
+    missing = {"URL", "TEXT"} - set(df.columns)
+    if missing:
+        raise SystemExit(f"{path}: no {sorted(missing)} column; columns: {df.columns}")
+    df = df.select(
+        pl.col("URL").cast(pl.String).fill_null(""), pl.col("TEXT").cast(pl.String).fill_null("")
+    )
+    if "source" not in df.columns:
+        df = df.with_columns(source=pl.lit(source or path.stem))
+    return df
+
+
+def build(
+    shared: Path, labels: Path, out: Path, rows_file: Path | None = None, source: str | None = None
+) -> int:
+    pool = (
+        read_rows(rows_file, source)
+        if rows_file is not None
+        else pl.read_parquet(shared / "real_pool.parquet")
+    )
     keys = [
         row_key(u, t) for u, t in zip(pool["URL"].to_list(), pool["TEXT"].to_list(), strict=True)
     ]
@@ -89,7 +123,8 @@ def build(shared: Path, labels: Path, out: Path) -> int:
     rows = lab.join(pool, on="key", how="left")
     missing = rows["URL"].is_null().sum()
     if missing:
-        print(f"warning: {missing} labelled keys are not in the pool", file=sys.stderr)
+        where = rows_file or "the pool"
+        print(f"warning: {missing} labelled keys are not in {where}", file=sys.stderr)
     rows = rows.filter(pl.col("URL").is_not_null())
     rows = rows.with_columns(selected_as=pl.col("provenance").str.extract(r"^(\S+)"))
     rows.select(
@@ -108,12 +143,24 @@ def main() -> None:
     ap.add_argument("--import-jsonl", type=Path)
     ap.add_argument("--batch", type=Path)
     ap.add_argument("--provenance", default="")
+    ap.add_argument(
+        "--external",
+        metavar="LABELS.csv=ROWS",
+        help="join LABELS.csv to the rows file ROWS instead of ../shared's pool",
+    )
+    ap.add_argument("--source", help="source name of --external rows (default: file stem)")
     a = ap.parse_args()
+    rows_file = None
+    if a.external:
+        lab, sep, rows = a.external.partition("=")
+        if not sep:
+            raise SystemExit(f"--external: expected LABELS.csv=ROWS, got {a.external!r}")
+        a.labels, rows_file = Path(lab), Path(rows)
     if a.import_jsonl:
         n = import_round(a.import_jsonl, a.batch, a.provenance, a.labels)
         print(f"{n} labels from {a.import_jsonl} -> {a.labels}")
     if a.out:
-        n = build(a.shared, a.labels, a.out)
+        n = build(a.shared, a.labels, a.out, rows_file, a.source)
         print(f"{n} rows -> {a.out}")
 
 

@@ -41,6 +41,7 @@ NEGATIVE = (
     "neg_campaign",
     "neg_adult",
     "adult_person",
+    "stock",
 )
 # Categories matched on candidate rows (one automaton; matches mapped back to categories).
 DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")

@@ -28,7 +28,7 @@ from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "4"
+FEATURE_VERSION = "5"
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -37,7 +37,7 @@ SIGNAL_FEATURES = (
     "neg_pet", "neg_doll", "neg_religious", "neg_campaign", "neg_adult", "adult_person",
     "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "pet_emoji",
     "age_adult", "date", "time", "weight", "length", "class_word", "class_num", "possessive",
-    "child_human", "pet_words",
+    "child_human", "pet_words", "stock",
 )  # fmt: skip
 DETECTOR_FEATURES = (
     "ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names", "places",
@@ -71,7 +71,7 @@ WORD_CLASSES = (
     "child", "relation", "possessive", "school", "class_word", "youth_sport", "hospital",
     "birthday", "birth", "first_day", "event", "age_years", "age_months", "age_days",
     "age_prefix", "child_ambiguous", "pet_words", "neg_pet", "neg_doll", "neg_religious",
-    "neg_product", "neg_campaign", "adult_person", "neg_adult", "month",
+    "neg_product", "neg_campaign", "adult_person", "neg_adult", "month", "stock",
 )  # fmt: skip
 
 
@@ -566,7 +566,7 @@ CONJUNCT = {
     "s:paren_age": "age", "s:school": "school", "s:youth_sport": "sport", "s:birthday": "bday",
     "s:birth": "birth", "s:hospital": "birth", "s:neg_product": "neg", "s:neg_pet": "pet",
     "s:pet_words": "pet", "s:adult_person": "adult", "s:neg_adult": "adult", "s:age_adult": "adult",
-    "s:date": "date", "s:possessive": "poss",
+    "s:date": "date", "s:possessive": "poss", "s:stock": "stock",
     "n:names=1": "name", "n:names=2": "name", "n:names=3": "name",
     "n:urlnames=1": "urlname", "n:urlnames=2": "urlname", "n:urlnames=3": "urlname",
 }  # fmt: skip
