@@ -67,12 +67,27 @@ HOST_SCHOOL = [
 # A capitalised name followed by a child's age in brackets or between commas: "Lucas (6)",
 # "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
-ADULT_PAREN = r"\p{Lu}\p{Ll}+,? \((?:1[89]|[2-9][0-9])\)|\p{Lu}\p{Ll}+, (?:1[89]|[2-9][0-9])[,\s]"
+# News captions put a position between the name and the age ("Kat J. (right), 10, of M.") and
+# drop the comma before "of <town>" ("Sara S., 11 of Stamford").
+_POS = r"(?: \([^()]{1,24}\))?"
+ADULT_PAREN = (
+    r"\p{Lu}\p{Ll}+,? \((?:1[89]|[2-9][0-9])\)|\p{Lu}\p{Ll}+" + _POS + r", (?:1[89]|[2-9][0-9])[,\s]"
+)
 PAREN_AGE = (
-    r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+, (?:aged? )?(?:[0-9]|1[0-7]),"
+    r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+"
+    + _POS
+    + r", (?:aged? )?(?:[0-9]|1[0-7])(?:,| of \p{Lu})"
 )
 
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
+# A player's shirt number, not an age: "quarterback Tom Brady (12)", "catcher F. P. (12)".
+_SPORT_ROLE = (
+    r"(?i:quarterback|qb|pitcher|catcher|kicker|punter|receiver|linebacker|lineman|tackle|"
+    r"running back|tight end|cornerback|safety|forward|guard|center|centre|defender|"
+    r"defen[cs]eman|midfielder|striker|goalkeeper|goalie|keeper|winger|fullback|halfback|"
+    r"shortstop|outfielder|infielder|baseman|hitter|batter|player|captain)"
+)
+SHIRT_NUMBER = _SPORT_ROLE + r"\s+(?:\p{Lu}[\p{L}'’.-]*\s+){1,3}\((?:[0-9]{1,2})\)"
 
 _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
@@ -219,7 +234,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE)
     )
     extra = (
-        "age_child", "class_des", "youth", "at", "paren_age", "adult_paren",
+        "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number",
         "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
         "possessive",
     )  # fmt: skip
@@ -277,6 +292,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                     {
                         "at": text_raw.str.contains(AT_HANDLE),
                         "paren_age": text_raw.str.contains(PAREN_AGE),
+                        "shirt_number": text_raw.str.contains(SHIRT_NUMBER),
                     },
                 ),
                 **_where(
@@ -360,7 +376,7 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
     # "son"/"daughter" alone may be an adult's; with "my/our" or a child's age, a minor
     rel = (
         s["relation"]
-        & (s["possessive"] | s["age_child"] | s["paren_age"])
+        & (s["possessive"] | s["age_child"] | (s["paren_age"] & ~s["shirt_number"]))
         & ~s["neg_adult"]
         & ~(s["age_adult"] & ~s["age_child"])
     )
@@ -373,5 +389,5 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
 
 def child_age(s: pl.DataFrame) -> pl.Series:
     """An age under 18 that is a person's, not a warranty, a size, a company's or a pet's."""
-    age = s["age_child"] | s["paren_age"]
+    age = s["age_child"] | (s["paren_age"] & ~s["shirt_number"])
     return age & ~negated(s) & ~(s["neg_product"] & ~s["child_model"]) & ~s["neg_adult"]

@@ -35,7 +35,7 @@ SIGNAL_FEATURES = (
     "ctx", "host_school", "child", "child_ambiguous", "child_model", "relation", "event",
     "birthday", "school", "youth_sport", "hospital", "birth", "first_day", "neg_product",
     "neg_pet", "neg_doll", "neg_religious", "neg_campaign", "neg_adult", "adult_person",
-    "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "pet_emoji",
+    "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number", "pet_emoji",
     "age_adult", "date", "time", "weight", "length", "class_word", "class_num", "possessive",
     "child_human", "pet_words", "stock",
 )  # fmt: skip
@@ -566,7 +566,7 @@ CONJUNCT = {
     "s:paren_age": "age", "s:school": "school", "s:youth_sport": "sport", "s:birthday": "bday",
     "s:birth": "birth", "s:hospital": "birth", "s:neg_product": "neg", "s:neg_pet": "pet",
     "s:pet_words": "pet", "s:adult_person": "adult", "s:neg_adult": "adult", "s:age_adult": "adult",
-    "s:date": "date", "s:possessive": "poss", "s:stock": "stock",
+    "s:date": "date", "s:possessive": "poss", "s:stock": "stock", "s:shirt_number": "adult",
     "n:names=1": "name", "n:names=2": "name", "n:names=3": "name",
     "n:urlnames=1": "urlname", "n:urlnames=2": "urlname", "n:urlnames=3": "urlname",
 }  # fmt: skip
