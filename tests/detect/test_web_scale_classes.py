@@ -1,0 +1,71 @@
+"""Signals added for LAION-style rows: shop listings, drawn children, stock photos, shirt
+numbers, news ages after a position, and child words the audit sample found missing."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from childguard.detect import signals
+from childguard.detect.textnorm import prepare
+
+
+def _signals(texts: list[str]):
+    t = prepare(
+        pa.table(
+            {
+                "row_index": pa.array(range(len(texts)), pa.int64()),
+                "url": pa.array([None] * len(texts), pa.string()),
+                "text": texts,
+            }
+        )
+    )
+    return signals.compute(t)
+
+
+def test_shirt_numbers_are_not_ages() -> None:
+    s = _signals(
+        [
+            "Tampa Bay Buccaneers quarterback Tom Brady (12) works out during training camp",
+            "Giants catcher Fernando Pujadas (12) during an instructional league game",
+            "Lucas (6) on his first day at school",
+        ]
+    )
+    assert s["shirt_number"].to_list() == [True, True, False]
+    assert s["paren_age"].to_list() == [True, True, True]
+    # the rules' child age ignores a shirt number, keeps a child's
+    assert signals.child_age(s).to_list() == [False, False, True]
+
+
+def test_news_age_after_a_position_or_before_of() -> None:
+    s = _signals(
+        [
+            "Kat Johnson (right), 10, of Morrisville, portrays Mary in a living nativity",
+            "Sara Staley, 11 of Stamford, at a softball clinic",
+            "John Smith (left), 45, of Boston, and his son",  # detail signals: candidates only
+        ]
+    )
+    assert s["paren_age"].to_list() == [True, True, False]
+    assert s["adult_paren"].to_list() == [False, False, True]
+    assert s["candidate"].to_list()[:2] == [True, True]
+
+
+def test_shop_clipart_and_stock_classes() -> None:
+    s = _signals(
+        [
+            "Boho baby shower invitation girl printable",
+            "Clipart of a happy stick boy and girl couple",
+            "Portrait of little asian girl in witch costume - stock photo",
+            "Little girl playing in the park",
+        ]
+    )
+    assert s["neg_product"].to_list() == [True, False, True, False]  # invitation; costume
+    assert s["neg_doll"].to_list() == [True, True, False, False]  # baby shower, clipart
+    assert s["stock"].to_list() == [False, False, True, False]
+    # a drawn child is no child for the rules
+    assert signals.minor_subject(s).to_list()[1] is False
+    assert signals.minor_subject(s).to_list()[3] is True
+
+
+def test_child_words_the_audit_found_missing() -> None:
+    s = _signals(["teenage soccer players on a field", "second graders on a field trip"])
+    assert s["candidate"].to_list() == [True, True]
