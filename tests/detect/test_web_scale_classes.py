@@ -31,7 +31,7 @@ def test_shirt_numbers_are_not_ages() -> None:
         ]
     )
     assert s["shirt_number"].to_list() == [True, True, False]
-    assert s["paren_age"].to_list() == [True, True, True]
+    assert s["paren_age"].to_list() == [False, False, True]
     # the rules' child age ignores a shirt number, keeps a child's
     assert signals.child_age(s).to_list() == [False, False, True]
 

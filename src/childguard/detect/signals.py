@@ -87,7 +87,18 @@ _SPORT_ROLE = (
     r"defen[cs]eman|midfielder|striker|goalkeeper|goalie|keeper|winger|fullback|halfback|"
     r"shortstop|outfielder|infielder|baseman|hitter|batter|player|captain)"
 )
-SHIRT_NUMBER = _SPORT_ROLE + r"\s+(?:\p{Lu}[\p{L}'’.-]*\s+){1,3}\((?:[0-9]{1,2})\)"
+# ... or a name, a bracketed number and a game verb: "Jose R. (11) hits a home run"
+_GAME_VERB = (
+    r"(?i:dribbles|hits|shoots|scores|throws|passes|catches|celebrates|reacts|tackles|kicks|"
+    r"pitches|blocks|dunks|rushes|returns|carries|skates|battles|defends|drives to|runs with|"
+    r"goes up|against)"
+)
+SHIRT_NUMBER = (
+    _SPORT_ROLE
+    + r"\s+(?:\p{Lu}[\p{L}'’.-]*\s+){1,3}\((?:[0-9]{1,2})\)"
+    + r"|(?:\p{Lu}[\p{L}'’.-]*\s+){1,3}\((?:[0-9]{1,2})\)\s+"
+    + _GAME_VERB
+)
 
 _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
@@ -291,7 +302,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                     raw,
                     {
                         "at": text_raw.str.contains(AT_HANDLE),
-                        "paren_age": text_raw.str.contains(PAREN_AGE),
+                        # a shirt number is no age: the scorer never sees it as one
+                        "paren_age": text_raw.str.contains(PAREN_AGE)
+                        & ~text_raw.str.contains(SHIRT_NUMBER),
                         "shirt_number": text_raw.str.contains(SHIRT_NUMBER),
                     },
                 ),
