@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows", type=int, default=0, help="read at most this many rows (0: all)")
     ap.add_argument("--profile", help="write a cProfile of the last pass to this file")
+    ap.add_argument("--batch-rows", type=int, default=65_536, help="rows per batch (the scan's)")
     args = ap.parse_args()
 
     from childguard.detect.context import BatchContext
@@ -40,14 +41,14 @@ def main() -> None:
 
     policy = load_policy()
     names = resolve_detector_names(policy, None)
-    ctx = ScanContext("/tmp/unused", policy, names, {}, 65_536)
+    ctx = ScanContext("/tmp/unused", policy, names, {}, args.batch_rows)
     dets = build_detectors(ctx)
     for d in dets:
         d.ensure_setup()
     batches = []
     total = 0
     for shard in expand_inputs(args.inputs):
-        for b in iter_batches(open_shard(shard)):
+        for b in iter_batches(open_shard(shard), args.batch_rows):
             batches.append(b)
             total += b.num_rows
             if args.rows and total >= args.rows:
