@@ -8,7 +8,7 @@ import polars as pl
 import pyarrow as pa
 
 from childguard.detect import REGISTRY, load_builtin
-from childguard.engine.batch import _rule_fields, decide_scored, score_batch
+from childguard.engine.batch import decide_scored, score_batch
 from childguard.policy import Policy, load_policy
 from childguard.urls import laion_hash_column, url_sha256_column
 
@@ -59,7 +59,7 @@ def test_findings_are_the_flagged_rows_own() -> None:
 
 def test_default_policy_reads_the_scorers_minor_field() -> None:
     policy = load_policy()
-    assert "scorer__minor" in _rule_fields(policy)
+    assert "scorer__minor" in policy.field_columns()
     table, dets = _scored(policy)
     findings, counts, _, _ = decide_scored(table, dets, policy)
     assert sum(counts.values()) == len(ROWS)

@@ -6,8 +6,6 @@ to build their list of reasons.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -140,13 +138,6 @@ def decide_batch_with_errors(
     return (*decide_scored(table, detectors, policy), picture_checked(table))
 
 
-def _rule_fields(policy: Policy) -> set[str]:
-    """The `{detector}__{field}` columns the policy's rules name (`scorer.minor`)."""
-    return {
-        f"{d}__{f}" for r in policy.rules for d, f in re.findall(r"(\w+)\.(\w+)", r.when)
-    }
-
-
 def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
@@ -161,7 +152,7 @@ def decide_scored(
     # labels) cost ~0.1 µs a row: every column is read for the flagged rows only. The
     # normalised text columns are the detectors' input only and never read here.
     names = [c for c in table.column_names if c not in NORM_COLUMNS]
-    fields = _rule_fields(policy)
+    fields = policy.field_columns()
     light = [
         c
         for c in names
