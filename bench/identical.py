@@ -9,7 +9,10 @@ Parquet outputs, release data and apply outputs must be byte-identical. JSON rec
 compared as parsed JSON without their clocks (`seconds`, `created`) and without keys only
 one side has (new format fields such as `format_version` are listed, not failed).
 
-    python bench/identical.py [--before main] [--rows 200000] [--shards 4]
+    python bench/identical.py [--before main] [--rows 200000] [--shards 4] [--extra FILE ...]
+
+`--extra` adds inputs of your own (the real pool: `--extra ../shared/data/real_pool.parquet`),
+each compared as one more case named by its file stem.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def main() -> int:
     ap.add_argument("--before", default="main", help="git revision to compare against")
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--extra", nargs="*", default=[], help="more input files, one case each")
     a = ap.parse_args()
     bad = 0
     with tempfile.TemporaryDirectory(prefix="cg-identical-") as tmp:
@@ -128,7 +132,9 @@ def main() -> int:
         srcs = {"before": _export(a.before, t / "before"), "after": ROOT / "src"}
         sample = [p for p in sorted(SAMPLE.iterdir()) if p.is_file()]
         corpus = write_corpus(t / "corpus", a.rows, a.shards, row_group=25_000)
-        for name, inputs in (("sample", sample), ("corpus", corpus)):
+        cases = [("sample", sample), ("corpus", corpus)]
+        cases += [(Path(x).stem, [Path(x).resolve()]) for x in a.extra]
+        for name, inputs in cases:
             for side, src in srcs.items():
                 _pipeline(src, inputs, t / side / name, t / "home")
             problems, added = compare(t / "before" / name, t / "after" / name)

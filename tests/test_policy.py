@@ -117,3 +117,30 @@ def test_yaml_and_toml_syntax_errors_name_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yml"
     cfg.write_text("scan: {batch_rows: 1000}\n")
     assert load_config_file(cfg) == ({"batch_rows": 1000}, None)
+
+
+def test_reasons_compare_scores_as_decide_does() -> None:
+    # NaN ranks above every number in Polars, where `decide` compares: such a row is flagged,
+    # and its reasons must name the detector too
+    import math
+
+    import polars as pl
+
+    policy = Policy.model_validate(
+        {"version": "t", "rules": [{"name": "r", "risk": "child", "when": "a >= 0.5 or b"}]}
+    )
+    flagged = pl.DataFrame(
+        {
+            "a__score": [0.7, float("nan"), 0.2, None, 0.0],
+            "a__evidence": ["x", "y", "z", None, None],
+            "b__score": [0.0, 0.0, 0.9, 0.3, float("nan")],
+            "b__evidence": [None, None, "w", "v", "u"],
+        }
+    )
+    decided = policy.decide(flagged, {"a": "1", "b": "1"})
+    rules = decided["rule"].to_list()
+    got = policy.reasons(flagged, {"a": "1", "b": "1"}, rules)
+    names = [[r["detector"] for r in row] for row in got]
+    assert names == [["a"], ["a"], ["a", "b"], [], ["b"]]
+    assert rules[3] is None  # b = 0.3 is under its threshold: clean
+    assert math.isnan(got[1][0]["score"]) and got[2][0]["score"] == 0.2

@@ -107,3 +107,52 @@ def test_spread_matches_scatter() -> None:
         assert spread(n, idx, values).equals(ref)
         assert spread(n, pl.Series(idx), values).equals(ref)
     assert spread(3, [], pl.Series([], dtype=pl.Boolean)).to_list() == [False] * 3
+
+
+def _regex_both(col, monkeypatch) -> tuple[list[bool], list[bool]]:
+    from childguard.detect.signals import RAW_PREFILTER, RAW_SHAPE
+
+    monkeypatch.setenv("CHILDGUARD_SCREEN", "polars")
+    slow = screen.contains_regex(col, RAW_SHAPE, RAW_PREFILTER).to_list()
+    monkeypatch.delenv("CHILDGUARD_SCREEN")
+    fast = screen.contains_regex(col, RAW_SHAPE, RAW_PREFILTER).to_list()
+    return slow, fast
+
+
+@needs_hs
+def test_raw_shapes_rows(monkeypatch) -> None:
+    rows = [
+        "@lucas_2019 at the park", "mail me@x.y", "x@ab", "a@@handle", "Lucas (6) e Ana",
+        "Vesteralen (8)", "Finn, 5, and Mia", "Finn, aged 5,", "finn, 5,", "Ébano, 7, ri",
+        "Zoë (12) 🎂", None, "", "(7)", "Sofia (18) x", "Ana,5,", "Ana , 5,",
+    ]  # fmt: skip
+    col = pa.chunked_array([pa.array(rows[:6]), pa.array(rows[6:])])
+    slow, fast = _regex_both(col, monkeypatch)
+    assert fast == slow
+    assert _regex_both(pa.array(rows, pa.large_string()).slice(3), monkeypatch)[1] == fast[3:]
+    assert slow[:4] == [True, False, False, False] and slow[4] and not slow[5] and slow[6]
+    assert _regex_both(pa.array([], pa.string()), monkeypatch) == ([], [])
+
+
+@needs_hs
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="@(), 0157aAgedÉéz_.\u00e7\n", max_size=16), max_size=30))
+def test_raw_shapes_agree(texts: list[str]) -> None:
+    # the prefilter finds every row the exact pattern matches, wherever rows meet
+    with pytest.MonkeyPatch.context() as mp:
+        slow, fast = _regex_both(pa.array(texts, pa.string()), mp)
+    assert fast == slow
+
+
+@needs_hs
+def test_raw_shapes_on_the_real_pool(monkeypatch) -> None:
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    pool = Path(__file__).parents[3] / "shared" / "data" / "real_pool.parquet"
+    if not pool.exists():
+        pytest.skip("real pool not present")
+    text = pq.read_table(pool, columns=["TEXT"]).column("TEXT")
+    slow, fast = _regex_both(text, monkeypatch)
+    assert fast == slow and sum(fast) > 20

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from childguard.detect.textnorm import fold_word, normalize_series, normalize_terms, prepare
+from childguard.detect import textnorm
+from childguard.detect.textnorm import (
+    FOLD_TABLE,
+    fold_word,
+    normalize_series,
+    normalize_terms,
+    prepare,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +90,23 @@ def test_prepare_adds_columns_once(make_batch) -> None:
     t = prepare(make_batch([("Olá", "https://a.b/c-d.jpg")]))
     assert t.column("both_norm")[0].as_py() == " ola  c d "
     assert prepare(t) is t
+
+
+_FOLD_CHARS = "".join(sorted(FOLD_TABLE)[::7]) + "aZ 5ΣσçÉß\u0301東"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet=_FOLD_CHARS, max_size=12), max_size=20))
+def test_small_batches_fold_like_replace_many(texts: list[str]) -> None:
+    # below _TRANSLATE_MAX_ROWS the table is applied by str.translate: same strings
+    s = pl.Series(texts, dtype=pl.String)
+    assert len(s) < textnorm._TRANSLATE_MAX_ROWS
+    ref = s.str.replace_many(textnorm._FOLD_FROM, textnorm._FOLD_TO)
+    assert textnorm._fold_chars(s).to_list() == ref.to_list()
+
+
+def test_fold_paths_agree_across_the_size_switch() -> None:
+    words = ["ação", "Ærøskøbing", "ΣΟΦΙΑ", "ﬁlho", "Ｆｕｌｌ", "é\u0301", "", "東京"]
+    small = pl.Series(words, dtype=pl.String)
+    big = pl.Series(words * (2 * textnorm._TRANSLATE_MAX_ROWS // len(words)), dtype=pl.String)
+    assert normalize_series(big).to_list()[: len(words)] == normalize_series(small).to_list()

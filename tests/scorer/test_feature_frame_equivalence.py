@@ -169,3 +169,18 @@ def test_class_grams_by_codes_equal_the_string_path() -> None:
     # a symbol outside the known ones takes the string path, with the same result
     odd = tf.with_columns(tok=pl.col("tok").replace("<year>", "<new>"))
     assert "k:<cap>_<new>" in features._class_grams(odd, "k:")["token"].to_list()
+
+
+def test_distinct_in_vocab_is_filter_then_unique() -> None:
+    vocab = pl.Series(["t:son", "k:child", "t:<name>", "u:escola"], dtype=pl.String)
+    g = pl.DataFrame(
+        {
+            "row": pl.Series([0, 0, 1, 2, 2, 2, 3, 0], dtype=pl.UInt32),
+            "token": ["t:son", "t:son", "t:x", "k:child", "u:escola", "k:child", None, "t:<name>"],
+        }
+    )
+    got = features._distinct_in_vocab(g, vocab)
+    ref = g.filter(pl.col("token").is_in(vocab.implode())).unique()
+    assert got.schema == ref.schema
+    assert got.sort(pl.all()).equals(ref.sort(pl.all()))
+    assert features._distinct_in_vocab(g.head(0), vocab).height == 0

@@ -34,15 +34,18 @@ def backend() -> str:
 
 
 @lru_cache(maxsize=8)
-def _database(terms: tuple[str, ...]):
+def _database(terms: tuple[str, ...], literal: bool = True):
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
     pats = [t.encode("utf-8") for t in terms]
+    # regexes (the prefilters of `contains_regex`) read UTF-8 text, and may match more than
+    # they say (prefilter mode), never less
+    flags = 0 if literal else _hs.HS_FLAG_UTF8 | _hs.HS_FLAG_PREFILTER
     db.compile(
         expressions=pats,
         ids=list(range(len(pats))),
         elements=len(pats),
-        flags=[0] * len(pats),
-        literal=True,
+        flags=[flags] * len(pats),
+        literal=literal,
     )
     return db
 
@@ -77,7 +80,38 @@ def contains_any(col: pa.ChunkedArray | pa.Array, terms: list[str]) -> pl.Series
         s = pl.from_arrow(col)
         assert isinstance(s, pl.Series)
         return s.cast(pl.String).str.contains_any(terms).fill_null(False)
-    db = _database(tuple(terms))
+    return pl.Series(_hits(col, _database(tuple(terms))))
+
+
+def contains_regex(col: pa.ChunkedArray | pa.Array, pattern: str, prefilter: str) -> pl.Series:
+    """Per row: does it match `pattern` (Polars' regex)? Nulls read as False.
+
+    `prefilter` is a looser regex that matches inside every row `pattern` matches (the pattern
+    without its anchors, look-arounds and Unicode classes: hyperscan and Polars may differ on
+    those, not on plain characters). With hyperscan it is scanned over the whole column and
+    `pattern` runs on the rows it finds only (the tests check that it finds every row)."""
+    if isinstance(col, pa.Array):
+        col = pa.chunked_array([col])
+
+    def exact(c: pa.ChunkedArray) -> pl.Series:
+        s = pl.from_arrow(c)
+        assert isinstance(s, pl.Series)
+        return s.cast(pl.String).str.contains(pattern).fill_null(False)
+
+    if backend() == "polars":
+        return exact(col)
+    rows = np.flatnonzero(_hits(col, _database((prefilter,), literal=False)))
+    hit = np.zeros(len(col), bool)
+    if rows.size:
+        # (rows as a Polars series: `pa.array` on numpy imports pandas)
+        taken = col.take(pl.Series(rows, dtype=pl.UInt32).to_arrow())
+        hit[rows[exact(taken).to_numpy()]] = True
+    return pl.Series(hit)
+
+
+def _hits(col: pa.ChunkedArray, db) -> np.ndarray:
+    """Per row of `col`: does `db` match inside it (nulls: False)."""
+    n = len(col)
     hit = np.zeros(n, bool)
     base = 0
     for chunk in col.chunks:
@@ -90,4 +124,4 @@ def contains_any(col: pa.ChunkedArray | pa.Array, terms: list[str]) -> pl.Series
         base += len(chunk)
     if col.null_count:
         hit &= ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
-    return pl.Series(hit)
+    return hit

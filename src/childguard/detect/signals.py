@@ -99,6 +99,13 @@ SHIRT_NUMBER = (
     + r"|(?:\p{Lu}[\p{L}'’.-]*\s+){1,3}\((?:[0-9]{1,2})\)\s+"
     + _GAME_VERB
 )
+# What pass 1 looks for in the raw caption, and a looser form of it without anchors and
+# Unicode classes for the hyperscan prefilter (`screen.contains_regex`): a handle's "@" and
+# three characters, an age in brackets, an age between commas.
+RAW_SHAPE = f"{AT_HANDLE}|{PAREN_AGE}"
+RAW_PREFILTER = (
+    r"@[A-Za-z0-9_.]{3}|\((?:[0-9]|1[0-7])\)|, (?:aged? )?(?:[0-9]|1[0-7])(?:,| of )"
+)
 
 _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
@@ -232,9 +239,11 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     both = pl.col("both_norm")
     # pass 1, every row: one automaton, one regex over the normalised text, one over the raw
     text_raw = pl.col("text").fill_null("")
+    # (hyperscan is no faster than Polars' regex on the age/class shapes: no literal to anchor
+    # on but a space and a digit)
     first = df.select(
         both.str.contains(f"{p.age_child}|{p.class_des}|{p.youth}").alias("shape"),
-        text_raw.str.contains(f"{AT_HANDLE}|{PAREN_AGE}").alias("raw"),
+        raw=screen.contains_regex(batch.column("text"), RAW_SHAPE, RAW_PREFILTER),
     ).with_columns(
         ctx=screen.contains_any(batch.column("both_norm"), p.context_terms),
         host_school=screen.contains_any(batch.column("url_host"), HOST_SCHOOL),

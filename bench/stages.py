@@ -1,0 +1,101 @@
+"""Where a scan's time goes: CPU µs per row for each stage of `decide_batch`, in one process.
+
+Reads the input's batches once (as `childguard scan` does: 65,536-row batches of the standard
+columns), then runs the default policy's detectors over them `--repeat` times, timing each stage
+with the process's CPU clock: normalisation (`textnorm.prepare`), the shared signals (the
+screen), each detector, the policy and findings. The first pass also loads numba's cached
+kernels and fills lazy tables, so the minimum over the passes after it is the steady state.
+Run with `POLARS_MAX_THREADS=1` for one core's figures.
+
+    POLARS_MAX_THREADS=1 python bench/stages.py ../shared/data/real_pool.parquet [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections import defaultdict
+
+os.environ.setdefault("CHILDGUARD_TEXTNORM", "numba")
+
+
+def main() -> None:
+    """Parse arguments, time the stages, print µs/row per stage (min over the passes)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("inputs", nargs="+")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=0, help="read at most this many rows (0: all)")
+    ap.add_argument("--profile", help="write a cProfile of the last pass to this file")
+    ap.add_argument("--batch-rows", type=int, default=65_536, help="rows per batch (the scan's)")
+    args = ap.parse_args()
+
+    from childguard.detect.context import BatchContext
+    from childguard.detect.output import check_output
+    from childguard.detect.textnorm import prepare
+    from childguard.engine.batch import decide_scored
+    from childguard.engine.tasks import ScanContext, build_detectors, resolve_detector_names
+    from childguard.io.paths import expand_inputs
+    from childguard.io.readers import iter_batches, open_shard
+    from childguard.policy import load_policy
+
+    policy = load_policy()
+    names = resolve_detector_names(policy, None)
+    ctx = ScanContext("/tmp/unused", policy, names, {}, args.batch_rows)
+    dets = build_detectors(ctx)
+    for d in dets:
+        d.ensure_setup()
+    batches = []
+    total = 0
+    for shard in expand_inputs(args.inputs):
+        for b in iter_batches(open_shard(shard), args.batch_rows):
+            batches.append(b)
+            total += b.num_rows
+            if args.rows and total >= args.rows:
+                break
+        if args.rows and total >= args.rows:
+            break
+
+    clock = time.process_time
+    passes: list[dict[str, float]] = []
+    for rep in range(args.repeat):
+        prof = None
+        if args.profile and rep == args.repeat - 1:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+        t: dict[str, float] = defaultdict(float)
+        for b in batches:
+            t0 = clock()
+            bctx = BatchContext(prepare(b))
+            t1 = clock()
+            t["prepare"] += t1 - t0
+            bctx.signals  # noqa: B018 - computed once, on first use
+            t0 = clock()
+            t["signals"] += t0 - t1
+            table = bctx.table
+            for det in dets:
+                t1 = clock()
+                out = det.run(table, bctx)
+                check_output(det.name, out, table.num_rows, det.outputs)
+                for name in out.column_names:
+                    table = table.append_column(name, out.column(name))
+                t[det.name] += clock() - t1
+            t1 = clock()
+            decide_scored(table, dets, policy)
+            t["decide"] += clock() - t1
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(args.profile)
+        passes.append(t)
+    best = {k: min(p[k] for p in passes[1:] or passes) for k in passes[0]}
+    print(f"{total:,} rows, {len(batches)} batches, min of passes 2..{args.repeat}, CPU µs/row:")
+    for k, v in best.items():
+        print(f"  {k:16s} {v / total * 1e6:7.3f}")
+    s = sum(best.values())
+    print(f"  {'total':16s} {s / total * 1e6:7.3f}   ({total / s:,.0f} rows/s)")
+
+
+if __name__ == "__main__":
+    main()
