@@ -295,6 +295,17 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         shape = first["shape"].gather(idx)
         raw = first["raw"].gather(idx)
         digits = sub["both_norm"].str.contains("[0-9]")
+        raw_cols = _where(
+            sub,
+            raw,
+            {
+                "at": text_raw.str.contains(AT_HANDLE),
+                "paren_age": text_raw.str.contains(PAREN_AGE),
+                "shirt_number": text_raw.str.contains(SHIRT_NUMBER),
+            },
+        )
+        # a shirt number is no age: neither the rules nor the scorer see it as one
+        raw_cols["paren_age"] = raw_cols["paren_age"] & ~raw_cols["shirt_number"]
         detail = pl.DataFrame(
             {
                 **_where(
@@ -306,17 +317,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                         "youth": both.str.contains(p.youth),
                     },
                 ),
-                **_where(
-                    sub,
-                    raw,
-                    {
-                        "at": text_raw.str.contains(AT_HANDLE),
-                        # a shirt number is no age: the scorer never sees it as one
-                        "paren_age": text_raw.str.contains(PAREN_AGE)
-                        & ~text_raw.str.contains(SHIRT_NUMBER),
-                        "shirt_number": text_raw.str.contains(SHIRT_NUMBER),
-                    },
-                ),
+                **raw_cols,
                 **_where(
                     sub,
                     digits,
@@ -398,7 +399,7 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
     # "son"/"daughter" alone may be an adult's; with "my/our" or a child's age, a minor
     rel = (
         s["relation"]
-        & (s["possessive"] | s["age_child"] | (s["paren_age"] & ~s["shirt_number"]))
+        & (s["possessive"] | s["age_child"] | s["paren_age"])
         & ~s["neg_adult"]
         & ~(s["age_adult"] & ~s["age_child"])
     )
@@ -411,5 +412,5 @@ def minor_subject(s: pl.DataFrame) -> pl.Series:
 
 def child_age(s: pl.DataFrame) -> pl.Series:
     """An age under 18 that is a person's, not a warranty, a size, a company's or a pet's."""
-    age = s["age_child"] | (s["paren_age"] & ~s["shirt_number"])
+    age = s["age_child"] | s["paren_age"]
     return age & ~negated(s) & ~(s["neg_product"] & ~s["child_model"]) & ~s["neg_adult"]
