@@ -107,6 +107,12 @@ def read_rows(path: Path, source: str | None = None) -> pl.DataFrame:
     return df
 
 
+def with_keys(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with their label key (`row_key` of URL and TEXT), the labels files' join key."""
+    keys = [row_key(u, t) for u, t in zip(rows["URL"].to_list(), rows["TEXT"].to_list(), strict=True)]
+    return rows.with_columns(key=pl.Series(keys, dtype=pl.String))
+
+
 def build(
     shared: Path, labels: Path, out: Path, rows_file: Path | None = None, source: str | None = None
 ) -> int:
@@ -115,10 +121,7 @@ def build(
         if rows_file is not None
         else pl.read_parquet(shared / "real_pool.parquet")
     )
-    keys = [
-        row_key(u, t) for u, t in zip(pool["URL"].to_list(), pool["TEXT"].to_list(), strict=True)
-    ]
-    pool = pool.with_columns(key=pl.Series(keys)).unique("key", keep="first", maintain_order=True)
+    pool = with_keys(pool).unique("key", keep="first", maintain_order=True)
     lab = pl.read_csv(labels, infer_schema_length=0)
     rows = lab.join(pool, on="key", how="left")
     missing = rows["URL"].is_null().sum()

@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from childguard.scorer.model import row_key
-
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("bts", ROOT / "tools" / "build_training_set.py")
 bts = importlib.util.module_from_spec(_spec)
@@ -32,14 +30,10 @@ def score_file(labels: Path, rows_file: Path, model: Path | None) -> pl.DataFram
     from childguard.evaluate import _detectors, _score
     from childguard.policy import load_policy
 
-    rows = bts.read_rows(rows_file)
-    keys = [
-        row_key(u, t) for u, t in zip(rows["URL"].to_list(), rows["TEXT"].to_list(), strict=True)
-    ]
     lab = pl.read_csv(labels, infer_schema_length=0).select(
         "key", "label", sel=pl.col("provenance").str.extract(r"^(\w+)")
     )
-    rows = rows.with_columns(key=pl.Series(keys)).join(lab, on="key", how="left")
+    rows = bts.with_keys(bts.read_rows(rows_file)).join(lab, on="key", how="left")
     policy = load_policy()
     dets, missing = _detectors(policy, {"scorer": {"model": str(model)}} if model else {})
     if missing:
