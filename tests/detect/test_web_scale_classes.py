@@ -9,12 +9,12 @@ from childguard.detect import signals
 from childguard.detect.textnorm import prepare
 
 
-def _signals(texts: list[str]):
+def _signals(texts: list[str], urls: list[str | None] | None = None):
     t = prepare(
         pa.table(
             {
                 "row_index": pa.array(range(len(texts)), pa.int64()),
-                "url": pa.array([None] * len(texts), pa.string()),
+                "url": pa.array(urls or [None] * len(texts), pa.string()),
                 "text": texts,
             }
         )
@@ -69,3 +69,23 @@ def test_shop_clipart_and_stock_classes() -> None:
 def test_child_words_the_audit_found_missing() -> None:
     s = _signals(["teenage soccer players on a field", "second graders on a field trip"])
     assert s["candidate"].to_list() == [True, True]
+
+
+def test_stock_photo_hosts_without_stock_words() -> None:
+    s = _signals(
+        [
+            "Happy 5 year old boy in long shorts walks along a wall – zdjęcie",
+            "Hispanic father and son piggyback in the garden",
+            "Happy 5 year old boy in long shorts walks along a wall",
+            "Lucas, 5, on his first day at school",
+        ],
+        [
+            "https://media.istockphoto.com/photos/happy-5-year-old-boy-picture-id123",
+            "https://us.123rf.com/450wm/user/user1507/user150700085.jpg",
+            "https://cdn.example-blog.com/2019/05/boy-wall.jpg",
+            # a news agency's host is no stock library: its captions name real children
+            "https://media.gettyimages.com/photos/lucas-first-day.jpg",
+        ],
+    )
+    assert s["candidate"].to_list() == [True, True, True, True]
+    assert s["stock"].to_list() == [True, True, False, False]

@@ -64,6 +64,15 @@ HOST_SCHOOL = [
     "nursery", " paud", " sch id ", " k 12 ", " ed jp ", " edu pl ", " ds ", "detsad",
 ]  # fmt: skip
 
+# Stock-photo libraries by host: their captions often drop the words "stock photo", and their
+# children are models, shown but never named ("Happy 5 year old boy ... – zdjęcie" on iStock).
+# News picture agencies (Getty, Reuters, AP) are left out: their captions name real children.
+HOST_STOCK = [
+    "shutterstock", "istockphoto", "dreamstime", "123rf", "depositphotos", "masterfile",
+    "canstockphoto", "bigstockphoto", "fotolia", "ftcdn", "photodune", "pond5", "agefotostock",
+    "superstock", "colourbox", "pixta", "stocksy", "featurepics", "alamy",
+]  # fmt: skip
+
 # A capitalised name followed by a child's age in brackets or between commas: "Lucas (6)",
 # "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
@@ -290,6 +299,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         for c in DETAIL:
             rows = found.get(c, [])
             flags[c] = spread(sub.height, rows, pl.repeat(True, len(rows), eager=True))
+        flags["stock"] = flags["stock"] | screen.contains_any(
+            sub["url_host"].to_arrow(), HOST_STOCK
+        )
         # regexes only where they can match: pass 1 said which rows have a shape (age, class,
         # age group) or a raw pattern; numbers are needed for adult ages and class numbers
         shape = first["shape"].gather(idx)
