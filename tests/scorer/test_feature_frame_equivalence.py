@@ -81,7 +81,10 @@ def _assert_same(table: pa.Table, sig: pl.DataFrame, rows: np.ndarray) -> None:
     """Both implementations on some rows: equal pairs, vocabulary or not, equal probabilities."""
     model = load_model(None)
     for vocab in (model.vocab_series, None):
-        new = feature_frame(table, sig, rows, vocab)
+        # the reference predates the names detector's anchor tokens (features v6)
+        new = feature_frame(table, sig, rows, vocab).filter(
+            ~pl.col("token").str.starts_with("d:names@")
+        )
         ref = reference_feature_frame(table, sig, rows, vocab)
         assert new.schema == ref.schema
         assert new.height == new.unique().height, "duplicate (row, token) pairs"

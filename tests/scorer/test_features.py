@@ -67,3 +67,24 @@ def test_child_word_only_in_a_url_slug_of_another_language() -> None:
     assert "s:urllang_other" in toks
     plain = _tokens("https://x.example/blog/new-baby-tips.jpg", "The best tips for the new baby")
     assert "s:urllang_other" not in plain
+
+
+def test_what_made_a_word_a_name_is_a_feature() -> None:
+    def anchors(url: str, text: str) -> set[str]:
+        return {t for t in _tokens(url, text) if t.startswith("d:names@")}
+
+    # kinship words of any language stand for their class, never for the word
+    assert anchors("https://x.example/a.jpg", "Maria reads to her son Lucas in Leeds") == {
+        "d:names@relation"
+    }
+    assert anchors("https://x.example/b.jpg", "Maria lê para seu filho Lucas em Campinas") == {
+        "d:names@relation"
+    }
+    assert anchors("https://x.example/c.jpg", "Lena (8) und ihr Bruder Max beim Spielen") == {
+        "d:names@agename"
+    }
+    assert anchors("https://x.example/d.jpg", "Feliz cumpleaños Valentina, 7 añitos") == {
+        "d:names@bday"
+    }
+    # no name found: no anchor token
+    assert anchors("https://x.example/e.jpg", "a little boy plays in the park") == set()

@@ -137,6 +137,27 @@ def test_save_load_and_bad_files(trained, tmp_path: Path) -> None:
         load_model(tmp_path / "missing.npz")
 
 
+def test_models_of_older_feature_versions(trained, tmp_path: Path) -> None:
+    """A v5 model (before the names-anchor tokens) still loads and scores as it did; one of
+    features older than that must be retrained."""
+    p = tmp_path / "m.npz"
+    trained.model.save(p)
+    with np.load(p) as z:
+        arrays = dict(z)
+    meta = json.loads(str(arrays["meta"]))
+    feats = [["bias", "t:son", "t:<name>"], ["bias"]]
+    for version, loads in (("5", True), ("4", False)):
+        arrays["meta"] = np.array(json.dumps({**meta, "feature_version": version}))
+        old = tmp_path / f"v{version}.npz"
+        np.savez_compressed(old, **arrays)
+        if loads:
+            got = load_model(old).predict(feats)
+            assert np.allclose(got["identifiable"], trained.model.predict(feats)["identifiable"])
+        else:
+            with pytest.raises(ModelError, match=r"features v4.*retrain"):
+                load_model(old)
+
+
 def test_review_band_from_pool_distribution(trained) -> None:
     m: ScorerModel = trained.model
     dist = m.meta["pool_distribution"]["identifiable"]

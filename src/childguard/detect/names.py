@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import re
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -300,7 +301,10 @@ class Names(Detector):
     """A child's given name next to kinship, an age, an event or a school (caption, slug, Japanese patterns)."""
     name = "names"
     version = "1"
-    outputs = LABELLED_OUTPUTS
+    # `anchor`: the context that made the word a name (a kinship or child word, "age 5",
+    # "row context", "names in a group", ...): the scorer weighs a name beside "filho" above
+    # one that only shares a row with a school word
+    outputs: ClassVar[dict[str, pa.DataType]] = {**LABELLED_OUTPUTS, "anchor": pa.string()}
 
     def setup(self) -> None:
         """Load the name lists (census and open lists) and the words that are never names."""
@@ -749,6 +753,7 @@ class Names(Detector):
         idx = ctx.arg_true().to_numpy()
         hits: list[int] = []
         ev: list[str | None] = []
+        anchors: list[str] = []
         if len(idx):
             f = {c: flags[c].fill_null(False).to_numpy()[idx] for c in flags.columns}
             f["slug_names"] = ~f["child"]
@@ -785,9 +790,13 @@ class Names(Detector):
                 hits.append(i)
                 shown = " ".join(dict.fromkeys(initials(x) for x in found[:3]))
                 ev.append(f"name:{shown} context:{anchor}")
+                anchors.append(anchor)
         score = scatter_floats(n, hits)
         evidence = scatter_strings(n, hits, ev)
-        return result(self.name, n, score, evidence, "child name")
+        out = result(self.name, n, score, evidence, "child name")
+        return out.append_column(
+            f"{self.name}__anchor", scatter_strings(n, hits, anchors).to_arrow().cast(pa.string())
+        )
 
     @staticmethod
     def examples() -> list[Example]:

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from childguard.scorer.calibration import sigmoid
-from childguard.scorer.features import FEATURE_VERSION
+from childguard.scorer.features import FEATURE_VERSION, READABLE_FEATURE_VERSIONS
 
 MODEL_FORMAT = 1
 HEADS = ("minor", "identifiable")  # the probabilities a model gives
@@ -273,7 +273,7 @@ def load_model(path: str | Path | None = None) -> ScorerModel:
         raise ModelError(
             f"{p}: model format {meta.get('format')} (this childguard reads {MODEL_FORMAT})"
         )
-    if meta.get("feature_version") != FEATURE_VERSION:
+    if meta.get("feature_version") not in READABLE_FEATURE_VERSIONS:
         raise ModelError(
             f"{p}: trained on features v{meta.get('feature_version')}, this childguard makes "
             f"v{FEATURE_VERSION}: retrain it with `childguard train`"
