@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
@@ -145,10 +146,13 @@ _ENTRY_COLUMNS = ("w", "tok", "cls", "lx", "wid", "sym")
 
 def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`_token_frame` as positions (row, pos, e), sorted by (row, pos), and the entries
-    (w, tok, cls, lx, wid, sym) that `e` indexes: one per distinct word of the column, then
-    one per CJK character pair. Later steps work on entries (a few hundred to a few thousand
-    a batch) and gather by `e`, rather than on a string per position."""
+    (w, tok, cls, lx, wid, sym) that `e` indexes: one per distinct word of the column (a word
+    may have two), then one per CJK character pair. Later steps work on entries (a few hundred
+    to a few thousand a batch) and gather by `e`, rather than on a string per position."""
+    fast, distinct, rest = _compiled_words(col, rows, kind)
     df = pl.DataFrame({"row": rows, "s": col})
+    if rest is not None:
+        df = df.filter(pl.Series(rest))
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
         text = pl.col("s").fill_null("")
@@ -173,25 +177,63 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
         .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
     )
     # a batch repeats its words: fold and placeholder each distinct word once, then join back
-    # only its entry number
-    uniq = _word_table(words["raw"].unique(), kind)
-    keep = ~pl.col("cjk") & (pl.col("w") != "")
-    entries = uniq.filter(keep).with_row_index("e")
-    pos = words.join(entries.select("raw", "e"), on="raw", how="inner", maintain_order="left")
-    pos = pos.select("row", "pos", "e")
-    entries = entries.select(_ENTRY_COLUMNS)
-    cjk_words = uniq.filter(pl.col("cjk")).select("raw")
-    if cjk_words.height:
-        cjk = words.join(cjk_words, on="raw", how="semi", maintain_order="left")
+    # only its entry number (the compiled split numbered its words already)
+    raw = words["raw"].unique()
+    pos = words.join(
+        pl.DataFrame({"raw": raw, "e": pl.int_range(len(distinct), len(distinct) + len(raw), dtype=pl.Int64, eager=True)}),
+        on="raw",
+        how="inner",
+        maintain_order="left",
+    ).select("row", "pos", "e")
+    if fast.height:
+        # two runs sorted by (row, pos), merged by row (a stable sort of two runs: linear)
+        both = pl.concat([fast, pos])
+        order = np.argsort(both["row"].to_numpy(), kind="stable")
+        pos = both[order] if pos.height else fast
+    uniq = _word_table(pl.concat([distinct, raw]), kind)
+    keep = (~uniq["cjk"] & (uniq["w"] != "")).to_numpy()
+    e = pos["e"].to_numpy()
+    cjk_pos = pos.filter(pl.Series(uniq["cjk"].to_numpy()[e]))
+    pos = pos.filter(pl.Series(keep[e]))
+    entries = uniq.select(_ENTRY_COLUMNS)
+    if cjk_pos.height:
+        cjk = cjk_pos.with_columns(raw=uniq["raw"].gather(cjk_pos["e"]))
         cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
         cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
         cj = cj.with_columns(
             sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False),
-            e=pl.int_range(entries.height, entries.height + cj.height, dtype=pl.UInt32),
+            e=pl.int_range(entries.height, entries.height + cj.height, dtype=pl.Int64),
         )
         entries = pl.concat([entries, cj.select(_ENTRY_COLUMNS)])
         pos = pl.concat([pos, cj.select("row", "pos", "e")]).sort("row", "pos")
     return pos, entries
+
+
+def _compiled_words(
+    col: pl.Series, rows: pl.Series, kind: str
+) -> tuple[pl.DataFrame, pl.Series, np.ndarray | None]:
+    """The compiled split (`_words_jit`) of the rows it takes: their positions (row, pos, e),
+    their distinct words (e's strings) and a flag per row of those left to the Polars path
+    (None: every row, when the compiled pass is off: `textnorm.backend`)."""
+    from childguard.detect import textnorm
+
+    none = pl.DataFrame(schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64})
+    if textnorm.backend() != "numba":
+        return none, pl.Series([], dtype=pl.String), None
+    from childguard.detect import _textnorm_jit
+    from childguard.scorer import _words_jit
+
+    arr = col.cast(pl.String).to_arrow().cast(pa.large_string())
+    off, data, null = _textnorm_jit._buffers(arr)
+    mode = _words_jit.CAPTION if kind == "t" else _words_jit.SLUG
+    r, p, e, rest, woff, wdata = _words_jit.words(off, data, null, mode)
+    distinct = pl.from_arrow(_textnorm_jit._array(woff, wdata))
+    assert isinstance(distinct, pl.Series)
+    fast = pl.DataFrame(
+        {"row": rows.gather(pl.Series(r, dtype=pl.UInt32)), "pos": p, "e": e},
+        schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64},
+    )
+    return fast, distinct.cast(pl.String), rest.astype(bool)
 
 
 def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:

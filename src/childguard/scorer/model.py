@@ -93,6 +93,7 @@ class ScorerModel:
                 "w": {n: h.weights.astype(np.float64) for n, h in self.heads.items()},
                 "rank": rank,
                 "evidence": np.array([evidence_token(t) is not None for t in tokens.tolist()], bool),
+                "best": {},
             }
             self._by_id = d
         return d
@@ -133,24 +134,43 @@ class ScorerModel:
         self, rows: np.ndarray, ids: np.ndarray, heads: dict[str, np.ndarray], top: int = 4
     ) -> tuple[np.ndarray, np.ndarray]:
         """`top_features` on (row, token position) pairs: for the rows of each head (`heads`:
-        head -> its rows), the (row, position) pairs of the `top` features that raise that
-        head's logit most, sorted by row, then weight (descending), then token."""
+        head -> its rows, disjoint), the (row, position) pairs of the `top` features that
+        raise that head's logit most, sorted by row, then weight (descending), then token."""
         d = self._ids()
+        v_n = len(self.vocab)
         n = int(rows.max()) + 1 if len(rows) else 0
-        w = np.full(len(rows), -np.inf)
+        # per pair: its row's head's order of the token (by weight descending, then token),
+        # so that one integer sort of row * V + order sorts by (row, -weight, token)
+        order = np.full(len(rows), -1, np.int64)
+        back = {}
         for h, sel in heads.items():
             mine = np.zeros(n + 1, bool)
             mine[sel[sel < n]] = True
-            m = mine[rows]
-            w[m] = d["w"][h][ids[m]]
-        keep = w > 0
-        r, v, w = rows[keep], ids[keep], w[keep]
-        order = np.lexsort((d["rank"][v], -w, r))
-        r, v = r[order], v[order]
+            m = mine[rows] & (d["w"][h][ids] > 0)
+            by, place = self._best_first(h)
+            order[m] = place[ids[m]]
+            back[h] = (mine, by)
+        keep = order >= 0
+        key = np.sort(rows[keep].astype(np.int64) * v_n + order[keep])
+        r, o = key // v_n, key % v_n
+        v = np.zeros(len(r), np.int64)
+        for mine, by in back.values():
+            m = mine[r]
+            v[m] = by[o[m]]
         start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if len(r) else np.zeros(0, np.int64)
         first = np.repeat(start, np.diff(np.r_[start, len(r)]))
         ok = np.arange(len(r)) - first < top
         return r[ok], v[ok]
+
+    def _best_first(self, head: str) -> tuple[np.ndarray, np.ndarray]:
+        """(token positions by the head's weight descending, then token; each one's place)."""
+        d = self._ids()
+        if head not in d["best"]:
+            by = np.lexsort((d["rank"], -d["w"][head]))
+            place = np.empty(len(by), np.int64)
+            place[by] = np.arange(len(by))
+            d["best"][head] = (by, place)
+        return d["best"][head]
 
     def evidence_ids(self) -> np.ndarray:
         """Per token position: may the token be shown as evidence (`evidence_token`)?"""
