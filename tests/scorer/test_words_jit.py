@@ -35,11 +35,19 @@ def _random_strings(rng: random.Random, n: int) -> list[str | None]:
 def _both(col: pl.Series, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = pl.Series("row", np.arange(len(col), dtype=np.uint32))
     got = {}
-    for backend in ("numba", "polars"):
-        monkeypatch.setenv("CHILDGUARD_TEXTNORM", backend)
+    for backend in ("polars", "numba", "numba again"):  # again: words interned already
+        monkeypatch.setenv("CHILDGUARD_TEXTNORM", backend.split()[0])
         got[backend] = features._token_frame(col, rows, kind)
     assert got["numba"].equals(got["polars"]), kind
+    assert got["numba again"].equals(got["polars"]), kind
     assert got["numba"].height > 0
+    # halves of the column, each against words the other interned
+    half = len(col) // 2
+    for part in (slice(half, None), slice(0, half)):
+        sub = features._token_frame(col[part], rows[part], kind)
+        monkeypatch.setenv("CHILDGUARD_TEXTNORM", "polars")
+        assert sub.equals(features._token_frame(col[part], rows[part], kind)), kind
+        monkeypatch.setenv("CHILDGUARD_TEXTNORM", "numba")
 
 
 @pytest.mark.parametrize("kind", ["t", "u"])
@@ -57,12 +65,20 @@ def test_words_numbered_once_and_rows_sent_back() -> None:
     text = b"my son @ab_c9 son@x 12ab"
     off = np.array([0, len(text), len(text), len(text) + 3], np.int64)
     data = np.frombuffer(text + "é b".encode()[:3], np.uint8)
-    row, pos, e, rest, woff, wdata = _words_jit.words(off, data, np.zeros(3, np.uint8), 0)
+    null = np.zeros(3, np.uint8)
+    interner = _words_jit.Interner()
+    row, pos, e, glob, rest = _words_jit.split(off, data, null, 0, interner)
+    woff, wdata = interner.strings(0, interner.nw)
     words = [bytes(wdata[woff[i] : woff[i + 1]]).decode() for i in range(len(woff) - 1)]
-    assert [words[i] for i in e] == ["my", "son", "@ab_c9", "son", "x", "12", "ab"]
-    assert words == ["my", "son", "@ab_c9", "x", "12", "ab"]  # each distinct word once
-    assert row.tolist() == [0] * 7 and pos.tolist() == [i * 1000 for i in range(7)]
-    assert rest.tolist() == [0, 0, 1]  # the non-ASCII row goes to the Polars path
+    assert [words[glob[i]] for i in e] == ["my", "son", "@ab_c9", "son", "x", "12", "ab", "é"]
+    assert words == ["my", "son", "@ab_c9", "x", "12", "ab", "é"]  # each distinct word once
+    assert row.tolist() == [0] * 7 + [2] and pos.tolist() == [i * 1000 for i in range(7)] + [0]
+    assert rest.tolist() == [0, 0, 0]
+    # a second call numbers its own words (in order of first sight), interned once for all
+    row, pos, e, glob, rest = _words_jit.split(off[1:], data, null[1:], 0, interner)
+    assert interner.nw == 7 and glob.tolist() == [6] and e.tolist() == [0]
+    # a slug that is not plain ASCII goes to the Polars path
+    assert _words_jit.split(off, data, null, 1, interner)[4].tolist() == [0, 0, 1]
 
 
 @pytest.mark.slow

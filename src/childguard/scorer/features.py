@@ -149,7 +149,7 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
     (w, tok, cls, lx, wid, sym) that `e` indexes: one per distinct word of the column (a word
     may have two), then one per CJK character pair. Later steps work on entries (a few hundred
     to a few thousand a batch) and gather by `e`, rather than on a string per position."""
-    fast, distinct, rest = _compiled_words(col, rows, kind)
+    fast, known, rest = _compiled_words(col, rows, kind)
     df = pl.DataFrame({"row": rows, "s": col})
     if rest is not None:
         df = df.filter(pl.Series(rest))
@@ -179,18 +179,17 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
     # a batch repeats its words: fold and placeholder each distinct word once, then join back
     # only its entry number (the compiled split numbered its words already)
     raw = words["raw"].unique()
+    e0 = known.height
+    number = pl.int_range(e0, e0 + len(raw), dtype=pl.Int64, eager=True)
     pos = words.join(
-        pl.DataFrame({"raw": raw, "e": pl.int_range(len(distinct), len(distinct) + len(raw), dtype=pl.Int64, eager=True)}),
-        on="raw",
-        how="inner",
-        maintain_order="left",
+        pl.DataFrame({"raw": raw, "e": number}), on="raw", how="inner", maintain_order="left"
     ).select("row", "pos", "e")
     if fast.height:
         # two runs sorted by (row, pos), merged by row (a stable sort of two runs: linear)
         both = pl.concat([fast, pos])
         order = np.argsort(both["row"].to_numpy(), kind="stable")
         pos = both[order] if pos.height else fast
-    uniq = _word_table(pl.concat([distinct, raw]), kind)
+    uniq = pl.concat([known, _word_table(raw, kind)]) if len(raw) else known
     keep = (~uniq["cjk"] & (uniq["w"] != "")).to_numpy()
     e = pos["e"].to_numpy()
     cjk_pos = pos.filter(pl.Series(uniq["cjk"].to_numpy()[e]))
@@ -211,29 +210,69 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
 
 def _compiled_words(
     col: pl.Series, rows: pl.Series, kind: str
-) -> tuple[pl.DataFrame, pl.Series, np.ndarray | None]:
+) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray | None]:
     """The compiled split (`_words_jit`) of the rows it takes: their positions (row, pos, e),
-    their distinct words (e's strings) and a flag per row of those left to the Polars path
-    (None: every row, when the compiled pass is off: `textnorm.backend`)."""
+    the `_word_table` rows of their words (numbered e; each word's row made once per process:
+    `_WordCache`), and a flag per row of those left to the Polars path (None: every row, when
+    the compiled pass is off: `textnorm.backend`)."""
     from childguard.detect import textnorm
 
     none = pl.DataFrame(schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64})
     if textnorm.backend() != "numba":
-        return none, pl.Series([], dtype=pl.String), None
+        return none, _word_table(pl.Series([], dtype=pl.String), kind), None
     from childguard.detect import _textnorm_jit
     from childguard.scorer import _words_jit
 
     arr = col.cast(pl.String).to_arrow().cast(pa.large_string())
     off, data, null = _textnorm_jit._buffers(arr)
+    cache = _word_cache(kind)
     mode = _words_jit.CAPTION if kind == "t" else _words_jit.SLUG
-    r, p, e, rest, woff, wdata = _words_jit.words(off, data, null, mode)
-    distinct = pl.from_arrow(_textnorm_jit._array(woff, wdata))
-    assert isinstance(distinct, pl.Series)
+    r, p, e, glob, rest = _words_jit.split(off, data, null, mode, cache.interner)
     fast = pl.DataFrame(
         {"row": rows.gather(pl.Series(r, dtype=pl.UInt32)), "pos": p, "e": e},
         schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64},
     )
-    return fast, distinct.cast(pl.String), rest.astype(bool)
+    return fast, cache.rows(glob), rest.astype(bool)
+
+
+class _WordCache:
+    """A process's interned words of one kind (`_words_jit.Interner`) and their
+    `_word_table` rows (a word's row depends on the word alone)."""
+
+    def __init__(self, kind: str) -> None:
+        """No words yet."""
+        from childguard.scorer import _words_jit
+
+        self.kind = kind
+        self.interner = _words_jit.Interner()
+        self.table = _word_table(pl.Series([], dtype=pl.String), kind)
+
+    def rows(self, glob: np.ndarray) -> pl.DataFrame:
+        """The table rows of interned words `glob` (rows made first for words new since)."""
+        have, nw = self.table.height, self.interner.nw
+        if nw > have:
+            from childguard.detect import _textnorm_jit
+
+            off, data = self.interner.strings(have, nw)
+            new = pl.from_arrow(_textnorm_jit._array(off, data))
+            assert isinstance(new, pl.Series)
+            self.table = pl.concat([self.table, _word_table(new.cast(pl.String), self.kind)])
+            if self.table.n_chunks() > 32:
+                self.table = self.table.rechunk()
+        return self.table.gather(pl.Series(glob, dtype=pl.UInt32))
+
+
+_WORD_CACHES: dict[str, _WordCache] = {}
+
+
+def _word_cache(kind: str) -> _WordCache:
+    """The process's `_WordCache` of a kind, started again past `Interner.MAX_WORDS` words."""
+    from childguard.scorer import _words_jit
+
+    c = _WORD_CACHES.get(kind)
+    if c is None or c.interner.nw > _words_jit.Interner.MAX_WORDS:
+        c = _WORD_CACHES[kind] = _WordCache(kind)
+    return c
 
 
 def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
