@@ -620,7 +620,7 @@ def _feature_parts(table, sig: pl.DataFrame, rows) -> tuple[list[_Part], list[_P
         parts.append(_Coded(row, col, pl.Series([f"s:{c}" for c in s.columns])))
     dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
     if dets:
-        parts.append(_detector_tokens(table, dets, idx, pl.Series("row", rid)))
+        parts += _detector_tokens(table, dets, idx, rid)
     cpos, cent = _token_entries(sub["text"], pl.Series("row", rid), "t")
     upos, uent = _token_entries(sub["url_words"], pl.Series("row", rid), "u")
     uent = _url_vocabulary(uent)
@@ -707,48 +707,33 @@ def _row_token(part: _Part) -> pl.DataFrame:
     return part.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
 
 
-def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
+def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) -> list[_Coded]:
     """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
     detector that scored a row above 0 (a missing label reads "None")."""
     labels = [c for d in dets if (c := f"{d}__label") in table.column_names]
     wide = _take(table, [f"{d}__score" for d in dets] + labels, idx)
-    n = wide.height
-    missing = pl.Series([None] * n, dtype=pl.String)
-    # (row, detector) pairs, detector-major, then only the few that fired
-    long = pl.DataFrame(
-        {
-            "row": pl.concat([rid] * len(dets)),
-            "det": pl.Series(dets, dtype=pl.String).gather(
-                pl.int_range(0, len(dets) * n, eager=True) // n
-            ),
-            "score": pl.concat([wide[f"{d}__score"].cast(pl.Float64) for d in dets]),
-            "label": pl.concat(
-                [
-                    wide[c].cast(pl.String) if (c := f"{d}__label") in labels else missing
-                    for d in dets
-                ]
-            ),
-        }
-    )
-    fired = long.filter(pl.col("score").fill_null(0.0) > 0)
-    tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
-    return (
-        fired.select(
-            "row",
-            a=pl.concat_str(pl.lit("d:"), "det"),
-            b=pl.concat_str(pl.lit("d:"), "det", pl.lit(":"), pl.col("label").fill_null("None")),
-            c=pl.concat_str(
-                pl.lit("d:"),
-                "det",
-                pl.lit(">="),
-                (tenths // 10).cast(pl.String),
-                pl.lit("."),
-                (tenths % 10).cast(pl.String),
-            ),
-        )
-        .unpivot(index="row", value_name="token")
-        .select("row", "token")
-    )
+    score = wide.select(pl.col(f"{d}__score").cast(pl.Float64) for d in dets)
+    fired = score.select(pl.all().fill_null(0.0) > 0)
+    # the score to a tenth, as the Polars expression rounds it, on fired rows only
+    tenths = score.select((pl.all() * 10).round(0).cast(pl.Int64))
+    out = []
+    for d in dets:
+        f = fired[f"{d}__score"].to_numpy()
+        rows = rid[f]
+        if not len(rows):
+            continue
+        out.append(_Coded(rows, np.zeros(len(rows), np.int64), pl.Series([f"d:{d}"])))
+        if (c := f"{d}__label") in labels:
+            lab = wide[c].cast(pl.String).fill_null("None").filter(pl.Series(f))
+        else:
+            lab = pl.Series(["None"] * len(rows), dtype=pl.String)
+        names = lab.unique().sort()
+        code = names.search_sorted(lab).to_numpy()
+        out.append(_Coded(rows, code, f"d:{d}:" + names))
+        t = tenths[f"{d}__score"].to_numpy()[f]
+        steps = [f"d:{d}>={k // 10}.{k % 10}" for k in range(int(t.max()) + 1)]
+        out.append(_Coded(rows, t, pl.Series(steps, dtype=pl.String)))
+    return out
 
 
 def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
@@ -829,15 +814,20 @@ def _conjunctions(s: pl.DataFrame, rid: np.ndarray, names: np.ndarray, un: np.nd
     pair_names: list[str] = []
     pairs_m, pairs_c = [], []
     for m in np.unique(mask).tolist():
-        present = [g for g in groups if m & bit[g]]
-        for i, a in enumerate(present):
-            for b in present[i + 1 :]:
-                pairs_m.append(m)
-                pairs_c.append(len(pair_names))
-                pair_names.append(f"x:{a}&{b}")
+        for t in _mask_pairs(m, tuple(groups)):
+            pairs_m.append(m)
+            pairs_c.append(len(pair_names))
+            pair_names.append(t)
     pairs = pl.DataFrame({"m": pairs_m, "c": pairs_c}, schema={"m": pl.Int64, "c": pl.Int64})
     j = pl.DataFrame({"row": rid, "m": mask}).join(pairs, on="m")
     return _Coded(j["row"].to_numpy(), j["c"].to_numpy(), pl.Series(pair_names, dtype=pl.String))
+
+
+@lru_cache(maxsize=1 << 14)
+def _mask_pairs(m: int, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """`x:a&b` of every pair of the groups (bit i: groups[i]) in a row's mask, a < b."""
+    present = [g for i, g in enumerate(groups) if m & (1 << i)]
+    return tuple(f"x:{a}&{b}" for i, a in enumerate(present) for b in present[i + 1 :])
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
