@@ -153,6 +153,45 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
     df = pl.DataFrame({"row": rows, "s": col})
     if rest is not None:
         df = df.filter(pl.Series(rest))
+    words = _regex_words(df, kind)
+    if words.height:
+        # a batch repeats its words: fold and placeholder each distinct word once, then join
+        # back only its entry number (the compiled split numbered its words already)
+        raw = words["raw"].unique()
+        e0 = known.height
+        number = pl.int_range(e0, e0 + len(raw), dtype=pl.Int64, eager=True)
+        pos = words.join(
+            pl.DataFrame({"raw": raw, "e": number}), on="raw", how="inner", maintain_order="left"
+        ).select("row", "pos", "e")
+        if fast.height:
+            # two runs sorted by (row, pos), merged by row (a stable sort of two runs: linear)
+            both = pl.concat([fast, pos])
+            pos = both[np.argsort(both["row"].to_numpy(), kind="stable")]
+        uniq = pl.concat([known, _word_table(raw, kind)])
+    else:
+        pos, uniq = fast, known
+    keep = (~uniq["cjk"] & (uniq["w"] != "")).to_numpy()
+    e = pos["e"].to_numpy()
+    cjk_pos = pos.filter(pl.Series(uniq["cjk"].to_numpy()[e]))
+    pos = pos.filter(pl.Series(keep[e]))
+    entries = uniq.select(_ENTRY_COLUMNS)
+    if cjk_pos.height:
+        cjk = cjk_pos.with_columns(raw=uniq["raw"].gather(cjk_pos["e"]))
+        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
+        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
+        cj = cj.with_columns(
+            sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False),
+            e=pl.int_range(entries.height, entries.height + cj.height, dtype=pl.Int64),
+        )
+        entries = pl.concat([entries, cj.select(_ENTRY_COLUMNS)])
+        pos = pl.concat([pos, cj.select("row", "pos", "e")]).sort("row", "pos")
+    return pos, entries
+
+
+def _regex_words(df: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """(row, pos, raw) of the words of (row, s) rows by the Polars path (regexes, splits)."""
+    if not df.height:
+        return pl.DataFrame(schema={"row": df.schema["row"], "pos": pl.Int64, "raw": pl.String})
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
         text = pl.col("s").fill_null("")
@@ -176,36 +215,7 @@ def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataF
         .explode("raw", "pos")
         .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
     )
-    # a batch repeats its words: fold and placeholder each distinct word once, then join back
-    # only its entry number (the compiled split numbered its words already)
-    raw = words["raw"].unique()
-    e0 = known.height
-    number = pl.int_range(e0, e0 + len(raw), dtype=pl.Int64, eager=True)
-    pos = words.join(
-        pl.DataFrame({"raw": raw, "e": number}), on="raw", how="inner", maintain_order="left"
-    ).select("row", "pos", "e")
-    if fast.height:
-        # two runs sorted by (row, pos), merged by row (a stable sort of two runs: linear)
-        both = pl.concat([fast, pos])
-        order = np.argsort(both["row"].to_numpy(), kind="stable")
-        pos = both[order] if pos.height else fast
-    uniq = pl.concat([known, _word_table(raw, kind)]) if len(raw) else known
-    keep = (~uniq["cjk"] & (uniq["w"] != "")).to_numpy()
-    e = pos["e"].to_numpy()
-    cjk_pos = pos.filter(pl.Series(uniq["cjk"].to_numpy()[e]))
-    pos = pos.filter(pl.Series(keep[e]))
-    entries = uniq.select(_ENTRY_COLUMNS)
-    if cjk_pos.height:
-        cjk = cjk_pos.with_columns(raw=uniq["raw"].gather(cjk_pos["e"]))
-        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
-        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
-        cj = cj.with_columns(
-            sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False),
-            e=pl.int_range(entries.height, entries.height + cj.height, dtype=pl.Int64),
-        )
-        entries = pl.concat([entries, cj.select(_ENTRY_COLUMNS)])
-        pos = pl.concat([pos, cj.select("row", "pos", "e")]).sort("row", "pos")
-    return pos, entries
+    return words
 
 
 def _compiled_words(
