@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from childguard.detect._textnorm_jit import _decode
+
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -56,10 +58,7 @@ def _next_word(data, i, b):
                 j += 1
             return i, j
         if _digit(c):
-            j = i + 1
-            while j < b and _digit(data[j]):
-                j += 1
-            return i, j
+            return i, _digits_end(data, i, b)
         i += 1
     return -1, b
 
@@ -67,23 +66,18 @@ def _next_word(data, i, b):
 @nb.njit(cache=True, nogil=True, inline="always")
 def _char(data, i):
     """(code point, byte length) of the UTF-8 character at `i` (valid UTF-8)."""
-    c = np.int64(data[i])
-    if c < 0x80:
-        return c, 1
-    if c < 0xE0:
-        return ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
-    if c < 0xF0:
-        return (
-            ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F),
-            3,
-        )
-    return (
-        ((c & 0x07) << 18)
-        | ((np.int64(data[i + 1]) & 0x3F) << 12)
-        | ((np.int64(data[i + 2]) & 0x3F) << 6)
-        | (np.int64(data[i + 3]) & 0x3F),
-        4,
-    )
+    if data[i] < 0x80:
+        return np.int64(data[i]), 1
+    return _decode(data, i)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _digits_end(data, i, b):
+    """The end of the run of ASCII digits that starts at `i`."""
+    j = i + 1
+    while j < b and _digit(data[j]):
+        j += 1
+    return j
 
 
 @nb.njit(cache=True, nogil=True)
@@ -113,10 +107,7 @@ def _next_word_unicode(data, i, b, table):
                 j += k2
             return i, j
         if _digit(cp):
-            j = i + 1
-            while j < b and _digit(data[j]):
-                j += 1
-            return i, j
+            return i, _digits_end(data, i, b)
         i += k
     return -1, b
 

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from childguard.detect._util import take_rows
 from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
@@ -720,27 +721,30 @@ def _row_token(part: _Part) -> pl.DataFrame:
 def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) -> list[_Coded]:
     """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
     detector that scored a row above 0 (a missing label reads "None")."""
-    labels = [c for d in dets if (c := f"{d}__label") in table.column_names]
-    wide = _take(table, [f"{d}__score" for d in dets] + labels, idx)
-    score = wide.select(pl.col(f"{d}__score").cast(pl.Float64) for d in dets)
-    fired = score.select(pl.all().fill_null(0.0) > 0)
-    # the score to a tenth, as the Polars expression rounds it, on fired rows only
-    tenths = score.select((pl.all() * 10).round(0).cast(pl.Int64))
+    at = idx.to_numpy()
     out = []
     for d in dets:
-        f = fired[f"{d}__score"].to_numpy()
+        col = table.column(f"{d}__score")
+        score = col.to_numpy().astype(np.float64)[at]
+        # above 0 as Polars compares (NaN above every number), nulls read 0
+        f = (score > 0) | np.isnan(score)
+        if col.null_count:
+            f &= ~col.is_null().to_numpy(zero_copy_only=False)[at]
         rows = rid[f]
         if not len(rows):
             continue
         out.append(_Coded(rows, np.zeros(len(rows), np.int64), pl.Series([f"d:{d}"])))
-        if (c := f"{d}__label") in labels:
-            lab = wide[c].cast(pl.String).fill_null("None").filter(pl.Series(f))
+        if (c := f"{d}__label") in table.column_names:
+            taken = pl.from_arrow(take_rows(table.column(c), at[f]))
+            assert isinstance(taken, pl.Series)
+            lab = taken.cast(pl.String).fill_null("None")
         else:
             lab = pl.Series(["None"] * len(rows), dtype=pl.String)
         names = lab.unique().sort()
         code = names.search_sorted(lab).to_numpy()
         out.append(_Coded(rows, code, f"d:{d}:" + names))
-        t = tenths[f"{d}__score"].to_numpy()[f]
+        # the score to a tenth, rounded by Polars
+        t = (pl.Series(score[f]) * 10).round(0).cast(pl.Int64).to_numpy()
         steps = [f"d:{d}>={k // 10}.{k % 10}" for k in range(int(t.max()) + 1)]
         out.append(_Coded(rows, t, pl.Series(steps, dtype=pl.String)))
     return out
