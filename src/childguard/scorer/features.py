@@ -718,12 +718,15 @@ def _row_token(part: _Part) -> pl.DataFrame:
     return part.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
 
 
-def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) -> list[_Coded]:
+def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) -> list[_Part]:
     """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
-    detector that scored a row above 0 (a missing label reads "None")."""
+    detector that scored a row above 0 (a missing label reads "None"). Fired rows are found
+    in the score columns' buffers; labels and tenths are made for them alone, in one Polars
+    call each for every detector together."""
     at = idx.to_numpy()
-    out = []
-    for d in dets:
+    out: list[_Part] = []
+    rows_l, det_l, score_l, label_l = [], [], [], []
+    for j, d in enumerate(dets):
         col = table.column(f"{d}__score")
         score = col.to_numpy().astype(np.float64)[at]
         # above 0 as Polars compares (NaN above every number), nulls read 0
@@ -735,18 +738,27 @@ def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) ->
             continue
         out.append(_Coded(rows, np.zeros(len(rows), np.int64), pl.Series([f"d:{d}"])))
         if (c := f"{d}__label") in table.column_names:
-            taken = pl.from_arrow(take_rows(table.column(c), at[f]))
-            assert isinstance(taken, pl.Series)
-            lab = taken.cast(pl.String).fill_null("None")
+            lab = pl.from_arrow(take_rows(table.column(c), at[f]))
+            assert isinstance(lab, pl.Series)
         else:
-            lab = pl.Series(["None"] * len(rows), dtype=pl.String)
-        names = lab.unique().sort()
-        code = names.search_sorted(lab).to_numpy()
-        out.append(_Coded(rows, code, f"d:{d}:" + names))
-        # the score to a tenth, rounded by Polars
-        t = (pl.Series(score[f]) * 10).round(0).cast(pl.Int64).to_numpy()
-        steps = [f"d:{d}>={k // 10}.{k % 10}" for k in range(int(t.max()) + 1)]
-        out.append(_Coded(rows, t, pl.Series(steps, dtype=pl.String)))
+            lab = pl.Series([None] * len(rows))
+        rows_l.append(rows)
+        det_l.append(np.full(len(rows), j, np.int64))
+        score_l.append(score[f])
+        label_l.append(lab.cast(pl.String))
+    if not rows_l:
+        return out
+    rows, det = np.concatenate(rows_l), np.concatenate(det_l)
+    names = pl.Series([f"d:{d}:" for d in dets], dtype=pl.String)
+    labelled = pl.DataFrame(
+        {"row": pl.Series(rows, dtype=pl.UInt32), "d": names.gather(det), "l": pl.concat(label_l)}
+    )
+    out.append(labelled.select("row", token=pl.concat_str("d", pl.col("l").fill_null("None"))))
+    # the score to a tenth, rounded by Polars; tokens coded (detector, tenths)
+    t = (pl.Series(np.concatenate(score_l)) * 10).round(0).cast(pl.Int64).to_numpy()
+    k = int(t.max()) + 1
+    steps = [f"d:{d}>={i // 10}.{i % 10}" for d in dets for i in range(k)]
+    out.append(_Coded(rows, det * k + t, pl.Series(steps, dtype=pl.String)))
     return out
 
 
