@@ -828,7 +828,7 @@ def _pick_token(rid: np.ndarray, prefix: str, k: np.ndarray) -> _Coded:
 def _conjunctions(s: pl.DataFrame, rid: np.ndarray, names: np.ndarray, un: np.ndarray) -> _Coded:
     """`x:a&b` for every pair of the row's CONJUNCT groups (a < b): `s` the rows' signal
     columns (null-free), `names` / `un` their caption / URL name counts. Each row's groups are
-    a bit mask; pairs are listed once per distinct mask, then joined to the rows."""
+    a bit mask; pairs are listed once per distinct mask, then spread to its rows."""
     groups = sorted(set(CONJUNCT.values()))
     bit = {g: 1 << i for i, g in enumerate(groups)}
     mask = np.zeros(len(rid), dtype=np.int64)
@@ -837,23 +837,32 @@ def _conjunctions(s: pl.DataFrame, rid: np.ndarray, names: np.ndarray, un: np.nd
         if tok.startswith("s:") and col in s.columns:
             mask |= np.where(s[col].to_numpy(), bit[g], 0)
     mask |= np.where(names >= 1, bit["name"], 0) | np.where(un >= 1, bit["urlname"], 0)
-    pair_names: list[str] = []
-    pairs_m, pairs_c = [], []
-    for m in np.unique(mask).tolist():
-        for t in _mask_pairs(m, tuple(groups)):
-            pairs_m.append(m)
-            pairs_c.append(len(pair_names))
-            pair_names.append(t)
-    pairs = pl.DataFrame({"m": pairs_m, "c": pairs_c}, schema={"m": pl.Int64, "c": pl.Int64})
-    j = pl.DataFrame({"row": rid, "m": mask}).join(pairs, on="m")
-    return _Coded(j["row"].to_numpy(), j["c"].to_numpy(), pl.Series(pair_names, dtype=pl.String))
+    # every row's pairs, in numpy: a row's pairs are its mask's (listed once per distinct mask)
+    all_pairs = _pair_names(tuple(groups))
+    masks, inv = np.unique(mask, return_inverse=True)
+    per = [_mask_pairs(m, tuple(groups)) for m in masks.tolist()]
+    cnt = np.array([len(p) for p in per], np.int64)
+    flat = np.concatenate([np.asarray(p, np.int64) for p in per]) if per else np.zeros(0, np.int64)
+    start = np.cumsum(cnt) - cnt
+    row_cnt = cnt[inv.reshape(-1)]
+    row_of = np.repeat(np.arange(len(rid)), row_cnt)
+    within = np.arange(len(row_of)) - np.repeat(np.cumsum(row_cnt) - row_cnt, row_cnt)
+    code = flat[start[inv.reshape(-1)][row_of] + within] if len(row_of) else row_of
+    return _Coded(rid[row_of], code, all_pairs)
+
+
+@lru_cache(maxsize=4)
+def _pair_names(groups: tuple[str, ...]) -> pl.Series:
+    """`x:a&b` of every pair of groups a < b, pair (i, j) at i * len(groups) + j."""
+    k = len(groups)
+    return pl.Series([f"x:{groups[i]}&{groups[j]}" for i in range(k) for j in range(k)])
 
 
 @lru_cache(maxsize=1 << 14)
-def _mask_pairs(m: int, groups: tuple[str, ...]) -> tuple[str, ...]:
-    """`x:a&b` of every pair of the groups (bit i: groups[i]) in a row's mask, a < b."""
-    present = [g for i, g in enumerate(groups) if m & (1 << i)]
-    return tuple(f"x:{a}&{b}" for i, a in enumerate(present) for b in present[i + 1 :])
+def _mask_pairs(m: int, groups: tuple[str, ...]) -> tuple[int, ...]:
+    """The pairs (`_pair_names` positions) of the groups (bit i: groups[i]) in a row's mask."""
+    present = [i for i in range(len(groups)) if m & (1 << i)]
+    return tuple(i * len(groups) + j for n, i in enumerate(present) for j in present[n + 1 :])
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:
