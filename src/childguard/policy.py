@@ -256,8 +256,10 @@ class Policy(BaseModel):
         rows: list[np.ndarray] = []
         cols: dict[str, list] = {f.name: [] for f in REASON_TYPE}
         # in numpy: the flagged rows are few, and a Polars call per detector and test cost
-        # ~1 ms a batch
-        rule_names = np.asarray(rules if rules is not None else [], dtype=object)
+        # ~1 ms a batch; each row's rule as a code into its distinct names
+        distinct = list(dict.fromkeys(rules or []))
+        code = {r: i for i, r in enumerate(distinct)}
+        rule_code = np.fromiter((code[r] for r in rules or []), np.int64, len(rules or []))
         for d in dets:
             thr = self.threshold(d)
             sc = flagged[f"{d}__score"].fill_null(0.0).to_numpy()
@@ -267,7 +269,7 @@ class Policy(BaseModel):
             hit = (nan | (sc >= thr)) & positive
             if rules is not None:
                 reading = {name for name, ds in read_by.items() if d in ds}
-                reads = np.fromiter((r in reading for r in rule_names), bool, len(rule_names))
+                reads = np.array([r in reading for r in distinct], bool)[rule_code]
                 hit = hit | (reads & positive)
             if not hit.any():
                 continue
