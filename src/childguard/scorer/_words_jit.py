@@ -275,7 +275,7 @@ class Interner:
     """Every distinct word a process's calls have split, numbered once (bytes, hashes and
     open-addressing slots kept between calls), so that a word's table row is made once."""
 
-    MAX_WORDS = 1 << 20  # then start again: memory stays bounded (URL ids are all new)
+    MAX_WORDS = 1 << 18  # then start again: memory stays bounded (~25 MB; URL ids are all new)
 
     def __init__(self) -> None:
         """No words."""
