@@ -94,3 +94,21 @@ def test_real_pool_words(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(table, pl.DataFrame)
     _both(table["text"], "t", monkeypatch)
     _both(table["url_words"], "u", monkeypatch)
+
+
+def test_word_cache_starts_again_past_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from childguard.scorer import _words_jit
+
+    monkeypatch.setenv("CHILDGUARD_TEXTNORM", "numba")
+    monkeypatch.setattr(_words_jit.Interner, "MAX_WORDS", 8)
+    monkeypatch.setattr(features, "_WORD_CACHES", {})
+    rng = random.Random(3)
+    col = pl.Series(_random_strings(rng, 400), dtype=pl.String)
+    rows = pl.Series("row", np.arange(len(col), dtype=np.uint32))
+    first = features._token_frame(col, rows, "t")
+    cache = features._WORD_CACHES["t"]
+    assert cache.interner.nw > 8
+    again = features._token_frame(col, rows, "t")
+    assert features._WORD_CACHES["t"] is not cache  # a new cache, the same tokens
+    monkeypatch.setenv("CHILDGUARD_TEXTNORM", "polars")
+    assert first.equals(again) and first.equals(features._token_frame(col, rows, "t"))
