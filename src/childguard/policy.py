@@ -235,16 +235,31 @@ class Policy(BaseModel):
     ) -> list[list[dict]]:
         """Per flagged row: every detector whose signal fired, and every detector the deciding
         rule read (a review band's `scorer < 0.35` is below its signal), with explanations."""
+        row, cols = self.reason_columns(flagged, versions, rules)
+        out: list[list[dict]] = [[] for _ in range(flagged.height)]
+        names = list(cols)
+        for k, r in enumerate(row.tolist()):
+            out[r].append({f: cols[f][k] for f in names})
+        return out
+
+    def reason_columns(
+        self, flagged: pl.DataFrame, versions: dict[str, str], rules: list[str | None] | None = None
+    ) -> tuple[np.ndarray, dict[str, list]]:
+        """`reasons` as columns: (each reason's row, sorted; field -> one value per reason),
+        a row's reasons in the order of its detectors' columns."""
         from childguard.redact import allow_evidence
         from childguard.scorer.features import _evidence_words
 
         vocab = _evidence_words()
         read_by = self.rule_detectors() if rules is not None else {}
         dets = [c[: -len("__score")] for c in flagged.columns if c.endswith("__score")]
-        out: list[list[dict]] = [[] for _ in range(flagged.height)]
+        rows: list[np.ndarray] = []
+        cols: dict[str, list] = {f.name: [] for f in REASON_TYPE}
         # in numpy: the flagged rows are few, and a Polars call per detector and test cost
-        # ~1 ms a batch
-        rule_names = np.asarray(rules if rules is not None else [], dtype=object)
+        # ~1 ms a batch; each row's rule as a code into its distinct names
+        distinct = list(dict.fromkeys(rules or []))
+        code = {r: i for i, r in enumerate(distinct)}
+        rule_code = np.fromiter((code[r] for r in rules or []), np.int64, len(rules or []))
         for d in dets:
             thr = self.threshold(d)
             sc = flagged[f"{d}__score"].fill_null(0.0).to_numpy()
@@ -254,29 +269,28 @@ class Policy(BaseModel):
             hit = (nan | (sc >= thr)) & positive
             if rules is not None:
                 reading = {name for name, ds in read_by.items() if d in ds}
-                reads = np.fromiter((r in reading for r in rule_names), bool, len(rule_names))
+                reads = np.array([r in reading for r in distinct], bool)[rule_code]
                 hit = hit | (reads & positive)
             if not hit.any():
                 continue
-            ev = flagged[f"{d}__evidence"].to_list()
-            lab = (
-                flagged[f"{d}__label"].to_list()
-                if f"{d}__label" in flagged.columns
-                else [d] * flagged.height
-            )
-            scl = sc.tolist()
-            for i in np.flatnonzero(hit).tolist():
-                out[i].append(
-                    {
-                        "detector": d,
-                        "version": versions.get(d, "?"),
-                        "label": lab[i] or d,
-                        "score": float(scl[i]),
-                        "threshold": float(thr),
-                        "evidence": allow_evidence(ev[i], vocab),
-                    }
-                )
-        return out
+            at = np.flatnonzero(hit)
+            taken = flagged[f"{d}__evidence"].gather(at).to_list()
+            if f"{d}__label" in flagged.columns:
+                labels = flagged[f"{d}__label"].gather(at).to_list()
+                labels = [x or d for x in labels]
+            else:
+                labels = [d] * len(at)
+            rows.append(at)
+            cols["detector"] += [d] * len(at)
+            cols["version"] += [versions.get(d, "?")] * len(at)
+            cols["label"] += labels
+            cols["score"] += sc[at].astype(float).tolist()
+            cols["threshold"] += [float(thr)] * len(at)
+            cols["evidence"] += [allow_evidence(e, vocab) for e in taken]
+        row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        # a row's reasons in detector order: a stable sort of the detector-major lists
+        order = np.argsort(row, kind="stable")
+        return row[order], {f: [v[i] for i in order.tolist()] for f, v in cols.items()}
 
 
 _ALLOWED = (

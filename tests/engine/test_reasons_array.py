@@ -3,6 +3,7 @@ per-row reason dicts (empty rows, missing evidence, non-ASCII text, no rows)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -27,7 +28,10 @@ CASES = [
 
 @pytest.mark.parametrize("reasons", CASES, ids=["none", "one-empty", "mixed", "repeated"])
 def test_same_as_arrows_conversion(reasons: list[list[dict]]) -> None:
-    got = _reasons_array(reasons)
+    # as `Policy.reason_columns` gives them: each reason's row (sorted), fields as columns
+    row = np.array([r for r, rs in enumerate(reasons) for _ in rs], np.int64)
+    cols = {f.name: [x[f.name] for rs in reasons for x in rs] for f in REASON_TYPE}
+    got = _reasons_array(len(reasons), row, cols)
     assert got.type == pa.list_(REASON_TYPE)
     assert got.to_pylist() == reasons
     assert got.equals(pa.array(reasons, pa.list_(REASON_TYPE)))  # (imports pandas: tests only)

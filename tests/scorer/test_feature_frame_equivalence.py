@@ -174,16 +174,33 @@ def test_class_grams_by_codes_equal_the_string_path() -> None:
     assert "k:<cap>_<new>" in features._class_grams(odd, "k:")["token"].to_list()
 
 
-def test_distinct_in_vocab_is_filter_then_unique() -> None:
-    vocab = pl.Series(["t:son", "k:child", "t:<name>", "u:escola"], dtype=pl.String)
-    g = pl.DataFrame(
-        {
-            "row": pl.Series([0, 0, 1, 2, 2, 2, 3, 0], dtype=pl.UInt32),
-            "token": ["t:son", "t:son", "t:x", "k:child", "u:escola", "k:child", None, "t:<name>"],
-        }
+def test_ids_give_the_frame_probabilities_and_top_features() -> None:
+    """`feature_ids` are `feature_frame`'s pairs as vocabulary positions, and the model's id
+    path (logits, top features) gives what its frame path gives."""
+    frame = pl.DataFrame(
+        {"url": [u for u, _ in ROWS], "text": [t for _, t in ROWS]},
+        schema={"url": pl.String, "text": pl.String},
     )
-    got = features._distinct_in_vocab(g, vocab)
-    ref = g.filter(pl.col("token").is_in(vocab.implode())).unique()
-    assert got.schema == ref.schema
-    assert got.sort(pl.all()).equals(ref.sort(pl.all()))
-    assert features._distinct_in_vocab(g.head(0), vocab).height == 0
+    ((table, sig),) = _scored(frame)
+    model = load_model(None)
+    vocab = model.vocab_series
+    rows = np.arange(frame.height)
+    r, v = features.feature_ids(table, sig, rows, vocab)
+    ff = feature_frame(table, sig, rows, vocab)
+    got = pl.DataFrame({"row": pl.Series(r, dtype=pl.UInt32), "token": vocab.gather(v)})
+    assert got.height == ff.height == got.unique().height
+    assert got.sort(pl.all()).equals(ff.sort(pl.all()))
+    p_ids = model.probabilities(model.id_logits(r, v, len(rows)))
+    p_frame = model.predict_frame(ff, len(rows))
+    for head in p_frame:
+        np.testing.assert_array_equal(p_ids[head], p_frame[head])
+    ident, minor = rows[::2], rows[1::2]
+    tr, tv = model.top_ids(r, v, {"identifiable": ident, "minor": minor})
+    tops = model.top_features(ff, ident, "identifiable")
+    tops.update(model.top_features(ff, minor, "minor"))
+    by_ids: dict[int, list[str]] = {}
+    for k, t in zip(tr.tolist(), vocab.gather(tv).to_list(), strict=True):
+        by_ids.setdefault(k, []).append(t)
+    assert by_ids == tops and len(tops) > 20
+    empty = features.feature_ids(table, sig, np.array([], dtype=np.int64), vocab)
+    assert [len(x) for x in empty] == [0, 0]

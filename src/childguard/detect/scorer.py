@@ -20,7 +20,7 @@ import pyarrow as pa
 from childguard.detect._util import scatter_strings
 from childguard.detect.base import LABELLED_OUTPUTS, Detector, DetectorOptions, Example, register
 from childguard.detect.context import BatchContext
-from childguard.scorer.features import DETECTOR_FEATURES, evidence_token, feature_frame
+from childguard.scorer.features import DETECTOR_FEATURES, feature_ids
 from childguard.scorer.model import ScorerModel, load_model
 
 
@@ -68,22 +68,19 @@ class Scorer(Detector):
         ev_rows: list[int] = []
         ev_text: list[str] = []
         if len(idx):
-            ff = feature_frame(batch, sig, idx, self.model.vocab_series)
-            pred = self.model.predict_frame(ff, len(idx))
+            m = self.model
+            r, v = feature_ids(batch, sig, idx, m.vocab_series)
+            pred = m.probabilities(m.id_logits(r, v, len(idx)))
             p_id[idx] = pred["identifiable"]
             p_minor[idx] = pred["minor"]
             # explanations only where a policy can act (P >= 0.05): a few rows per batch
             shown = np.where(pred["minor"] >= 0.05)[0]
             ident = shown[pred["identifiable"][shown] >= 0.05]
-            tops = self.model.top_features(ff, ident, "identifiable")
-            tops.update(self.model.top_features(ff, np.setdiff1d(shown, ident), "minor"))
-            for k in shown.tolist():
-                ev = [e for e in (evidence_token(t) for t in tops.get(k, [])) if e]
-                ev_rows.append(int(idx[k]))
-                ev_text.append(
-                    f"p_id={pred['identifiable'][k]:.2f} p_minor={pred['minor'][k]:.2f}"
-                    + (" top:" + ",".join(ev) if ev else "")
-                )
+            tr, tv = m.top_ids(
+                r, v, {"identifiable": ident, "minor": np.setdiff1d(shown, ident)}
+            )
+            ev_rows = idx[shown].tolist()
+            ev_text = _evidence(m, shown, pred, tr, tv).to_list()
         # one small gather per column, no per-row Python list over the batch (a label list
         # of every row cost ~35 ns a row); through Polars: `pa.array` on numpy or lists
         # imports pandas (0.15 s per process)
@@ -111,3 +108,29 @@ class Scorer(Detector):
             Example("happy 2nd birthday to my son Lucas at Escola Pequeno Mundo", lang="en"),
             Example("Sunset over the lake", fires=False, lang="en"),
         ]
+
+
+def _evidence(
+    m: ScorerModel, shown: np.ndarray, pred: dict[str, np.ndarray], tr: np.ndarray, tv: np.ndarray
+) -> pl.Series:
+    """Per shown row: "p_id=.. p_minor=.." and its allowlisted top features (`top_ids` pairs
+    (tr, tv), sorted by row); the numbers formatted by Python, the rest joined in Polars."""
+    ok = m.evidence_ids()[tv]  # evidence by allowlist, after the top features
+    tops = (
+        pl.DataFrame(
+            {
+                "k": pl.Series(tr[ok], dtype=pl.Int64),
+                "t": m.vocab_series.gather(pl.Series(tv[ok], dtype=pl.UInt32)),
+            }
+        )
+        .group_by("k", maintain_order=True)
+        .agg(pl.col("t").str.join(","))
+    )
+    ids, minor = pred["identifiable"][shown].tolist(), pred["minor"][shown].tolist()
+    head = [f"p_id={a:.2f} p_minor={b:.2f}" for a, b in zip(ids, minor, strict=True)]
+    return (
+        pl.DataFrame({"k": pl.Series(shown, dtype=pl.Int64), "h": pl.Series(head, dtype=pl.String)})
+        .join(tops, on="k", how="left", maintain_order="left")
+        .select(pl.concat_str("h", pl.lit(" top:") + pl.col("t"), ignore_nulls=True))
+        .to_series()
+    )

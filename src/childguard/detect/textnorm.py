@@ -261,6 +261,7 @@ def warm_compiled() -> None:
     machine's first run that is ~15 s of CPU once instead of in every worker."""
     from childguard.detect import _textnorm_jit as jit
     from childguard.detect._word_table import warm_compiled as warm_word_table
+    from childguard.scorer import _words_jit
 
     # ASCII and non-ASCII captions (a code point first seen, a `Σ` sent back), an ASCII URL,
     # one sent back (non-ASCII), nulls and empty strings: every kernel and the merge
@@ -274,6 +275,7 @@ def warm_compiled() -> None:
     jit.url_parts(url.to_arrow())
     assert words is not None
     warm_word_table(words)
+    _words_jit.warm()  # the scorer's word split
 
 
 def _columns_polars(text: pa.ChunkedArray, url: pa.ChunkedArray) -> tuple[pa.Array, ...]:

@@ -24,7 +24,9 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
+from childguard.detect._util import take_rows
 from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
@@ -140,7 +142,61 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
     """Long frame (row, pos, w, tok, cls) of placeholdered tokens of a caption (`kind="t"`,
     raw text) or URL-slug (`kind="u"`, textnorm's folded `url_words`) column, with each
     word's lexicon class (`word_classes`, null for none), sorted by (row, pos)."""
+    pos, entries = _token_entries(col, rows, kind)
+    return pos.select("row", "pos").hstack(entries.gather(pos["e"]).select(_ENTRY_COLUMNS))
+
+
+_ENTRY_COLUMNS = ("w", "tok", "cls", "lx", "wid", "sym")
+
+
+def _token_entries(col: pl.Series, rows: pl.Series, kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`_token_frame` as positions (row, pos, e), sorted by (row, pos), and the entries
+    (w, tok, cls, lx, wid, sym) that `e` indexes: one per distinct word of the column (a word
+    may have two), then one per CJK character pair. Later steps work on entries (a few hundred
+    to a few thousand a batch) and gather by `e`, rather than on a string per position."""
+    fast, known, rest = _compiled_words(col, rows, kind)
     df = pl.DataFrame({"row": rows, "s": col})
+    if rest is not None:
+        df = df.filter(pl.Series(rest))
+    words = _regex_words(df, kind)
+    if words.height:
+        # a batch repeats its words: fold and placeholder each distinct word once, then join
+        # back only its entry number (the compiled split numbered its words already)
+        raw = words["raw"].unique()
+        e0 = known.height
+        number = pl.int_range(e0, e0 + len(raw), dtype=pl.Int64, eager=True)
+        pos = words.join(
+            pl.DataFrame({"raw": raw, "e": number}), on="raw", how="inner", maintain_order="left"
+        ).select("row", "pos", "e")
+        if fast.height:
+            # two runs sorted by (row, pos), merged by row (a stable sort of two runs: linear)
+            both = pl.concat([fast, pos])
+            pos = both[np.argsort(both["row"].to_numpy(), kind="stable")]
+        uniq = pl.concat([known, _word_table(raw, kind)])
+    else:
+        pos, uniq = fast, known
+    keep = (~uniq["cjk"] & (uniq["w"] != "")).to_numpy()
+    e = pos["e"].to_numpy()
+    cjk_pos = pos.filter(pl.Series(uniq["cjk"].to_numpy()[e]))
+    pos = pos.filter(pl.Series(keep[e]))
+    entries = uniq.select(_ENTRY_COLUMNS)
+    if cjk_pos.height:
+        cjk = cjk_pos.with_columns(raw=uniq["raw"].gather(cjk_pos["e"]))
+        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
+        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
+        cj = cj.with_columns(
+            sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False),
+            e=pl.int_range(entries.height, entries.height + cj.height, dtype=pl.Int64),
+        )
+        entries = pl.concat([entries, cj.select(_ENTRY_COLUMNS)])
+        pos = pl.concat([pos, cj.select("row", "pos", "e")]).sort("row", "pos")
+    return pos, entries
+
+
+def _regex_words(df: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """(row, pos, raw) of the words of (row, s) rows by the Polars path (regexes, splits)."""
+    if not df.height:
+        return pl.DataFrame(schema={"row": df.schema["row"], "pos": pl.Int64, "raw": pl.String})
     if kind == "t":
         # ASCII captions (most web rows) take an ASCII-class regex, several times faster
         text = pl.col("s").fill_null("")
@@ -164,19 +220,75 @@ def _token_frame(col: pl.Series, rows: pl.Series, kind: str) -> pl.DataFrame:
         .explode("raw", "pos")
         .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
     )
-    # a batch repeats its words: fold and placeholder each distinct word once, then join back
-    uniq = _word_table(words["raw"].unique(), kind)
-    out = words.join(uniq, on="raw", how="inner", maintain_order="left")
-    cjk = out.filter(pl.col("cjk"))
-    out = out.filter(~pl.col("cjk") & (pl.col("w") != "")).select(
-        "row", "pos", "w", "tok", "cls", "lx", "wid", "sym"
+    return words
+
+
+def _compiled_words(
+    col: pl.Series, rows: pl.Series, kind: str
+) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray | None]:
+    """The compiled split (`_words_jit`) of the rows it takes: their positions (row, pos, e),
+    the `_word_table` rows of their words (numbered e; each word's row made once per process:
+    `_WordCache`), and a flag per row of those left to the Polars path (None: every row, when
+    the compiled pass is off: `textnorm.backend`)."""
+    from childguard.detect import textnorm
+
+    none = pl.DataFrame(schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64})
+    if textnorm.backend() != "numba":
+        return none, _word_table(pl.Series([], dtype=pl.String), kind), None
+    from childguard.detect import _textnorm_jit
+    from childguard.scorer import _words_jit
+
+    # a null caption or slug has no words, as an empty one (and no null flags to convert)
+    arr = col.cast(pl.String).fill_null("").to_arrow().cast(pa.large_string())
+    off, data, null = _textnorm_jit._buffers(arr)
+    cache = _word_cache(kind)
+    mode = _words_jit.CAPTION if kind == "t" else _words_jit.SLUG
+    r, p, e, glob, rest = _words_jit.split(off, data, null, mode, cache.interner)
+    fast = pl.DataFrame(
+        {"row": rows.gather(pl.Series(r, dtype=pl.UInt32)), "pos": p, "e": e},
+        schema={"row": pl.UInt32, "pos": pl.Int64, "e": pl.Int64},
     )
-    if cjk.height:
-        cj = _cjk_pairs(cjk).with_columns(w=pl.col("tok"))
-        cj = pl.concat([cj, _look_up(cj["w"]).drop("is_name", "is_keep")], how="horizontal")
-        cj = cj.with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
-        out = pl.concat([out, cj.select(out.columns)]).sort("row", "pos")
-    return out
+    return fast, cache.rows(glob), rest.astype(bool)
+
+
+class _WordCache:
+    """A process's interned words of one kind (`_words_jit.Interner`) and their
+    `_word_table` rows (a word's row depends on the word alone)."""
+
+    def __init__(self, kind: str) -> None:
+        """No words yet."""
+        from childguard.scorer import _words_jit
+
+        self.kind = kind
+        self.interner = _words_jit.Interner()
+        self.table = _word_table(pl.Series([], dtype=pl.String), kind)
+
+    def rows(self, glob: np.ndarray) -> pl.DataFrame:
+        """The table rows of interned words `glob` (rows made first for words new since)."""
+        have, nw = self.table.height, self.interner.nw
+        if nw > have:
+            from childguard.detect import _textnorm_jit
+
+            off, data = self.interner.strings(have, nw)
+            new = pl.from_arrow(_textnorm_jit._array(off, data))
+            assert isinstance(new, pl.Series)
+            self.table = pl.concat([self.table, _word_table(new.cast(pl.String), self.kind)])
+            if self.table.n_chunks() > 32:
+                self.table = self.table.rechunk()
+        return self.table.gather(pl.Series(glob, dtype=pl.UInt32))
+
+
+_WORD_CACHES: dict[str, _WordCache] = {}
+
+
+def _word_cache(kind: str) -> _WordCache:
+    """The process's `_WordCache` of a kind, started again past `Interner.MAX_WORDS` words."""
+    from childguard.scorer import _words_jit
+
+    c = _WORD_CACHES.get(kind)
+    if c is None or c.interner.nw > _words_jit.Interner.MAX_WORDS:
+        c = _WORD_CACHES[kind] = _WordCache(kind)
+    return c
 
 
 def _word_table(raw: pl.Series, kind: str) -> pl.DataFrame:
@@ -284,15 +396,16 @@ def _language_words() -> pl.Series:
     return word_languages()["w"].unique().sort().implode()
 
 
-def _url_vocabulary(ut: pl.DataFrame) -> pl.DataFrame:
+def _url_vocabulary(entries: pl.DataFrame) -> pl.DataFrame:
     """URL-slug tokens other than lexicon words, names, ages and handles become `_`: the rest
     of a URL (upload years, CDN ids, size suffixes, file-name parts) says where a row was
-    scraped, which a model would learn as a stand-in for the label."""
-    return ut.with_columns(
+    scraped, which a model would learn as a stand-in for the label. Applied to a token
+    frame's entries (`_token_entries`); class-gram symbols follow the new tokens."""
+    return entries.with_columns(
         tok=pl.when(pl.col("tok").is_in(_url_allowed()))
         .then(pl.col("tok"))
         .otherwise(pl.lit("_"))
-    ).drop("sym", strict=False)  # class-gram symbols follow the tokens: recomputed
+    ).with_columns(sym=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))
 
 
 @lru_cache(maxsize=1)
@@ -321,18 +434,18 @@ def _class_symbol() -> pl.Expr:
 def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     """Class unigrams, bigrams and trigrams of a token frame (sorted by (row, pos), with each
     word's class): lexicon words as their class, placeholders as themselves, other words as
-    `_` (runs of plain words alone make no gram). Symbols are small integer codes, and each
-    distinct gram's string is built once."""
-    # the words' symbols (`sym`, from `_word_table`) unless their tokens changed since
-    codes = (
-        tf["sym"]
-        if "sym" in tf.columns
-        else tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
-    )
+    `_` (runs of plain words alone make no gram)."""
+    codes = tf.select(c=_class_symbol().cast(pl.Enum(_SYMBOLS), strict=False))["c"]
     if codes.null_count():  # a symbol outside _SYMBOLS: the string path
         return _class_grams_strings(tf, prefix)
     c = codes.to_physical().to_numpy().astype(np.int64)
-    row = tf["row"].to_numpy()
+    parts = _class_gram_codes(tf["row"].to_numpy(), c, prefix)
+    return pl.concat([p.strings() for p in parts])
+
+
+def _class_gram_codes(row: np.ndarray, c: np.ndarray, prefix: str) -> list[_Coded]:
+    """`_class_grams` of positions (row, symbol code in _SYMBOLS), sorted by (row, pos).
+    Grams are base-len(_SYMBOLS) integers, and each distinct gram's string is built once."""
     k = len(_SYMBOLS)
     n1 = np.zeros_like(c)
     n2 = np.zeros_like(c)
@@ -345,17 +458,15 @@ def _class_grams(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     uni = word
     bi = same1 & (word | (n1 != 0))
     tri = same2 & (word.astype(np.int8) + (n1 != 0) + (n2 != 0) >= 2)
-    return pl.concat(
-        [
-            _grams(row[uni], c[uni], 1, prefix),
-            _grams(row[bi], c[bi] * k + n1[bi], 2, prefix),
-            _grams(row[tri], (c[tri] * k + n1[tri]) * k + n2[tri], 3, prefix),
-        ]
-    )
+    return [
+        _grams(row[uni], c[uni], 1, prefix),
+        _grams(row[bi], c[bi] * k + n1[bi], 2, prefix),
+        _grams(row[tri], (c[tri] * k + n1[tri]) * k + n2[tri], 3, prefix),
+    ]
 
 
-def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> pl.DataFrame:
-    """(row, token) of class grams of `size` symbols coded as base-len(_SYMBOLS) integers."""
+def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> _Coded:
+    """Class grams of `size` symbols coded as base-len(_SYMBOLS) integers, per row."""
     k = len(_SYMBOLS)
     seen = np.zeros(k**size, dtype=bool)
     seen[key] = True
@@ -363,8 +474,7 @@ def _grams(row: np.ndarray, key: np.ndarray, size: int, prefix: str) -> pl.DataF
     index = np.zeros(k**size, dtype=np.int64)
     index[distinct] = np.arange(len(distinct))
     names = [_gram_name(prefix, size, g) for g in distinct.tolist()]
-    tokens = pl.Series(names, dtype=pl.String).gather(index[key])
-    return pl.DataFrame({"row": pl.Series(row, dtype=pl.UInt32), "token": tokens})
+    return _Coded(row, index[key], pl.Series(names, dtype=pl.String))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -403,6 +513,32 @@ def _class_grams_strings(tf: pl.DataFrame, prefix: str) -> pl.DataFrame:
     return pl.concat([uni, bi, tri])
 
 
+class _Coded:
+    """A part of a feature frame as integer codes: (row, code) pairs and the token string
+    of each code (`names`, possibly repeated), so that a vocabulary is looked up once per
+    distinct token, and strings are built only when a caller asks for them."""
+
+    __slots__ = ("code", "names", "row")
+
+    def __init__(self, row: np.ndarray, code: np.ndarray, names: pl.Series) -> None:
+        """Pairs (row[i], names[code[i]])."""
+        self.row = np.asarray(row)
+        self.code = np.asarray(code, dtype=np.int64)
+        self.names = names.cast(pl.String)
+
+    def strings(self) -> pl.DataFrame:
+        """The pairs as a (row: UInt32, token: String) frame."""
+        return pl.DataFrame(
+            {
+                "row": pl.Series(self.row, dtype=pl.UInt32),
+                "token": self.names.gather(pl.Series(self.code, dtype=pl.UInt32)),
+            }
+        )
+
+
+_Part = pl.DataFrame | _Coded  # a (row, token) frame, or the same as codes
+
+
 def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None) -> pl.DataFrame:
     """Every feature token of the given rows of a scored batch, as a long frame
     (row: position in `rows`, token), one row per distinct (row, token). Vectorised: this
@@ -410,148 +546,230 @@ def feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | None = None
 
     table: the prepared batch (pyarrow) with every caption detector's columns;
     sig: that batch's shared signals (`signals.compute`); rows: row positions; vocab: keep only
-    these tokens (a model's: scoring joins on them, and most of a row's n-grams are not among
-    them, so they need not be de-duplicated)."""
+    these tokens (a model's)."""
+    if vocab is not None:
+        r, v = feature_ids(table, sig, rows, vocab)
+        return pl.DataFrame(
+            {"row": pl.Series(r, dtype=pl.UInt32), "token": vocab.gather(pl.Series(v, dtype=pl.UInt32))}
+        )
+    grams, parts = _feature_parts(table, sig, rows)
+    # n-grams repeat within a row; every other part holds a (row, token) at most once
+    g = pl.concat([_row_token(p) for p in grams]).unique()
+    # order is irrelevant downstream (sums of float32 weights, exact in float64; explanations
+    # sort by weight, then token)
+    return pl.concat([g, *(_row_token(p) for p in parts)])
+
+
+def feature_ids(table, sig: pl.DataFrame, rows, vocab: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`feature_frame(table, sig, rows, vocab)` as integers: (row, position in `vocab`) arrays,
+    each distinct pair once. Tokens are looked up in the vocabulary once per distinct token of
+    a part, and n-grams de-duplicated as integers (row, position)."""
+    index = _vocab_index(vocab)
+    grams, parts = _feature_parts(table, sig, rows)
+    # one vocabulary look-up for every part's distinct tokens (each cast costs ~1 ms)
+    names = [p.names if isinstance(p, _Coded) else p["token"] for p in (*grams, *parts)]
+    codes = index.codes(pl.concat(names))
+    ends = np.cumsum([len(x) for x in names])
+    v = len(vocab)
+    out_r, out_v = [], []
+    k = 0
+    for group in (grams, parts):
+        rs, vs = [], []
+        for p in group:
+            lut = codes[ends[k] - len(names[k]) : ends[k]]
+            k += 1
+            vid, r = (lut[p.code], p.row) if isinstance(p, _Coded) else (lut, p["row"].to_numpy())
+            known = vid >= 0
+            rs.append(r[known].astype(np.int64))
+            vs.append(vid[known])
+        r = np.concatenate(rs)
+        vid = np.concatenate(vs)
+        if group is grams:
+            key = pl.Series(r * v + vid, dtype=pl.Int64).unique().to_numpy()
+            r, vid = key // v, key % v
+        out_r.append(r)
+        out_v.append(vid)
+    return np.concatenate(out_r), np.concatenate(out_v)
+
+
+class _VocabIndex:
+    """A vocabulary's positions for Polars string columns (its Enum built once)."""
+
+    def __init__(self, vocab: pl.Series) -> None:
+        """Index `vocab` (distinct tokens)."""
+        self.vocab = vocab
+        self.enum = pl.Enum(vocab)
+
+    def codes(self, tokens: pl.Series) -> np.ndarray:
+        """Per token, its position in the vocabulary (-1 for none; int64)."""
+        code = tokens.cast(pl.String).cast(self.enum, strict=False).to_physical()
+        return code.cast(pl.Int64).fill_null(-1).to_numpy()
+
+
+_VOCAB_INDEX: list[_VocabIndex] = []  # the last vocabulary indexed (one model per process)
+
+
+def _vocab_index(vocab: pl.Series) -> _VocabIndex:
+    """The `_VocabIndex` of `vocab`, kept while callers pass the same series (a model's)."""
+    last = _VOCAB_INDEX[0].vocab if _VOCAB_INDEX else None
+    if last is None or not (last is vocab or (len(last) == len(vocab) and last.equals(vocab))):
+        _VOCAB_INDEX[:] = [_VocabIndex(vocab)]
+    return _VOCAB_INDEX[0]
+
+
+def _feature_parts(table, sig: pl.DataFrame, rows) -> tuple[list[_Part], list[_Part]]:
+    """The parts of `feature_frame`: (n-grams, which repeat within a row; the others, which
+    hold each (row, token) at most once)."""
     n = len(rows)
     idx = pl.Series("i", rows, dtype=pl.UInt32)
-    rid = pl.Series("row", range(n), dtype=pl.UInt32)
+    rid = np.arange(n, dtype=np.uint32)
     sub = _take(table, ["text", "url_words"], idx)
-    parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
+    parts: list[_Part] = [_Coded(rid, np.zeros(n, np.int64), pl.Series(["bias"]))]
     s = (
         sig.select([c for c in SIGNAL_FEATURES if c in sig.columns])
         .gather(idx)
         .with_columns(pl.all().fill_null(False))
     )
-    sig_long = (
-        s.with_columns(row=rid)
-        .unpivot(index="row", variable_name="token")
-        .filter(pl.col("value"))
-        .select("row", token=pl.concat_str(pl.lit("s:"), "token"))
-    )
-    parts.append(sig_long)
+    if s.width:
+        # column-major like an unpivot: (row, column) of every signal that fired
+        col, row = np.nonzero(s.to_numpy().T)
+        parts.append(_Coded(row, col, pl.Series([f"s:{c}" for c in s.columns])))
     dets = [d for d in DETECTOR_FEATURES if f"{d}__score" in table.column_names]
     if dets:
-        parts.append(_detector_tokens(table, dets, idx, rid))
+        parts += _detector_tokens(table, dets, idx, rid)
     if "names__anchor" in table.column_names:
         parts.append(_anchor_tokens(table, idx, rid))
-    ct = _token_frame(sub["text"], rid, "t")
-    ut = _token_frame(sub["url_words"], rid, "u")
-    ut = _url_vocabulary(ut)
-    # n-grams repeat within a row; every other part holds a (row, token) at most once
-    grams: list[pl.DataFrame] = []
-    for prefix, tf in (("t:", ct), ("u:", ut)):
-        # (concat_str builds each string once; `+` chains build every intermediate one)
-        uni = tf.filter(pl.col("tok") != "_").select(
-            "row", token=pl.concat_str(pl.lit(prefix), "tok")
-        )
-        # token frames are sorted by (row, pos): the next token is the next line of the same row
-        same = pl.col("row").shift(-1) == pl.col("row")
-        bi = tf.with_columns(nxt=pl.when(same).then(pl.col("tok").shift(-1))).drop_nulls("nxt")
-        bi = bi.filter((pl.col("tok") != "_") | (pl.col("nxt") != "_"))
-        bi = bi.select("row", token=pl.concat_str(pl.lit(prefix), "tok", pl.lit("_"), "nxt"))
-        grams += [uni, bi]
-    grams.append(_class_grams(ct, "k:"))
-    grams.append(_class_grams(ut, "ku:"))
-    parts.append(_language_tokens(ct, ut, n))
+    cpos, cent = _token_entries(sub["text"], pl.Series("row", rid), "t")
+    upos, uent = _token_entries(sub["url_words"], pl.Series("row", rid), "u")
+    uent = _url_vocabulary(uent)
+    grams: list[_Part] = []
+    for prefix, pos, ent, kp in ((("t:", cpos, cent, "k:"), ("u:", upos, uent, "ku:"))):
+        row = pos["row"].to_numpy()
+        e = pos["e"].to_numpy().astype(np.int64)
+        grams += _word_grams(row, e, ent["tok"], prefix)
+        sym = ent["sym"]
+        if sym.null_count():  # a symbol outside _SYMBOLS: the string path
+            tf = pos.select("row").hstack(ent.gather(pos["e"]).select("tok", "cls"))
+            grams.append(_class_grams_strings(tf, kp))
+        else:
+            c = sym.to_physical().to_numpy().astype(np.int64)[e]
+            grams += _class_gram_codes(row, c, kp)
+    crow = cpos["row"].to_numpy()
+    urow = upos["row"].to_numpy()
+    parts.append(_language_tokens(_lang_words(cpos, cent), _lang_words(upos, uent), n))
     # per-row counts by bincount: token frames hold rows 0..n-1
-    n_tok = np.bincount(ct["row"].to_numpy(), minlength=n)
-    is_name = ct["tok"].is_in(["<name>", "<cap>"]).to_numpy()
-    names = np.bincount(ct["row"].to_numpy(), weights=is_name, minlength=n).astype(np.int64)
-    url_name = (ut["tok"] == "<name>").to_numpy()
-    un = np.bincount(ut["row"].to_numpy(), weights=url_name, minlength=n).astype(np.int64)
-    cnt = pl.concat(
-        [
-            _pick_token(rid, "n:names=", np.minimum(names, 3)),
-            _pick_token(rid, "n:urlnames=", np.minimum(un, 3)),
-            _pick_token(rid, "n:len=", np.minimum(n_tok // 5, 8)),
-            _rows_token(rid.filter(pl.Series(n_tok == 0)), "n:no_text"),
-        ]
-    )
-    parts.append(cnt)
+    n_tok = np.bincount(crow, minlength=n)
+    is_name = cent["tok"].is_in(["<name>", "<cap>"]).to_numpy()[cpos["e"].to_numpy()]
+    names = np.bincount(crow, weights=is_name, minlength=n).astype(np.int64)
+    url_name = (uent["tok"] == "<name>").to_numpy()[upos["e"].to_numpy()]
+    un = np.bincount(urow, weights=url_name, minlength=n).astype(np.int64)
+    parts += [
+        _pick_token(rid, "n:names=", np.minimum(names, 3)),
+        _pick_token(rid, "n:urlnames=", np.minimum(un, 3)),
+        _pick_token(rid, "n:len=", np.minimum(n_tok // 5, 8)),
+    ]
+    no_text = np.flatnonzero(n_tok == 0)
+    parts.append(_Coded(no_text, np.zeros(len(no_text), np.int64), pl.Series(["n:no_text"])))
     parts.append(_conjunctions(s, rid, names, un))
-    out = []
-    for group in (grams, parts):
-        g = pl.concat([_row_token(p) for p in group])
-        if vocab is not None and group is grams:
-            out.append(_distinct_in_vocab(g, vocab))
-            continue
-        if vocab is not None:
-            g = g.filter(pl.col("token").is_in(vocab.implode()))
-        out.append(g.unique() if group is grams else g)
-    # order is irrelevant downstream (sums of float32 weights, exact in float64; explanations
-    # sort by weight, then token)
-    return pl.concat(out)
+    return grams, parts
+
+
+def _word_grams(row: np.ndarray, e: np.ndarray, tok: pl.Series, prefix: str) -> list[_Coded]:
+    """Word unigrams and bigrams (`t:a`, `t:a_b`) of positions (row, entry), sorted by
+    (row, pos), whose entries have tokens `tok`: a bigram joins a token and the next one of
+    the same row, and no unigram or bigram is of `_` alone. Pairs are coded as integers, and
+    each distinct one's string built once."""
+    names = tok.unique().sort()
+    d = len(names)
+    t = names.search_sorted(tok).to_numpy().astype(np.int64)[e]  # per position: its token
+    plain = (names == "_").to_numpy()
+    uni = ~plain[t]
+    same = row[1:] == row[:-1]
+    a, b = t[:-1][same], t[1:][same]
+    keep = ~(plain[a] & plain[b])
+    key = a[keep] * d + b[keep]
+    distinct, inverse = np.unique(key, return_inverse=True)
+    both = pl.DataFrame(
+        {
+            "a": names.gather(pl.Series(distinct // d, dtype=pl.UInt32)),
+            "b": names.gather(pl.Series(distinct % d, dtype=pl.UInt32)),
+        }
+    ).select(pl.concat_str(pl.lit(prefix), "a", pl.lit("_"), "b"))
+    return [
+        _Coded(row[uni], t[uni], prefix + names),
+        _Coded(row[:-1][same][keep], inverse.reshape(-1), both.to_series()),
+    ]
+
+
+def _lang_words(pos: pl.DataFrame, entries: pl.DataFrame) -> pl.DataFrame:
+    """(row, wid: UInt32) of a token frame's positions whose word is a language word (`lx`)."""
+    lx = entries["lx"].fill_null(False).to_numpy()
+    e = pos["e"].to_numpy()
+    m = lx[e]
+    wid = entries["wid"].fill_null(0).cast(pl.UInt32).to_numpy()
+    return pl.DataFrame(
+        {"row": pl.Series(pos["row"].to_numpy()[m], dtype=pl.UInt32), "wid": pl.Series(wid[e[m]], dtype=pl.UInt32)}
+    )
 
 
 _ROW_TOKEN = {"row": pl.UInt32, "token": pl.String}
 
 
-def _row_token(part: pl.DataFrame) -> pl.DataFrame:
+def _row_token(part: _Part) -> pl.DataFrame:
     """A part's (row: UInt32, token: String) columns; cast only when they differ (each select
     is a Polars call, ~80 µs, and a frame has a dozen parts)."""
+    if isinstance(part, _Coded):
+        return part.strings()
     if part.columns == ["row", "token"] and dict(part.schema) == _ROW_TOKEN:
         return part
     return part.select(pl.col("row").cast(pl.UInt32), pl.col("token").cast(pl.String))
 
 
-def _distinct_in_vocab(g: pl.DataFrame, vocab: pl.Series) -> pl.DataFrame:
-    """The distinct (row, token) pairs of `g` whose token is one of `vocab` (a model's
-    tokens, each once), de-duplicated as integers (row, position in `vocab`): a `unique` on
-    the strings hashed every one of them again (~40% of the scorer's feature time)."""
-    code = g["token"].cast(pl.Enum(vocab), strict=False)
-    known = code.is_not_null()
-    v = len(vocab)
-    key = (
-        g["row"].filter(known).cast(pl.UInt64) * v
-        + code.filter(known).to_physical().cast(pl.UInt64)
-    ).unique()
-    return pl.DataFrame(
-        {"row": (key // v).cast(pl.UInt32), "token": vocab.gather((key % v).cast(pl.UInt32))}
-    )
-
-
-def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
+def _detector_tokens(table, dets: list[str], idx: pl.Series, rid: np.ndarray) -> list[_Part]:
     """`d:<det>`, `d:<det>:<label>` and `d:<det>>=<score to a tenth>` of every caption
-    detector that scored a row above 0 (a missing label reads "None")."""
-    labels = [c for d in dets if (c := f"{d}__label") in table.column_names]
-    wide = _take(table, [f"{d}__score" for d in dets] + labels, idx)
-    n = wide.height
-    missing = pl.Series([None] * n, dtype=pl.String)
-    # (row, detector) pairs, detector-major, then only the few that fired
-    long = pl.DataFrame(
-        {
-            "row": pl.concat([rid] * len(dets)),
-            "det": pl.Series(dets, dtype=pl.String).gather(
-                pl.int_range(0, len(dets) * n, eager=True) // n
-            ),
-            "score": pl.concat([wide[f"{d}__score"].cast(pl.Float64) for d in dets]),
-            "label": pl.concat(
-                [
-                    wide[c].cast(pl.String) if (c := f"{d}__label") in labels else missing
-                    for d in dets
-                ]
-            ),
-        }
+    detector that scored a row above 0 (a missing label reads "None"). Fired rows are found
+    in the score columns' buffers; labels and tenths are made for them alone, in one Polars
+    call each for every detector together."""
+    at = idx.to_numpy()
+    out: list[_Part] = []
+    rows_l, det_l, score_l, label_l = [], [], [], []
+    for j, d in enumerate(dets):
+        # through Polars: pyarrow's `to_numpy` imports pandas (0.15 s per process)
+        col = pl.from_arrow(table.column(f"{d}__score"))
+        assert isinstance(col, pl.Series)
+        col = col.cast(pl.Float64)
+        score = col.to_numpy()[at]
+        # above 0 as Polars compares (NaN above every number), nulls read 0
+        f = (score > 0) | np.isnan(score)
+        if col.null_count():
+            f &= ~col.is_null().to_numpy()[at]
+        rows = rid[f]
+        if not len(rows):
+            continue
+        out.append(_Coded(rows, np.zeros(len(rows), np.int64), pl.Series([f"d:{d}"])))
+        if (c := f"{d}__label") in table.column_names:
+            lab = pl.from_arrow(take_rows(table.column(c), at[f]))
+            assert isinstance(lab, pl.Series)
+        else:
+            lab = pl.Series([None] * len(rows))
+        rows_l.append(rows)
+        det_l.append(np.full(len(rows), j, np.int64))
+        score_l.append(score[f])
+        label_l.append(lab.cast(pl.String))
+    if not rows_l:
+        return out
+    rows, det = np.concatenate(rows_l), np.concatenate(det_l)
+    names = pl.Series([f"d:{d}:" for d in dets], dtype=pl.String)
+    labelled = pl.DataFrame(
+        {"row": pl.Series(rows, dtype=pl.UInt32), "d": names.gather(det), "l": pl.concat(label_l)}
     )
-    fired = long.filter(pl.col("score").fill_null(0.0) > 0)
-    tenths = (pl.col("score") * 10).round(0).cast(pl.Int64)
-    return (
-        fired.select(
-            "row",
-            a=pl.concat_str(pl.lit("d:"), "det"),
-            b=pl.concat_str(pl.lit("d:"), "det", pl.lit(":"), pl.col("label").fill_null("None")),
-            c=pl.concat_str(
-                pl.lit("d:"),
-                "det",
-                pl.lit(">="),
-                (tenths // 10).cast(pl.String),
-                pl.lit("."),
-                (tenths % 10).cast(pl.String),
-            ),
-        )
-        .unpivot(index="row", value_name="token")
-        .select("row", "token")
-    )
+    out.append(labelled.select("row", token=pl.concat_str("d", pl.col("l").fill_null("None"))))
+    # the score to a tenth, rounded by Polars; tokens coded (detector, tenths)
+    t = (pl.Series(np.concatenate(score_l)) * 10).round(0).cast(pl.Int64).to_numpy()
+    k = int(t.max()) + 1
+    steps = [f"d:{d}>={i // 10}.{i % 10}" for d in dets for i in range(k)]
+    out.append(_Coded(rows, det * k + t, pl.Series(steps, dtype=pl.String)))
+    return out
 
 
 # the names detector's fixed anchors, by kind; other anchors are "age N", "<unit> <of>" or a
@@ -562,11 +780,11 @@ _ANCHOR_KINDS = {
 }  # fmt: skip
 
 
-def _anchor_tokens(table, idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
+def _anchor_tokens(table, idx: pl.Series, rid: np.ndarray) -> _Coded:
     """`d:names@<kind>` of the rows where the names detector found a name: a name beside
     "son" or "filho" (`relation`) says more than one in a row that only has a school word
     (`row`). +0.02-0.03 identifiable AP on the real rows over 5 CV seeds (docs/detection.md)."""
-    a = _take(table, ["names__anchor"], idx).with_columns(row=rid).drop_nulls("names__anchor")
+    a = _take(table, ["names__anchor"], idx).with_columns(row=pl.Series(rid)).drop_nulls()
     anchor = pl.col("names__anchor")
     kind = (
         pl.when(anchor.is_in(list(_ANCHOR_KINDS)))
@@ -577,10 +795,13 @@ def _anchor_tokens(table, idx: pl.Series, rid: pl.Series) -> pl.DataFrame:
         .then(pl.lit("ageof"))
         .otherwise(pl.col("cls").fill_null("word"))
     )
-    return (
+    k = (
         a.join(word_classes(), left_on="names__anchor", right_on="w", how="left")
         .select("row", token=pl.concat_str(pl.lit("d:names@"), kind))
     )
+    names = k["token"].unique().sort()
+    codes = np.searchsorted(names.to_numpy(), k["token"].to_numpy())
+    return _Coded(k["row"].to_numpy(), codes, names)
 
 
 def _take(table, names: list[str], idx: pl.Series) -> pl.DataFrame:
@@ -593,13 +814,12 @@ def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame, n: int) -> pl.DataFrame
     """`l:<lang>`: the caption's language by its lexicon stopwords (the language with most
     hits, at least 2 and no tie); `s:lexlang_other` / `s:urllang_other`: the caption / URL
     slug holds child words, none of them of the caption's language ("chico" in an English
-    caption is a name, Turkish "ay" in a URL fragment no month of age). n: rows (0..n-1)."""
+    caption is a name, Turkish "ay" in a URL fragment no month of age). ct, ut: (row, wid) of
+    the caption's and URL slug's language words (`_lang_words`); n: rows (0..n-1)."""
     langs, stop, child = _language_ids()
     k = len(langs)
-    # rows of other words cannot join: filtered first on the words' `lx` flag; words and
-    # languages as integer ids (`_language_ids`), hits counted per (row, language) in numpy
-    ct = ct.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
-    ut = ut.filter(pl.col("lx")).select("row", wid=pl.col("wid").cast(pl.UInt32))
+    # words and languages as integer ids (`_language_ids`), hits counted per (row, language)
+    # in numpy
     r, g = _row_lang(ct.join(stop, on="wid"))
     counts = np.bincount(r * k + g, minlength=n * k).reshape(n, k)
     top = counts.max(axis=1, initial=0)
@@ -641,18 +861,16 @@ CONJUNCT = {
 }  # fmt: skip
 
 
-def _pick_token(rid: pl.Series, prefix: str, k: np.ndarray) -> pl.DataFrame:
+def _pick_token(rid: np.ndarray, prefix: str, k: np.ndarray) -> _Coded:
     """(row, prefix + str(k)) for small non-negative integers k (strings built once each)."""
     top = int(k.max()) if len(k) else 0
-    return pl.DataFrame(
-        {"row": rid, "token": pl.Series([f"{prefix}{i}" for i in range(top + 1)]).gather(k)}
-    )
+    return _Coded(rid, k, pl.Series([f"{prefix}{i}" for i in range(top + 1)], dtype=pl.String))
 
 
-def _conjunctions(s: pl.DataFrame, rid: pl.Series, names: np.ndarray, un: np.ndarray) -> pl.DataFrame:
+def _conjunctions(s: pl.DataFrame, rid: np.ndarray, names: np.ndarray, un: np.ndarray) -> _Coded:
     """`x:a&b` for every pair of the row's CONJUNCT groups (a < b): `s` the rows' signal
     columns (null-free), `names` / `un` their caption / URL name counts. Each row's groups are
-    a bit mask; pairs are listed once per distinct mask, then joined to the rows."""
+    a bit mask; pairs are listed once per distinct mask, then spread to its rows."""
     groups = sorted(set(CONJUNCT.values()))
     bit = {g: 1 << i for i, g in enumerate(groups)}
     mask = np.zeros(len(rid), dtype=np.int64)
@@ -661,16 +879,32 @@ def _conjunctions(s: pl.DataFrame, rid: pl.Series, names: np.ndarray, un: np.nda
         if tok.startswith("s:") and col in s.columns:
             mask |= np.where(s[col].to_numpy(), bit[g], 0)
     mask |= np.where(names >= 1, bit["name"], 0) | np.where(un >= 1, bit["urlname"], 0)
-    rows_m = pl.DataFrame({"row": rid, "m": mask})
-    pairs_m, pairs_t = [], []
-    for m in np.unique(mask).tolist():
-        present = [g for g in groups if m & bit[g]]
-        for i, a in enumerate(present):
-            for b in present[i + 1 :]:
-                pairs_m.append(m)
-                pairs_t.append(f"x:{a}&{b}")
-    pairs = pl.DataFrame({"m": pairs_m, "token": pairs_t}, schema={"m": pl.Int64, "token": pl.String})
-    return rows_m.join(pairs, on="m").select("row", "token")
+    # every row's pairs, in numpy: a row's pairs are its mask's (listed once per distinct mask)
+    all_pairs = _pair_names(tuple(groups))
+    masks, inv = np.unique(mask, return_inverse=True)
+    per = [_mask_pairs(m, tuple(groups)) for m in masks.tolist()]
+    cnt = np.array([len(p) for p in per], np.int64)
+    flat = np.concatenate([np.asarray(p, np.int64) for p in per]) if per else np.zeros(0, np.int64)
+    start = np.cumsum(cnt) - cnt
+    row_cnt = cnt[inv.reshape(-1)]
+    row_of = np.repeat(np.arange(len(rid)), row_cnt)
+    within = np.arange(len(row_of)) - np.repeat(np.cumsum(row_cnt) - row_cnt, row_cnt)
+    code = flat[start[inv.reshape(-1)][row_of] + within] if len(row_of) else row_of
+    return _Coded(rid[row_of], code, all_pairs)
+
+
+@lru_cache(maxsize=4)
+def _pair_names(groups: tuple[str, ...]) -> pl.Series:
+    """`x:a&b` of every pair of groups a < b, pair (i, j) at i * len(groups) + j."""
+    k = len(groups)
+    return pl.Series([f"x:{groups[i]}&{groups[j]}" for i in range(k) for j in range(k)])
+
+
+@lru_cache(maxsize=1 << 14)
+def _mask_pairs(m: int, groups: tuple[str, ...]) -> tuple[int, ...]:
+    """The pairs (`_pair_names` positions) of the groups (bit i: groups[i]) in a row's mask."""
+    present = [i for i in range(len(groups)) if m & (1 << i)]
+    return tuple(i * len(groups) + j for n, i in enumerate(present) for j in present[n + 1 :])
 
 
 def batch_features(table, sig, rows) -> list[list[str]]:

@@ -63,6 +63,7 @@ class ScorerModel:
     # measuring a model on its own training rows
     train_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     _weights_table: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+    _by_id: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def trained_on(self, urls: list[str | None], texts: list[str | None]) -> np.ndarray:
         """Per row: was this (URL, caption) among the model's training rows?"""
@@ -73,8 +74,29 @@ class ScorerModel:
     # scoring -------------------------------------------------------------------------------
     @property
     def vocab_series(self) -> pl.Series:
-        """The model's tokens as a Polars column (features outside it weigh nothing)."""
-        return self._table()["token"]
+        """The model's tokens as a Polars column (features outside it weigh nothing); the same
+        object on every call, so that feature look-ups can keep its index."""
+        return self._ids()["vocab"]
+
+    def _ids(self) -> dict[str, Any]:
+        """Per token position: float64 weights per head, rank in string order, evidence flag."""
+        d = self._by_id
+        if d is None:
+            from childguard.scorer.features import evidence_token
+
+            tokens = self.vocab.astype(str)
+            rank = np.empty(len(tokens), np.int64)
+            # the order of a Polars sort of the strings (UTF-8 bytes: code points)
+            rank[np.argsort(tokens, kind="stable")] = np.arange(len(tokens))
+            d = {
+                "vocab": self._table()["token"],
+                "w": {n: h.weights.astype(np.float64) for n, h in self.heads.items()},
+                "rank": rank,
+                "evidence": np.array([evidence_token(t) is not None for t in tokens.tolist()], bool),
+                "best": {},
+            }
+            self._by_id = d
+        return d
 
     def _table(self) -> pl.DataFrame:
         """Token -> one weight column per head (built once, then joined per batch)."""
@@ -99,6 +121,60 @@ class ScorerModel:
                 z[sums["row"].to_numpy()] += sums[f"w_{h}"].to_numpy()
             out[h] = z
         return out
+
+    def id_logits(self, rows: np.ndarray, ids: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """Raw logits per head for (row, token position) pairs of n rows (`feature_ids`)."""
+        w = self._ids()["w"]
+        return {
+            h: head.intercept + np.bincount(rows, weights=w[h][ids], minlength=n)
+            for h, head in self.heads.items()
+        }
+
+    def top_ids(
+        self, rows: np.ndarray, ids: np.ndarray, heads: dict[str, np.ndarray], top: int = 4
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`top_features` on (row, token position) pairs: for the rows of each head (`heads`:
+        head -> its rows, disjoint), the (row, position) pairs of the `top` features that
+        raise that head's logit most, sorted by row, then weight (descending), then token."""
+        d = self._ids()
+        v_n = len(self.vocab)
+        n = int(rows.max()) + 1 if len(rows) else 0
+        # per pair: its row's head's order of the token (by weight descending, then token),
+        # so that one integer sort of row * V + order sorts by (row, -weight, token)
+        order = np.full(len(rows), -1, np.int64)
+        back = {}
+        for h, sel in heads.items():
+            mine = np.zeros(n + 1, bool)
+            mine[sel[sel < n]] = True
+            m = mine[rows] & (d["w"][h][ids] > 0)
+            by, place = self._best_first(h)
+            order[m] = place[ids[m]]
+            back[h] = (mine, by)
+        keep = order >= 0
+        key = np.sort(rows[keep].astype(np.int64) * v_n + order[keep])
+        r, o = key // v_n, key % v_n
+        v = np.zeros(len(r), np.int64)
+        for mine, by in back.values():
+            m = mine[r]
+            v[m] = by[o[m]]
+        start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if len(r) else np.zeros(0, np.int64)
+        first = np.repeat(start, np.diff(np.r_[start, len(r)]))
+        ok = np.arange(len(r)) - first < top
+        return r[ok], v[ok]
+
+    def _best_first(self, head: str) -> tuple[np.ndarray, np.ndarray]:
+        """(token positions by the head's weight descending, then token; each one's place)."""
+        d = self._ids()
+        if head not in d["best"]:
+            by = np.lexsort((d["rank"], -d["w"][head]))
+            place = np.empty(len(by), np.int64)
+            place[by] = np.arange(len(by))
+            d["best"][head] = (by, place)
+        return d["best"][head]
+
+    def evidence_ids(self) -> np.ndarray:
+        """Per token position: may the token be shown as evidence (`evidence_token`)?"""
+        return self._ids()["evidence"]
 
     def predict_frame(self, ff: pl.DataFrame, n: int) -> dict[str, np.ndarray]:
         """Calibrated probability per head for a long (row, token) feature frame."""
