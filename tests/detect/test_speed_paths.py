@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from childguard.detect import lexicon, signals
 from childguard.detect.output import detector_output
@@ -91,3 +92,23 @@ def test_a_scan_leaves_the_gc_unfrozen(tmp_path: Path) -> None:
     )
     run_scan(ScanConfig(inputs=[str(src)], out=str(tmp_path / "out"), workers=1), progress=False)
     assert gc.get_freeze_count() == 0
+
+
+def test_sparse_strings_match_the_gather_path() -> None:
+    from childguard.detect._util import scatter_strings, sparse_strings
+
+    idx, values = [7, 2, 5], ["é Lú", "", "x:y"]  # any order, an empty string, UTF-8
+    got = sparse_strings(9, idx, values)
+    assert got.type == pa.string() and got.null_count == 6
+    assert got.to_pylist() == scatter_strings(9, idx, values).to_list()
+    assert sparse_strings(4, [], []).to_pylist() == [None] * 4
+    with pytest.raises(ValueError, match="distinct"):
+        sparse_strings(4, [1, 1], ["a", "b"])
+
+
+def test_detector_output_takes_arrow_evidence() -> None:
+    from childguard.detect._util import sparse_strings
+
+    t = detector_output("x", 3, pl.Series([0.0, 1.0, 0.0]), sparse_strings(3, [1], ["e"]), "l")
+    assert t.column("x__evidence").to_pylist() == [None, "e", None]
+    assert t.column("x__label").to_pylist() == [None, "l", None]

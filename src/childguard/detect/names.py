@@ -38,7 +38,7 @@ from childguard.detect._util import (
     fold,
     result,
     scatter_floats,
-    scatter_strings,
+    sparse_strings,
     take_list,
     take_rows,
 )
@@ -792,11 +792,8 @@ class Names(Detector):
                 ev.append(f"name:{shown} context:{anchor}")
                 anchors.append(anchor)
         score = scatter_floats(n, hits)
-        evidence = scatter_strings(n, hits, ev)
-        out = result(self.name, n, score, evidence, "child name")
-        return out.append_column(
-            f"{self.name}__anchor", scatter_strings(n, hits, anchors).to_arrow().cast(pa.string())
-        )
+        out = result(self.name, n, score, sparse_strings(n, hits, ev), "child name")
+        return out.append_column(f"{self.name}__anchor", sparse_strings(n, hits, anchors))
 
     @staticmethod
     def examples() -> list[Example]:
