@@ -112,3 +112,16 @@ def test_detector_output_takes_arrow_evidence() -> None:
     t = detector_output("x", 3, pl.Series([0.0, 1.0, 0.0]), sparse_strings(3, [1], ["e"]), "l")
     assert t.column("x__evidence").to_pylist() == [None, "e", None]
     assert t.column("x__label").to_pylist() == [None, "l", None]
+
+
+def test_evidence_word_order_of_the_previous_join(make_batch) -> None:
+    from childguard.detect.textnorm import prepare
+
+    pairs = signals.detail_table().pairs
+    # few matches in the batch: the first evidence word in pattern order ("girl" before
+    # "little girl"); many matches: the first in the caption ("little girl" ends with "girl")
+    few = signals.compute(prepare(make_batch([("a little girl smiling", None)])))
+    assert few["child_word"].to_list() == ["girl"]
+    rows = [("a little girl smiling", None)] * (pairs // 3 + 1)
+    many = signals.compute(prepare(make_batch(rows)))
+    assert set(many["child_word"].to_list()) == {"little girl"}

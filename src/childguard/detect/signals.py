@@ -251,6 +251,7 @@ class DetailTable:
     kid: np.ndarray  # pattern is a child word ("child", "child_ambiguous") and no pet word
     pet: np.ndarray  # pattern is a pet word
     covers: dict[int, frozenset[int]]  # kid pattern -> pet patterns that contain it
+    pairs: int  # (pattern, category) rows
 
 
 @lru_cache(maxsize=4)
@@ -279,6 +280,7 @@ def detail_table(lex_dir: str | None = None) -> DetailTable:
         kid=kid,
         pet=pet,
         covers=covers,
+        pairs=p.pattern_category.height,
     )
 
 
@@ -331,8 +333,13 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         hit[:, DETAIL.index("stock")] |= screen.contains_any(
             sub["url_host"].to_arrow(), HOST_STOCK
         ).to_numpy()
-        # the child word itself, for evidence (first match in the caption, then the URL)
+        # the child word itself, for evidence: the first evidence match in the order the
+        # previous implementation saw them (a Polars hash join of the matches with the
+        # pattern -> category rows: match order when the matches outnumber those rows, pattern
+        # order otherwise), kept for identical findings
         ev = np.flatnonzero(table.evidence[pids])
+        if len(pids) <= table.pairs:
+            ev = ev[np.argsort(pids[ev], kind="stable")]
         first_rows, first = np.unique(rows[ev], return_index=True)
         word_at = np.full(n, len(table.words) - 1, np.int64)
         word_at[idx[first_rows]] = pids[ev[first]]
@@ -370,8 +377,13 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             {
                 "adult_paren": text_raw.str.contains(ADULT_PAREN),
                 "age_adult": both.str.contains(p.age_adult),
-                "class_num": both.str.contains(p.class_num),
             },
+        )
+        # a class number needs a class word, which the automaton found: "groep 4" holds " groep "
+        cols |= _where(
+            sub,
+            digits & hit[:, DETAIL.index("class_word")],
+            {"class_num": both.str.contains(p.class_num)},
         )
         cols["pet_emoji"] = sub.select(text_raw.str.contains_any(PET_EMOJI))["text"].to_numpy()
         # dates, times and birth measures matter only next to ages, births and events
