@@ -758,12 +758,13 @@ class Names(Detector):
             f = {c: flags[c].fill_null(False).to_numpy()[idx] for c in flags.columns}
             f["slug_names"] = ~f["child"]
             f["minor_row"] = f["minor"] | f["age"]
-            idx = idx[self._candidates(batch, idx, f)]
+            keep = self._candidates(batch, idx, f)
+            idx = idx[keep]
+            # the row flags as Python lists once (one Series lookup per row and flag is slow)
+            f = {c: v[keep].tolist() for c, v in f.items()}
         if len(idx):
             rows = pl.Series(idx)
             cols = {c: take_list(batch, c, rows) for c in ("text", "text_norm", "url_words")}
-            # the row flags as Python lists once (one Series lookup per row and flag is slow)
-            f = flags[rows].to_dict(as_series=False)
             for k, i in enumerate(idx.tolist()):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
