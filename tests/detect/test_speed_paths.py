@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from childguard.detect import lexicon, signals
 from childguard.detect.output import detector_output
@@ -37,27 +39,35 @@ def test_label_where_the_score_is_positive() -> None:
     assert t.column("x__score").to_pylist()[:3] == [0.0, 1.0, 0.0]
 
 
-def _pairs(rows: list[tuple[int, str, str]]) -> pl.DataFrame:
-    schema = {"r": pl.UInt32, "m": pl.String, "category": pl.String}
-    return pl.DataFrame(rows, schema=schema, orient="row")
-
-
 def test_child_words_that_nobody_calls_a_pet() -> None:
-    pets = [" baby ", " baby girl "]
-    pairs = _pairs(
-        [
-            (0, " girl ", "child_ambiguous"),  # "little girl hugging her dog": a child
-            (0, " dog ", "neg_pet"),
-            (1, " baby ", "child_ambiguous"),  # "baby" alone may be a pet
-            (1, " baby ", "pet_words"),
-            (2, " girl ", "child_ambiguous"),  # "girl" inside "baby girl": may be a pet
-            (2, " baby girl ", "pet_words"),
-            (3, " kids ", "child"),
-            (3, " baby ", "pet_words"),
-        ]
-    )
-    assert signals._human_rows(pairs, pets) == [0, 3]
-    assert signals._human_rows(_pairs([]), pets) == []
+    table = signals.detail_table()
+    ids = {t: i for i, t in enumerate(signals.patterns().detail_terms)}
+    matches = [
+        (0, " girl "),  # "little girl hugging her dog": a child
+        (0, " dog "),
+        (1, " baby "),  # "baby" alone may be a pet
+        (2, " girl "),  # "girl" inside "baby girl": may be a pet
+        (2, " baby girl "),
+        (3, " kids "),
+        (3, " baby "),
+        (4, " baby girl "),  # "girl" again, after the pet word that holds it
+        (4, " girl "),
+    ]
+    rows = np.array([r for r, _ in matches], np.int64)
+    pids = np.array([ids[m] for _, m in matches], np.int64)
+    assert signals._human_rows(rows, pids, table).tolist() == [0, 3]
+    none = np.zeros(0, np.int64)
+    assert signals._human_rows(none, none, table).tolist() == []
+
+
+def test_detail_table_roles() -> None:
+    table = signals.detail_table()
+    terms = signals.patterns().detail_terms
+    at = {t: i for i, t in enumerate(terms)}
+    assert table.pet[at[" baby "]] and not table.kid[at[" baby "]]
+    assert table.kid[at[" girl "]] and table.evidence[at[" girl "]]
+    assert at[" baby girl "] in table.covers[at[" girl "]]
+    assert table.words[at[" kids "]] == "kids" and table.words[len(terms)] is None
 
 
 def test_places_longest_first_and_locatives() -> None:
@@ -82,3 +92,36 @@ def test_a_scan_leaves_the_gc_unfrozen(tmp_path: Path) -> None:
     )
     run_scan(ScanConfig(inputs=[str(src)], out=str(tmp_path / "out"), workers=1), progress=False)
     assert gc.get_freeze_count() == 0
+
+
+def test_sparse_strings_match_the_gather_path() -> None:
+    from childguard.detect._util import scatter_strings, sparse_strings
+
+    idx, values = [7, 2, 5], ["é Lú", "", "x:y"]  # any order, an empty string, UTF-8
+    got = sparse_strings(9, idx, values)
+    assert got.type == pa.string() and got.null_count == 6
+    assert got.to_pylist() == scatter_strings(9, idx, values).to_list()
+    assert sparse_strings(4, [], []).to_pylist() == [None] * 4
+    with pytest.raises(ValueError, match="distinct"):
+        sparse_strings(4, [1, 1], ["a", "b"])
+
+
+def test_detector_output_takes_arrow_evidence() -> None:
+    from childguard.detect._util import sparse_strings
+
+    t = detector_output("x", 3, pl.Series([0.0, 1.0, 0.0]), sparse_strings(3, [1], ["e"]), "l")
+    assert t.column("x__evidence").to_pylist() == [None, "e", None]
+    assert t.column("x__label").to_pylist() == [None, "l", None]
+
+
+def test_evidence_word_order_of_the_previous_join(make_batch) -> None:
+    from childguard.detect.textnorm import prepare
+
+    pairs = signals.detail_table().pairs
+    # few matches in the batch: the first evidence word in pattern order ("girl" before
+    # "little girl"); many matches: the first in the caption ("little girl" ends with "girl")
+    few = signals.compute(prepare(make_batch([("a little girl smiling", None)])))
+    assert few["child_word"].to_list() == ["girl"]
+    rows = [("a little girl smiling", None)] * (pairs // 3 + 1)
+    many = signals.compute(prepare(make_batch(rows)))
+    assert set(many["child_word"].to_list()) == {"little girl"}

@@ -38,7 +38,7 @@ from childguard.detect._util import (
     fold,
     result,
     scatter_floats,
-    scatter_strings,
+    sparse_strings,
     take_list,
     take_rows,
 )
@@ -758,12 +758,13 @@ class Names(Detector):
             f = {c: flags[c].fill_null(False).to_numpy()[idx] for c in flags.columns}
             f["slug_names"] = ~f["child"]
             f["minor_row"] = f["minor"] | f["age"]
-            idx = idx[self._candidates(batch, idx, f)]
+            keep = self._candidates(batch, idx, f)
+            idx = idx[keep]
+            # the row flags as Python lists once (one Series lookup per row and flag is slow)
+            f = {c: v[keep].tolist() for c, v in f.items()}
         if len(idx):
             rows = pl.Series(idx)
             cols = {c: take_list(batch, c, rows) for c in ("text", "text_norm", "url_words")}
-            # the row flags as Python lists once (one Series lookup per row and flag is slow)
-            f = flags[rows].to_dict(as_series=False)
             for k, i in enumerate(idx.tolist()):
                 raw = cols["text"][k] or ""
                 tn, uw = cols["text_norm"][k], cols["url_words"][k]
@@ -792,11 +793,8 @@ class Names(Detector):
                 ev.append(f"name:{shown} context:{anchor}")
                 anchors.append(anchor)
         score = scatter_floats(n, hits)
-        evidence = scatter_strings(n, hits, ev)
-        out = result(self.name, n, score, evidence, "child name")
-        return out.append_column(
-            f"{self.name}__anchor", scatter_strings(n, hits, anchors).to_arrow().cast(pa.string())
-        )
+        out = result(self.name, n, score, sparse_strings(n, hits, ev), "child name")
+        return out.append_column(f"{self.name}__anchor", sparse_strings(n, hits, anchors))
 
     @staticmethod
     def examples() -> list[Example]:

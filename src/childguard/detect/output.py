@@ -39,13 +39,14 @@ def detector_output(
     name: str,
     n: int,
     score: pl.Series,
-    evidence: pl.Series | None = None,
+    evidence: pl.Series | pa.Array | None = None,
     label: str | None = None,
     error: pl.Series | None = None,
 ) -> pa.Table:
     """The standard output columns of detector `name` from Polars series of length n.
 
-    `score` nulls become 0; without `evidence` it is all null; `label` is set where the score
+    `score` nulls become 0; without `evidence` it is all null (it may also be an Arrow string
+    array); `label` is set where the score
     is > 0; `error` (string, null where the row was checked) adds the `{name}__error` column."""
     sc = score.cast(pl.Float64).fill_null(0.0).to_arrow()
     cols: dict[str, pa.Array] = {
@@ -62,9 +63,11 @@ def detector_output(
     return pa.table(cols)
 
 
-def _strings(values: pl.Series | None, n: int) -> pa.Array:
+def _strings(values: pl.Series | pa.Array | None, n: int) -> pa.Array:
     if values is None:
         return pa.nulls(n, pa.string())
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
     return values.cast(pl.String).to_arrow().cast(pa.string())
 
 

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from childguard.detect import screen
-from childguard.detect._util import spread
 from childguard.detect.lexicon import Lexicon, alternation, load_lexicon, word_patterns
 
 # Categories matched per row (on `both_norm` unless noted).
@@ -239,6 +239,63 @@ def _any(col: pl.Expr, pats: list[str]) -> pl.Expr:
     return col.str.contains_any(pats) if pats else pl.lit(False)
 
 
+@dataclass(frozen=True)
+class DetailTable:
+    """What each detail pattern stands for, as numpy arrays indexed by pattern id (the
+    pattern's position in `Patterns.detail_terms`)."""
+
+    terms: pl.Series  # the patterns (Enum codes are their ids)
+    words: pl.Series  # the patterns stripped of spaces, then one null (the evidence word)
+    category: np.ndarray  # (pattern, DETAIL category) -> bool
+    evidence: np.ndarray  # pattern is in an EVIDENCE category
+    kid: np.ndarray  # pattern is a child word ("child", "child_ambiguous") and no pet word
+    pet: np.ndarray  # pattern is a pet word
+    covers: dict[int, frozenset[int]]  # kid pattern -> pet patterns that contain it
+    pairs: int  # (pattern, category) rows
+
+
+@lru_cache(maxsize=4)
+def detail_table(lex_dir: str | None = None) -> DetailTable:
+    """The detail patterns' categories and evidence/pet roles (cached per lexicon)."""
+    p = patterns(lex_dir)
+    ids = {t: i for i, t in enumerate(p.detail_terms)}
+    cat = np.zeros((len(ids), len(DETAIL)), bool)
+    for t, c in p.pattern_category.iter_rows():
+        cat[ids[t], DETAIL.index(c)] = True
+    pets = set(p.terms["pet_words"])
+    pet = np.array([t in pets for t in p.detail_terms], bool)
+    child = cat[:, [DETAIL.index("child"), DETAIL.index("child_ambiguous")]].any(axis=1)
+    kid = child & ~pet
+    pet_terms = [(ids[t], t) for t in sorted(pets)]
+    covers = {
+        int(k): frozenset(q for q, t in pet_terms if p.detail_terms[k].strip() in t)
+        for k in np.flatnonzero(kid)
+    }
+    stripped = [t.strip(" ") for t in p.detail_terms]
+    return DetailTable(
+        terms=pl.Series(p.detail_terms, dtype=pl.String),
+        words=pl.Series([*stripped, None], dtype=pl.String),
+        category=cat,
+        evidence=cat[:, [DETAIL.index(c) for c in EVIDENCE_CATEGORIES]].any(axis=1),
+        kid=kid,
+        pet=pet,
+        covers=covers,
+        pairs=p.pattern_category.height,
+    )
+
+
+def _matches(col: pl.Series, p: Patterns) -> tuple[np.ndarray, np.ndarray]:
+    """Every detail pattern found in each row of `col`, in the automaton's order: (row, id)."""
+    m = col.str.extract_many(p.detail_terms, overlapping=True)
+    lens = m.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = m.explode().drop_nulls()
+    rows = np.repeat(np.arange(len(col), dtype=np.int64), lens)
+    if len(flat) != len(rows):  # pragma: no cover - extract_many gives no null matches
+        raise AssertionError("null match in extract_many")
+    pids = flat.cast(pl.Enum(p.detail_terms)).to_physical().to_numpy().astype(np.int64)
+    return rows, pids
+
+
 def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     """Signals for every row of a prepared batch (the engine computes them once per batch and
     hands them to detectors in `BatchContext.signals`)."""
@@ -250,64 +307,51 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     text_raw = pl.col("text").fill_null("")
     # (hyperscan is no faster than Polars' regex on the age/class shapes: no literal to anchor
     # on but a space and a digit)
-    first = df.select(
-        both.str.contains(f"{p.age_child}|{p.class_des}|{p.youth}").alias("shape"),
-        raw=screen.contains_regex(batch.column("text"), RAW_SHAPE, RAW_PREFILTER),
-    ).with_columns(
-        ctx=screen.contains_any(batch.column("both_norm"), p.context_terms),
-        host_school=screen.contains_any(batch.column("url_host"), HOST_SCHOOL),
-    )
-    cand = first["ctx"] | first["shape"] | first["raw"]
+    shape_all = df.select(both.str.contains(f"{p.age_child}|{p.class_des}|{p.youth}"))
+    ctx = screen.contains_any(batch.column("both_norm"), p.context_terms)
+    host_school = screen.contains_any(batch.column("url_host"), HOST_SCHOOL)
+    raw_all = screen.contains_regex(batch.column("text"), RAW_SHAPE, RAW_PREFILTER)
+    cand = ctx | shape_all.to_series() | raw_all
     n = df.height
-    out = first.select("ctx", "host_school").with_columns(
-        pl.lit(False).alias(c) for c in (*POSITIVE, *NEGATIVE)
-    )
     extra = (
-        "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number",
-        "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word", "class_num",
-        "possessive",
+        "age_child", "class_des", "youth", "at", "paren_age", "shirt_number", "adult_paren",
+        "age_adult", "class_num", "pet_emoji",
     )  # fmt: skip
-    out = out.with_columns(pl.lit(False).alias(c) for c in (*extra, "child_human")).with_columns(
-        pl.lit(None, dtype=pl.String).alias("child_word")
-    )
+    later = ("date", "time", "weight", "length")
+    # every detail column, as one boolean row per column, filled on the candidate rows only
+    detail = np.zeros((len(DETAIL) + len(extra) + len(later) + 1, n), bool)
+    at = {c: i for i, c in enumerate((*DETAIL, *extra, *later, "child_human"))}
+    word_at = None
     if cand.any():
-        idx = cand.arg_true()
+        idx = cand.arg_true().to_numpy().astype(np.int64)
         sub = df[idx]
-        m = sub.select(
-            both.str.extract_many(p.detail_terms, overlapping=True).alias("m")
-        ).with_row_index("r")
-        pairs = (
-            m.explode("m")
-            .drop_nulls("m")
-            .join(p.pattern_category, on="m")
-            .select("r", "m", "category")
-            .unique(maintain_order=True)
-        )
-        # the child word itself, for evidence (first match in the caption, then the URL)
-        words = (
-            pairs.filter(pl.col("category").is_in(EVIDENCE_CATEGORIES))
-            .group_by("r", maintain_order=True)
-            .agg(pl.col("m").first().str.strip_chars(" "))
-        )
+        table = detail_table(lex_dir)
+        rows, pids = _matches(sub["both_norm"], p)
+        hit = np.zeros((sub.height, len(DETAIL)), bool)
+        r, c = np.nonzero(table.category[pids])
+        hit[rows[r], c] = True
+        hit[:, DETAIL.index("stock")] |= screen.contains_any(
+            sub["url_host"].to_arrow(), HOST_STOCK
+        ).to_numpy()
+        # the child word itself, for evidence: the first evidence match in the order the
+        # previous implementation saw them (a Polars hash join of the matches with the
+        # pattern -> category rows: match order when the matches outnumber those rows, pattern
+        # order otherwise), kept for identical findings
+        ev = np.flatnonzero(table.evidence[pids])
+        if len(pids) <= table.pairs:
+            ev = ev[np.argsort(pids[ev], kind="stable")]
+        first_rows, first = np.unique(rows[ev], return_index=True)
+        word_at = np.full(n, len(table.words) - 1, np.int64)
+        word_at[idx[first_rows]] = pids[ev[first]]
         # a child word that nobody calls a pet ("girl", "kids", not "baby"): pets in the
         # row do not cancel it ("little girl hugging her dog")
-        human = _human_rows(pairs, p.terms["pet_words"])
-        child_human = spread(sub.height, human, pl.Series([True] * len(human), dtype=pl.Boolean))
-        child_word = spread(sub.height, words["r"], words["m"])
-        found = {str(c[0]): g["r"] for c, g in pairs.group_by("category", maintain_order=True)}
-        flags = {}
-        for c in DETAIL:
-            rows = found.get(c, [])
-            flags[c] = spread(sub.height, rows, pl.repeat(True, len(rows), eager=True))
-        flags["stock"] = flags["stock"] | screen.contains_any(
-            sub["url_host"].to_arrow(), HOST_STOCK
-        )
+        human = _human_rows(rows, pids, table)
         # regexes only where they can match: pass 1 said which rows have a shape (age, class,
         # age group) or a raw pattern; numbers are needed for adult ages and class numbers
-        shape = first["shape"].gather(idx)
-        raw = first["raw"].gather(idx)
-        digits = sub["both_norm"].str.contains("[0-9]")
-        raw_cols = _where(
+        shape = shape_all.to_series().to_numpy()[idx]
+        raw = raw_all.to_numpy()[idx]
+        digits = sub["both_norm"].str.contains("[0-9]").to_numpy()
+        cols = _where(
             sub,
             raw,
             {
@@ -317,37 +361,35 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             },
         )
         # a shirt number is no age: neither the rules nor the scorer see it as one
-        raw_cols["paren_age"] = raw_cols["paren_age"] & ~raw_cols["shirt_number"]
-        detail = pl.DataFrame(
+        cols["paren_age"] &= ~cols["shirt_number"]
+        cols |= _where(
+            sub,
+            shape,
             {
-                **_where(
-                    sub,
-                    shape,
-                    {
-                        "age_child": both.str.contains(p.age_child),
-                        "class_des": both.str.contains(p.class_des),
-                        "youth": both.str.contains(p.youth),
-                    },
-                ),
-                **raw_cols,
-                **_where(
-                    sub,
-                    digits,
-                    {
-                        "adult_paren": text_raw.str.contains(ADULT_PAREN),
-                        "age_adult": both.str.contains(p.age_adult),
-                        "class_num": both.str.contains(p.class_num),
-                    },
-                ),
-                "pet_emoji": sub.select(text_raw.str.contains_any(PET_EMOJI))["text"],
-            }
-        ).with_columns(**flags, child_word=child_word, child_human=child_human)
+                "age_child": both.str.contains(p.age_child),
+                "class_des": both.str.contains(p.class_des),
+                "youth": both.str.contains(p.youth),
+            },
+        )
+        cols |= _where(
+            sub,
+            digits,
+            {
+                "adult_paren": text_raw.str.contains(ADULT_PAREN),
+                "age_adult": both.str.contains(p.age_adult),
+            },
+        )
+        # a class number needs a class word, which the automaton found: "groep 4" holds " groep "
+        cols |= _where(
+            sub,
+            digits & hit[:, DETAIL.index("class_word")],
+            {"class_num": both.str.contains(p.class_num)},
+        )
+        cols["pet_emoji"] = sub.select(text_raw.str.contains_any(PET_EMOJI))["text"].to_numpy()
         # dates, times and birth measures matter only next to ages, births and events
-        need = (
-            detail["age_child"] | flags["birth"] | flags["hospital"] | flags["birthday"]
-            | flags["event"] | flags["relation"]
-        )  # fmt: skip
-        more = _where(
+        d = DETAIL.index
+        need = cols["age_child"] | hit[:, [d(c) for c in _NEED]].any(axis=1)
+        cols |= _where(
             sub,
             need,
             {
@@ -357,40 +399,69 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                 "length": both.str.contains(p.length),
             },
         )
-        detail = detail.with_columns(**more)
-        out = out.with_columns(**{c: spread(n, idx, detail[c]) for c in detail.columns})
-    return out.with_columns(cand.alias("candidate"))
-
-
-def _human_rows(pairs: pl.DataFrame, pet_words: list[str]) -> list[int]:
-    """Candidate rows with a child word that nobody calls a pet ("girl", "kids"; not "baby",
-    and not "girl" inside "baby girl"): a pet in such a row does not cancel the child."""
-    kids = pairs.filter(
-        pl.col("category").is_in(["child", "child_ambiguous"]) & ~pl.col("m").is_in(pet_words)
+        detail[: len(DETAIL), idx] = hit.T
+        for name, v in cols.items():
+            detail[at[name], idx[v]] = True
+        detail[at["child_human"], idx[human]] = True
+    out = {"ctx": ctx, "host_school": host_school}
+    for name in _ORDER:
+        out[name] = pl.Series(name, detail[at[name]])
+    words = detail_table(lex_dir).words
+    out["child_word"] = (
+        pl.repeat(None, n, dtype=pl.String, eager=True)
+        if word_at is None
+        else words.gather(pl.Series(word_at))
     )
-    if kids.is_empty():
-        return []
-    pets = pairs.filter(pl.col("m").is_in(pet_words)).select("r", pm="m").unique()
-    # a child word is covered when it is part of a pet word matched in the same row
-    covered = (
-        kids.select("r", "m")
-        .join(pets, on="r", how="left")
-        .with_columns(
-            pl.col("pm").str.contains(pl.col("m").str.strip_chars(), literal=True).fill_null(False)
-        )
-        .group_by("r", "m")
-        .agg(pl.col("pm").any())
-    )
-    return covered.filter(~pl.col("pm"))["r"].unique().sort().to_list()
+    if word_at is not None:  # (the column only exists where some row is a candidate)
+        out["pet_words"] = pl.Series(detail[at["pet_words"]])
+    out["candidate"] = cand
+    return pl.DataFrame([v.alias(k) for k, v in out.items()])
 
 
-def _where(df: pl.DataFrame, mask: pl.Series, exprs: dict[str, pl.Expr]) -> dict[str, pl.Series]:
+# Rows that get the date/time/weight/length regexes: an age, a birth, a hospital, a
+# birthday, an event or a relation.
+_NEED = ("birth", "hospital", "birthday", "event", "relation")
+# The boolean signal columns in their order (detectors read them by name; the order is kept).
+_ORDER = (
+    *POSITIVE, *NEGATIVE, "age_child", "class_des", "youth", "at", "paren_age", "adult_paren",
+    "shirt_number", "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word",
+    "class_num", "possessive", "child_human",
+)  # fmt: skip
+
+
+def _human_rows(rows: np.ndarray, pids: np.ndarray, table: DetailTable) -> np.ndarray:
+    """Rows with a child word that nobody calls a pet ("girl", "kids"; not "baby", and not
+    "girl" inside "baby girl"): a pet in such a row does not cancel the child."""
+    kid = table.kid[pids]
+    if not kid.any():
+        return np.zeros(0, np.int64)
+    pet_rows = np.unique(rows[table.pet[pids]])
+    with_pet = np.isin(rows, pet_rows)
+    # rows without a pet word: any child word counts
+    plain = np.unique(rows[kid & ~with_pet])
+    # the few rows with both: a child word is covered when a pet word matched in the same
+    # row contains it
+    covered_rows = []
+    sel = np.flatnonzero(with_pet & (kid | table.pet[pids]))
+    by_row: dict[int, tuple[set[int], set[int]]] = {}
+    for i in sel:
+        kids, pets = by_row.setdefault(int(rows[i]), (set(), set()))
+        (kids if table.kid[pids[i]] else pets).add(int(pids[i]))
+    for row, (kids, pets) in by_row.items():
+        if any(not (table.covers[k] & pets) for k in kids):
+            covered_rows.append(row)
+    return np.union1d(plain, np.asarray(covered_rows, np.int64))
+
+
+def _where(df: pl.DataFrame, mask: np.ndarray, exprs: dict[str, pl.Expr]) -> dict[str, np.ndarray]:
     """Boolean columns from `exprs`, evaluated only on the rows of `df` where `mask` is set."""
-    if not mask.any():
-        return {c: pl.repeat(False, df.height, dtype=pl.Boolean, eager=True) for c in exprs}
-    j = mask.arg_true()
-    part = df[j].select(**exprs)
-    return {c: spread(df.height, j, part[c]) for c in exprs}
+    out = {c: np.zeros(df.height, bool) for c in exprs}
+    j = np.flatnonzero(mask)
+    if j.size:
+        part = df[j].select(**exprs)
+        for c in exprs:
+            out[c][j] = part[c].to_numpy()
+    return out
 
 
 def negated(s: pl.DataFrame) -> pl.Series:
