@@ -333,13 +333,10 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         hit[:, DETAIL.index("stock")] |= screen.contains_any(
             sub["url_host"].to_arrow(), HOST_STOCK
         ).to_numpy()
-        # the child word itself, for evidence: the first evidence match in the order the
-        # previous implementation saw them (a Polars hash join of the matches with the
-        # pattern -> category rows: match order when the matches outnumber those rows, pattern
-        # order otherwise), kept for identical findings
+        # the child word itself, for evidence: the first evidence match in the caption, then
+        # the URL, whatever else the batch holds (the join this replaced gave pattern order in
+        # small batches and match order in large ones: "girl" or "little girl" for one row)
         ev = np.flatnonzero(table.evidence[pids])
-        if len(pids) <= table.pairs:
-            ev = ev[np.argsort(pids[ev], kind="stable")]
         first_rows, first = np.unique(rows[ev], return_index=True)
         word_at = np.full(n, len(table.words) - 1, np.int64)
         word_at[idx[first_rows]] = pids[ev[first]]
