@@ -117,10 +117,11 @@ def test_detector_output_takes_arrow_evidence() -> None:
 def test_evidence_word_is_the_first_in_the_caption_in_any_batch(make_batch) -> None:
     from childguard.detect.textnorm import prepare
 
-    pairs = signals.detail_table().pairs
-    # a batch with few matches and one with more matches than pattern rows give the same word
+    # one row, and a batch with more matches than there are (pattern, category) rows (the join
+    # that built this column gave pattern order below that): the same word
     few = signals.compute(prepare(make_batch([("a little girl smiling", None)])))
     assert few["child_word"].to_list() == ["little girl"]
-    rows = [("a little girl smiling", None)] * (pairs // 3 + 1)
+    many_rows = signals.patterns(None).pattern_category.height // 3 + 1
+    rows = [("a little girl smiling", None)] * many_rows
     many = signals.compute(prepare(make_batch(rows)))
     assert set(many["child_word"].to_list()) == {"little girl"}

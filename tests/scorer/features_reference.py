@@ -303,3 +303,22 @@ def _conjunctions(flags: pl.DataFrame) -> pl.DataFrame:
     g = flags.join(m, on="token").select("row", "g").unique()
     pairs = g.join(g, on="row", suffix="2").filter(pl.col("g") < pl.col("g2"))
     return pairs.select("row", token="x:" + pl.col("g") + "&" + pl.col("g2"))
+
+
+def reference_top_features(model, ff: pl.DataFrame, rows, head: str, top: int = 4) -> dict[int, list[str]]:
+    """The scan's top features before the id path (`ScorerModel.top_ids`), kept verbatim as its
+    reference: per row of `rows`, the features that raise the head's logit most (weight
+    descending, then token)."""
+    if not len(rows):
+        return {}
+    j = (
+        ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32).implode()))
+        .join(model._table().select("token", w=f"w_{head}"), on="token", how="inner")
+        .filter(pl.col("w") > 0)
+        .sort(["row", "w", "token"], descending=[False, True, False])
+        .group_by("row", maintain_order=True)
+        .head(top)
+        .group_by("row", maintain_order=True)
+        .agg("token")
+    )
+    return {int(r): t for r, t in j.iter_rows()}

@@ -196,8 +196,8 @@ def test_ids_give_the_frame_probabilities_and_top_features() -> None:
         np.testing.assert_array_equal(p_ids[head], p_frame[head])
     ident, minor = rows[::2], rows[1::2]
     tr, tv = model.top_ids(r, v, {"identifiable": ident, "minor": minor})
-    tops = model.top_features(ff, ident, "identifiable")
-    tops.update(model.top_features(ff, minor, "minor"))
+    tops = features_reference.reference_top_features(model, ff, ident, "identifiable")
+    tops.update(features_reference.reference_top_features(model, ff, minor, "minor"))
     by_ids: dict[int, list[str]] = {}
     for k, t in zip(tr.tolist(), vocab.gather(tv).to_list(), strict=True):
         by_ids.setdefault(k, []).append(t)

@@ -251,7 +251,6 @@ class DetailTable:
     kid: np.ndarray  # pattern is a child word ("child", "child_ambiguous") and no pet word
     pet: np.ndarray  # pattern is a pet word
     covers: dict[int, frozenset[int]]  # kid pattern -> pet patterns that contain it
-    pairs: int  # (pattern, category) rows
 
 
 @lru_cache(maxsize=4)
@@ -280,7 +279,6 @@ def detail_table(lex_dir: str | None = None) -> DetailTable:
         kid=kid,
         pet=pet,
         covers=covers,
-        pairs=p.pattern_category.height,
     )
 
 
@@ -436,9 +434,9 @@ def _human_rows(rows: np.ndarray, pids: np.ndarray, table: DetailTable) -> np.nd
     with_pet = np.isin(rows, pet_rows)
     # rows without a pet word: any child word counts
     plain = np.unique(rows[kid & ~with_pet])
-    # the few rows with both: a child word is covered when a pet word matched in the same
-    # row contains it
-    covered_rows = []
+    # the few rows with both: human when some child word is not part of a pet word matched
+    # in the same row
+    human_rows = []
     sel = np.flatnonzero(with_pet & (kid | table.pet[pids]))
     by_row: dict[int, tuple[set[int], set[int]]] = {}
     for i in sel:
@@ -446,8 +444,8 @@ def _human_rows(rows: np.ndarray, pids: np.ndarray, table: DetailTable) -> np.nd
         (kids if table.kid[pids[i]] else pets).add(int(pids[i]))
     for row, (kids, pets) in by_row.items():
         if any(not (table.covers[k] & pets) for k in kids):
-            covered_rows.append(row)
-    return np.union1d(plain, np.asarray(covered_rows, np.int64))
+            human_rows.append(row)
+    return np.union1d(plain, np.asarray(human_rows, np.int64))
 
 
 def _where(df: pl.DataFrame, mask: np.ndarray, exprs: dict[str, pl.Expr]) -> dict[str, np.ndarray]:

@@ -133,7 +133,7 @@ class ScorerModel:
     def top_ids(
         self, rows: np.ndarray, ids: np.ndarray, heads: dict[str, np.ndarray], top: int = 4
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`top_features` on (row, token position) pairs: for the rows of each head (`heads`:
+        """The top features on (row, token position) pairs: for the rows of each head (`heads`:
         head -> its rows, disjoint), the (row, position) pairs of the `top` features that
         raise that head's logit most, sorted by row, then weight (descending), then token."""
         d = self._ids()
@@ -191,24 +191,6 @@ class ScorerModel:
         # a row cannot be an identifiable minor more likely than a minor
         out["minor"] = np.maximum(out["minor"], out["identifiable"])
         return out
-
-    def top_features(
-        self, ff: pl.DataFrame, rows: np.ndarray, head: str, top: int = 4
-    ) -> dict[int, list[str]]:
-        """Per row (of `rows`): the features that raise the head's logit most."""
-        if not len(rows):
-            return {}
-        j = (
-            ff.filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.UInt32).implode()))
-            .join(self._table().select("token", w=f"w_{head}"), on="token", how="inner")
-            .filter(pl.col("w") > 0)
-            .sort(["row", "w", "token"], descending=[False, True, False])
-            .group_by("row", maintain_order=True)
-            .head(top)
-            .group_by("row", maintain_order=True)
-            .agg("token")
-        )
-        return {int(r): t for r, t in j.iter_rows()}
 
     def predict(self, feature_lists: list[list[str]]) -> dict[str, np.ndarray]:
         """Calibrated probability per head for rows given as token lists."""
