@@ -139,6 +139,8 @@ RISKS = [
     ("Bebê dormindo no berço", None, "child"),
     ("my 3yo finally slept through the night", None, "child"),
     ("Sarah Collins, 42, founder and CEO", None, "clean"),
+    ("7.85-inch Touch Screen, 1,024 x 768P IPS, Quad Core", None, "clean"),  # no "Screen, 1"
+    ("Under Balboa Pier at Newport Beach", None, "clean"),  # "under" is no youth team
     ("5 Year Warranty badge", None, "clean"),
     ("Fachada da Escola Estadual Santos Dumont", None, "clean"),
     ("Reencontro da turma de 1995, 25 anos depois", None, "clean"),

@@ -89,3 +89,26 @@ def test_stock_photo_hosts_without_stock_words() -> None:
     )
     assert s["candidate"].to_list() == [True, True, True, True]
     assert s["stock"].to_list() == [True, True, False, False]
+
+
+def test_ordinary_words_read_as_youth_teams_or_ages() -> None:
+    """"under" is an age group only before an age; a thousands separator or a weight is no
+    age after a name; "for the first time" is no baby's first."""
+    s = _signals(
+        [
+            "Under Balboa Pier at Newport Beach CA",
+            "a young girl reading a book under a tree",
+            "Our under-11s won the cup",
+            "Categoría 2013 del Club Atlético, campeones del torneo",
+            "7.85-inch Capacitive Touch Screen, 1,024 x 768P IPS",
+            "née le 21/06/2021 à la maternité de Montclavel, 3,150 kg",
+            "Emma Stone, 10, plays in the park",
+            "はじめてのお客さまへ",
+            "はじめて歩いた日",
+        ]
+    )
+    assert s["youth_sport"].to_list()[:2] == [False, False]
+    assert s["youth"].to_list()[:4] == [False, False, True, True]
+    assert s["paren_age"].to_list()[4:7] == [False, False, True]
+    # the birth announcement stays a candidate by its birth words
+    assert s["candidate"].to_list() == [False, True, True, True, False, True, True, False, True]

@@ -85,7 +85,7 @@ ADULT_PAREN = (
 PAREN_AGE = (
     r"\p{Lu}\p{Ll}+,? \((?:[0-9]|1[0-7])\)\s*[^\s]|\p{Lu}\p{Ll}+"
     + _POS
-    + r", (?:aged? )?(?:[0-9]|1[0-7])(?:,| of \p{Lu})"
+    + r", (?:aged? )?(?:[0-9]|1[0-7])(?:,(?:[^0-9]|$)| of \p{Lu})"
 )
 
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
@@ -141,6 +141,10 @@ class Patterns:
     class_des: str
     class_num: str
     youth: str
+
+
+# age-group words that name a youth team only before an age: "U12", "sub 15", "under 10"
+_AGE_GROUP_PREFIXES = ("u", "sub", "under", "jo", "mo")
 
 
 def _short(terms: list[str], n: int = 3) -> list[str]:
@@ -206,13 +210,21 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     # a class word and a number only ("Groep 4", "Year 6", "klasse 3"): a class only when the
     # row is about a minor anyway
     class_num = rf" (?:{cw}) (?:[1-9]|1[0-2]) "
-    youth_short = alternation([*_short(g("youth_sport")), "u", "sub", "under", "jo", "mo"])
-    youth = rf" (?:{youth_short}) (?:[6-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
+    youth_short = alternation([*_short(g("youth_sport")), *_AGE_GROUP_PREFIXES])
+    # an age group, a Russian birth-year group ("2012 г.р."), an Argentine/Spanish category
+    # by birth year ("Categoría 2013")
+    youth = (
+        rf" (?:{youth_short}) (?:[6-9]|1[0-7])(?: |$)| (?:19|20)[0-9]{{2}} г р "
+        rf"| categoria (?:19|20)[0-9]{{2}} "
+    )
     terms = {
         c: word_patterns(g(c))
         for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")
     }
-    terms["youth_sport"] = word_patterns([t for t in g("youth_sport") if len(t) > 3])
+    # an age-group prefix is a youth team only before an age ("under 12", not "under the pier")
+    terms["youth_sport"] = word_patterns(
+        [t for t in g("youth_sport") if len(t) > 3 and t not in _AGE_GROUP_PREFIXES]
+    )
     terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
     context = sorted({p for c in POSITIVE for p in terms[c]})
     pairs = sorted({(t, c) for c in DETAIL for t in terms[c]})
