@@ -141,6 +141,8 @@ RISKS = [
     ("Sarah Collins, 42, founder and CEO", None, "clean"),
     ("7.85-inch Touch Screen, 1,024 x 768P IPS, Quad Core", None, "clean"),  # no "Screen, 1"
     ("Under Balboa Pier at Newport Beach", None, "clean"),  # "under" is no youth team
+    ("Happy 5 year old boy in long shorts walks along a wall", None, "child"),  # "Happy" no name
+    ("happy fifth birthday to my oldest elijah!", None, "identifiable_child"),  # birth order
     ("5 Year Warranty badge", None, "clean"),
     ("Fachada da Escola Estadual Santos Dumont", None, "clean"),
     ("Reencontro da turma de 1995, 25 anos depois", None, "clean"),

@@ -84,6 +84,10 @@ TR_PROPER = re.compile(
     r"(?<![\w'])([A-ZÇĞİÖŞÜ][a-zçğıöşü]{2,})['’](?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?)\b"
 )
 _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
+# "my oldest", "our youngest": a possessive and a birth order say "my child"
+_BIRTH_ORDER = frozenset(["oldest", "youngest", "eldest", "firstborn", "middle"])
+# the words of "5 year old", "3 month old", "2 yo" (the lexicons hold them as phrases)
+_AGE_WORDS = frozenset(["year", "years", "yr", "yrs", "yo", "month", "months", "week", "weeks", "old"])
 _ADULT_NUM = re.compile(r"^(?:1[89]|[2-9][0-9])$")
 WINDOW = 3
 # possessive pronouns before a child's name, folded (the lexicons' `possessive` category also
@@ -503,6 +507,14 @@ class Names(Detector):
     def _starts_phrase(self, toks: list[str], i: int) -> bool:
         return any(toks[i : i + len(ph)] == ph for ph in self._phrase_starts.get(toks[i], ()))
 
+    def _age_adjective(self, toks: list[str], j: int) -> bool:
+        """The age at toks[j] qualifies a child word that follows ("Happy 5 year old boy"):
+        the word before it is an adjective, not the child's name."""
+        k = j + 1
+        while k < len(toks) and k <= j + 3 and (toks[k] in self._age_units or toks[k] in _AGE_WORDS):
+            k += 1
+        return k > j + 1 and k < len(toks) and toks[k] in self._child_words
+
     def _near_anchor(
         self, toks: list[str], i: int, strict: bool, kin_only: bool = False
     ) -> str | None:
@@ -516,9 +528,11 @@ class Names(Detector):
             prev = toks[i - 1] if i >= 1 else ""
             if prev in (self._kin if kin_only else self._strict_before):
                 return prev
+            if prev in _BIRTH_ORDER and i >= 2 and toks[i - 2] in self._possessive:
+                return f"{toks[i - 2]} {prev}"  # "my oldest elijah": kinship by birth order
             if i >= 2 and prev in _OF and toks[i - 2] in self._age_units:
                 return f"{toks[i - 2]} {prev}"
-            if _CHILD_NUM.match(nxt):
+            if _CHILD_NUM.match(nxt) and not self._age_adjective(toks, i + 1):
                 return f"age {nxt}"
             # "Jade a 3 ans", "Rosa tem 5 anos": one word, then an age with its unit
             after = toks[i + 2 : i + 4]
@@ -532,6 +546,8 @@ class Names(Detector):
             if t in self._context:
                 return t
             if _CHILD_NUM.match(t) and abs(j - i) <= 2 and j + 1 < len(toks):
+                if j == i + 1 and self._age_adjective(toks, j):
+                    return None  # "Happy 5 year old boy": an adjective, not a name
                 # a number right next to a name is an age unless it is a date/size part
                 other = toks[j + 1] if j + 1 < len(toks) else ""
                 if not other.isdigit():
