@@ -143,6 +143,8 @@ RISKS = [
     ("Under Balboa Pier at Newport Beach", None, "clean"),  # "under" is no youth team
     ("Happy 5 year old boy in long shorts walks along a wall", None, "child"),  # "Happy" no name
     ("happy fifth birthday to my oldest elijah!", None, "identifiable_child"),  # birth order
+    # news: a position between the name and the age; "Kat" is a name, not Dutch for cat
+    ("Kat Jansen (center), 9, of Austin splashes at the pool", None, "identifiable_child"),
     ("5 Year Warranty badge", None, "clean"),
     ("Fachada da Escola Estadual Santos Dumont", None, "clean"),
     ("Reencontro da turma de 1995, 25 anos depois", None, "clean"),

@@ -77,7 +77,8 @@ NAME_LIST = re.compile(
     rf"{_CAPW}(?:, {_CAPW})*,? (?:and|e|y|und|et|en|i|ve|dan|и|ed|og|och) {_CAPW}", re.UNICODE
 )
 NAME_AGE = re.compile(
-    r"(?<![\w'])([^\W\d_][^\W\d_]{2,}),? (?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),(?![0-9]))"
+    r"(?<![\w'])([^\W\d_][^\W\d_]{2,})(?: \([^()]{1,24}\))?,? "
+    r"(?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),(?![0-9]))"
     r"\s*[^\s]"
 )
 TR_PROPER = re.compile(
