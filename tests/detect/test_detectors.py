@@ -145,6 +145,10 @@ RISKS = [
     ("happy fifth birthday to my oldest elijah!", None, "identifiable_child"),  # birth order
     # news: a position between the name and the age; "Kat" is a name, not Dutch for cat
     ("Kat Jansen (center), 9, of Austin splashes at the pool", None, "identifiable_child"),
+    # drawn children, a whisky's age, kids' room decor: no minor
+    ("Girl drinking a coconut with a straw vector illustration", None, "clean"),
+    ("THE GLENLIVET 12 YO SINGLE MALT WHISKY", None, "clean"),
+    ("Small Kids Room Design with Bunk Bed", None, "clean"),
     ("5 Year Warranty badge", None, "clean"),
     ("Fachada da Escola Estadual Santos Dumont", None, "clean"),
     ("Reencontro da turma de 1995, 25 anos depois", None, "clean"),
