@@ -27,6 +27,7 @@ from childguard.formats.markers import TaskMarker
 from childguard.formats.stats import ShardStats
 from childguard.io.atomic import write_parquet_atomic
 from childguard.io.paths import Shard, file_sha256
+from childguard.io.memory import use_scan_pool
 from childguard.io.readers import ShardError, ShardInfo, Task, iter_task_batches, open_shard
 from childguard.policy import RISKS, Policy
 
@@ -198,6 +199,7 @@ class ScanWorker:
 
 def setup_worker(worker: ScanWorker) -> ScanWorker:
     """Build (once) and set up the worker's detectors: an executor's per-worker setup."""
+    use_scan_pool()
     if worker.detectors is None:
         worker.detectors = build_detectors(worker.ctx)
     for d in worker.detectors:
