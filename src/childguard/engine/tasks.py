@@ -26,8 +26,8 @@ from childguard.engine.state import OutLayout
 from childguard.formats.markers import TaskMarker
 from childguard.formats.stats import ShardStats
 from childguard.io.atomic import write_parquet_atomic
-from childguard.io.paths import Shard, file_sha256
 from childguard.io.memory import use_scan_pool
+from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardError, ShardInfo, Task, iter_task_batches, open_shard
 from childguard.policy import RISKS, Policy
 
