@@ -1,6 +1,6 @@
 """Where a scan's time goes: CPU µs per row for each stage of `decide_batch`, in one process.
 
-Reads the input's batches once (as `childguard scan` does: 65,536-row batches of the standard
+Reads the input's batches once (as `childguard scan` does: 131,072-row batches of the standard
 columns), then runs the default policy's detectors over them `--repeat` times, timing each stage
 with the process's CPU clock: normalisation (`textnorm.prepare`), the shared signals (the
 screen), each detector, the policy and findings. The first pass also loads numba's cached
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows", type=int, default=0, help="read at most this many rows (0: all)")
     ap.add_argument("--profile", help="write a cProfile of the last pass to this file")
-    ap.add_argument("--batch-rows", type=int, default=65_536, help="rows per batch (the scan's)")
+    ap.add_argument("--batch-rows", type=int, default=131_072, help="rows per batch (the scan's)")
     args = ap.parse_args()
 
     from childguard.detect.context import BatchContext
