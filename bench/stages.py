@@ -35,10 +35,12 @@ def main() -> None:
     from childguard.detect.textnorm import prepare
     from childguard.engine.batch import decide_scored
     from childguard.engine.tasks import ScanContext, build_detectors, resolve_detector_names
+    from childguard.io.memory import use_scan_pool
     from childguard.io.paths import expand_inputs
     from childguard.io.readers import iter_batches, open_shard
     from childguard.policy import load_policy
 
+    use_scan_pool()  # the scan's Arrow allocator (`setup_worker` does the same)
     policy = load_policy()
     names = resolve_detector_names(policy, None)
     ctx = ScanContext("/tmp/unused", policy, names, {}, args.batch_rows)
@@ -48,7 +50,8 @@ def main() -> None:
     batches = []
     total = 0
     for shard in expand_inputs(args.inputs):
-        for b in iter_batches(open_shard(shard), args.batch_rows):
+        # tasks of row groups as the scan plans them (`task_rows`), so batches are the scan's
+        for b in iter_batches(open_shard(shard, task_rows=args.batch_rows), args.batch_rows):
             batches.append(b)
             total += b.num_rows
             if args.rows and total >= args.rows:
