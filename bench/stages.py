@@ -1,6 +1,6 @@
 """Where a scan's time goes: CPU µs per row for each stage of `decide_batch`, in one process.
 
-Reads the input's batches once (as `childguard scan` does: 65,536-row batches of the standard
+Reads the input's batches once (as `childguard scan` does: 131,072-row batches of the standard
 columns), then runs the default policy's detectors over them `--repeat` times, timing each stage
 with the process's CPU clock: normalisation (`textnorm.prepare`), the shared signals (the
 screen), each detector, the policy and findings. The first pass also loads numba's cached
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows", type=int, default=0, help="read at most this many rows (0: all)")
     ap.add_argument("--profile", help="write a cProfile of the last pass to this file")
-    ap.add_argument("--batch-rows", type=int, default=65_536, help="rows per batch (the scan's)")
+    ap.add_argument("--batch-rows", type=int, default=131_072, help="rows per batch (the scan's)")
     args = ap.parse_args()
 
     from childguard.detect.context import BatchContext
@@ -35,10 +35,12 @@ def main() -> None:
     from childguard.detect.textnorm import prepare
     from childguard.engine.batch import decide_scored
     from childguard.engine.tasks import ScanContext, build_detectors, resolve_detector_names
+    from childguard.io.memory import use_scan_pool
     from childguard.io.paths import expand_inputs
     from childguard.io.readers import iter_batches, open_shard
     from childguard.policy import load_policy
 
+    use_scan_pool()  # the scan's Arrow allocator (`setup_worker` does the same)
     policy = load_policy()
     names = resolve_detector_names(policy, None)
     ctx = ScanContext("/tmp/unused", policy, names, {}, args.batch_rows)
@@ -48,7 +50,8 @@ def main() -> None:
     batches = []
     total = 0
     for shard in expand_inputs(args.inputs):
-        for b in iter_batches(open_shard(shard), args.batch_rows):
+        # tasks of row groups as the scan plans them (`task_rows`), so batches are the scan's
+        for b in iter_batches(open_shard(shard, task_rows=args.batch_rows), args.batch_rows):
             batches.append(b)
             total += b.num_rows
             if args.rows and total >= args.rows:

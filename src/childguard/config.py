@@ -24,7 +24,7 @@ class ScanConfig(BaseModel):
     out: str = "audit"
     engine: str = "local"
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    batch_rows: int = 65_536
+    batch_rows: int = 131_072
     url_col: str | None = None
     text_col: str | None = None
     detectors: list[str] | None = None  # None: the policy's list, else every registered one

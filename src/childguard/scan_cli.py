@@ -197,7 +197,7 @@ def scan(
     detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names.")] = None,
     lists: Annotated[str | None, typer.Option(help="Takedown lists to use (default: all).")] = None,
     batch_rows: Annotated[
-        int | None, typer.Option(help="Rows per batch (memory bound; default 65,536).")
+        int | None, typer.Option(help="Rows per batch (memory bound; default 131,072).")
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     restart: Annotated[bool, typer.Option(help="Discard earlier results in --out.")] = False,

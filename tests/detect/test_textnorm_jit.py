@@ -149,8 +149,11 @@ def test_compiled_scan_does_not_import_pandas(tmp_path) -> None:
     pq.write_table(
         pa.table(
             {
-                "url": ["https://x.com/festa-5-anos-lucas.jpg", "https://a.b/%C3%A7/ΣΟΦΙΑ.jpg"],
-                "caption": ["meu filho Lucas, 5 anos, na Escola Pequeno Mundo em São Paulo", "Σ"],
+                "url": ["https://x.com/festa-5-anos-lucas.jpg", "https://a.b/%C3%A7/ΣΟΦΙΑ.jpg",
+                        "https://x.com/c.jpg", None],
+                # a null caption and URL: the kernels' null flags come without pandas too
+                "caption": ["meu filho Lucas, 5 anos, na Escola Pequeno Mundo em São Paulo", "Σ",
+                            None, "sunset"],
             }
         ),
         src,

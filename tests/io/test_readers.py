@@ -11,7 +11,7 @@ import pytest
 
 from childguard.io.columns import ColumnError, detect_columns
 from childguard.io.paths import InputError, expand_inputs, shard_id_for
-from childguard.io.readers import ShardError, iter_batches, open_shard
+from childguard.io.readers import ShardError, iter_batches, iter_task_batches, open_shard
 
 from datagen import make_rows, write_jsonl
 
@@ -37,6 +37,28 @@ def test_laion_parquet_tasks_per_row_group(laion_parquet: Path) -> None:
     assert table.column("laion_hash").to_pylist()[:3] == [0, 1, 2]
     assert table.column("text")[7].as_py() == "little girl with kite 7"
     assert table.schema.metadata[b"childguard.shard_id"].decode() == info.shard.shard_id
+
+
+def test_small_row_groups_share_a_task(laion_parquet: Path) -> None:
+    # row groups of 300, 300, 300, 100 rows: whole row groups while they fit in task_rows
+    def plan(task_rows: int | None) -> list[tuple]:
+        _, info = read_all(laion_parquet, task_rows=task_rows)
+        return [(t.index, t.row_groups, t.row_offset, t.num_rows) for t in info.tasks]
+
+    assert plan(600) == [(0, [0, 1], 0, 600), (1, [2, 3], 600, 400)]
+    assert plan(700) == [(0, [0, 1], 0, 600), (1, [2, 3], 600, 400)]
+    assert plan(1000) == [(0, [0, 1, 2, 3], 0, 1000)]
+    per_group = [(i, [i], 300 * i, 300 if i < 3 else 100) for i in range(4)]
+    assert plan(None) == per_group
+    assert plan(250) == per_group  # a row group larger than task_rows is a task alone
+    # batches run across the row groups of a task: the same rows, in order
+    whole, _ = read_all(laion_parquet)
+    [shard] = expand_inputs([str(laion_parquet)])
+    info = open_shard(shard, task_rows=600)
+    sizes = [b.num_rows for b in iter_task_batches(info, info.tasks[0], 256)]
+    assert sizes == [256, 256, 88]
+    grouped = pa.concat_tables(iter_batches(info, 256))
+    assert grouped.equals(whole)
 
 
 @pytest.mark.parametrize(

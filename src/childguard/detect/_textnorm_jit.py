@@ -25,6 +25,7 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from childguard.detect._nulls import null_flags
 from childguard.detect._util import take_rows
 
 # status per row
@@ -512,7 +513,7 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = data.view()
     data.flags.writeable = False
     if arr.null_count:
-        null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), np.uint8)
+        null = null_flags(arr).view(np.uint8)
     else:
         null = np.zeros(n, np.uint8)
     return offsets, data, null

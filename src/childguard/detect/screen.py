@@ -20,6 +20,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from childguard.detect._nulls import null_flags
+
 try:  # an optional accelerator: x86-64 wheels only
     import hyperscan as _hs
 except ImportError:  # pragma: no cover - depends on the platform
@@ -123,5 +125,5 @@ def _hits(col: pa.ChunkedArray, db) -> np.ndarray:
         hit[rows + base] = True
         base += len(chunk)
     if col.null_count:
-        hit &= ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+        hit &= ~null_flags(col)
     return hit

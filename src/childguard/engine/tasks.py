@@ -26,6 +26,7 @@ from childguard.engine.state import OutLayout
 from childguard.formats.markers import TaskMarker
 from childguard.formats.stats import ShardStats
 from childguard.io.atomic import write_parquet_atomic
+from childguard.io.memory import use_scan_pool
 from childguard.io.paths import Shard, file_sha256
 from childguard.io.readers import ShardError, ShardInfo, Task, iter_task_batches, open_shard
 from childguard.policy import RISKS, Policy
@@ -114,10 +115,20 @@ def plan_shard(shard: Shard, ctx: ScanContext) -> ShardPlan:
         layout.clear_state(shard.shard_id)
         return ShardPlan(shard, None, done=True)
     try:
-        info = open_shard(shard, ctx.url_col, ctx.text_col)
+        info = open_shard(shard, ctx.url_col, ctx.text_col, task_rows=ctx.batch_rows)
     except ShardError as e:
         return ShardPlan(shard, None, error=str(e))
-    pending = [t for t in info.tasks if layout.task_done(shard.shard_id, t.index) is None]
+    done = {t.index: layout.task_done(shard.shard_id, t.index) for t in info.tasks}
+    if any(
+        m is not None
+        and (m.row_offset != t.row_offset or (t.num_rows is not None and m.rows != t.num_rows))
+        for t, m in zip(info.tasks, done.values(), strict=True)
+    ):
+        # parts of another task plan (a version that split the shard otherwise, or a marker
+        # without its offset): not these tasks' rows, so the shard starts again
+        layout.clear_state(shard.shard_id)
+        done = dict.fromkeys(done)
+    pending = [t for t in info.tasks if done[t.index] is None]
     return ShardPlan(shard, info, pending=pending)
 
 
@@ -198,6 +209,7 @@ class ScanWorker:
 
 def setup_worker(worker: ScanWorker) -> ScanWorker:
     """Build (once) and set up the worker's detectors: an executor's per-worker setup."""
+    use_scan_pool()
     if worker.detectors is None:
         worker.detectors = build_detectors(worker.ctx)
     for d in worker.detectors:
