@@ -145,6 +145,8 @@ RISKS = [
     ("happy fifth birthday to my oldest elijah!", None, "identifiable_child"),  # birth order
     # news: a position between the name and the age; "Kat" is a name, not Dutch for cat
     ("Kat Jansen (center), 9, of Austin splashes at the pool", None, "identifiable_child"),
+    ("Sponsor a child like this little girl from Kamba, Odeya age 6", None, "identifiable_child"),
+    ("Duplo Lego set age 2+", None, "clean"),
     # drawn children, a whisky's age, kids' room decor: no minor
     ("Girl drinking a coconut with a straw vector illustration", None, "clean"),
     ("THE GLENLIVET 12 YO SINGLE MALT WHISKY", None, "clean"),

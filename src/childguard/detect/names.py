@@ -78,8 +78,9 @@ NAME_LIST = re.compile(
 )
 NAME_AGE = re.compile(
     r"(?<![\w'])([^\W\d_][^\W\d_]{2,})(?: \([^()]{1,24}\))?,? "
-    r"(?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),(?![0-9]))"
-    r"\s*[^\s]"
+    r"(?:(?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),(?![0-9]))\s*[^\s]"
+    # "Oubeida age 6", "Tom aged 4": no comma needed after "age", but no product's "age 3+"
+    r"|aged? (?:[0-9]|1[0-7])(?![0-9+/–-])(?!\s*(?:to|and|up|or)\b))"
 )
 TR_PROPER = re.compile(
     r"(?<![\w'])([A-ZÇĞİÖŞÜ][a-zçğıöşü]{2,})['’](?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?)\b"
@@ -145,7 +146,7 @@ _CHILD_NUMS = [str(i) for i in range(18)]
 # NAME_LIST's conjunctions, as textnorm tokens
 _CONJUNCTIONS = ("and", "e", "y", "und", "et", "en", "i", "ve", "dan", "и", "ed", "og", "och")
 # NAME_AGE without its name and its look-behind: every row NAME_AGE matches, matches this
-_AGE_AFTER_NAME = r" (?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),)"
+_AGE_AFTER_NAME = r" (?:\((?:[0-9]|1[0-7])\)|(?:aged |age )?(?:[0-9]|1[0-7]),|aged? (?:[0-9]|1[0-7]))"
 
 
 def _inflect(name: str) -> set[str]:
