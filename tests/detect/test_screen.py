@@ -156,3 +156,34 @@ def test_raw_shapes_on_the_real_pool(monkeypatch) -> None:
     text = pq.read_table(pool, columns=["TEXT"]).column("TEXT")
     slow, fast = _regex_both(text, monkeypatch)
     assert fast == slow and sum(fast) > 20
+
+
+@needs_hs
+def test_a_stored_database_finds_what_a_compiled_one_does(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CHILDGUARD_CACHE", str(tmp_path))
+    col = pa.chunked_array([pa.array([" my son ", None, " x escola y ", " a b ", " nada "])])
+    terms = (*TERMS, "zzz-only-here")
+    screen._database.cache_clear()
+    cold = screen.contains_any(col, list(terms)).to_list()
+    stored = list((tmp_path / "screen").glob("*.hsdb"))
+    assert len(stored) == 1
+    screen._database.cache_clear()
+    warm = screen.contains_any(col, list(terms)).to_list()  # read back from the file
+    assert cold == warm == [True, False, True, True, False]
+    # a broken file is compiled again and replaced
+    stored[0].write_bytes(b"not a database")
+    screen._database.cache_clear()
+    assert screen.contains_any(col, list(terms)).to_list() == cold
+    assert stored[0].read_bytes() != b"not a database"
+    screen._database.cache_clear()
+
+
+@needs_hs
+def test_an_unwritable_cache_still_compiles(tmp_path, monkeypatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder would be")
+    monkeypatch.setenv("CHILDGUARD_CACHE", str(blocker))
+    screen._database.cache_clear()
+    col = pa.chunked_array([pa.array([" my son ", " nada "])])
+    assert screen.contains_any(col, [*TERMS, "unwritable"]).to_list() == [True, False]
+    screen._database.cache_clear()

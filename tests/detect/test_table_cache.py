@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from childguard.detect import _table_cache
-from childguard.detect._table_cache import cached_word_table, table_path
+from childguard.detect._table_cache import cached_frame, cached_word_table, table_path
 from childguard.detect._word_table import WordTable
 from childguard.detect.names import Names
 
@@ -83,3 +83,38 @@ def test_names_table_from_the_cache_is_the_one_built(cache) -> None:
 def test_the_key_covers_the_detect_package() -> None:
     digest = _table_cache.source_digest()
     assert len(digest) == 64 and digest[:24] in table_path("names").name
+
+
+def test_a_frame_is_built_once_then_read(cache, tmp_path) -> None:
+    import polars as pl
+
+    source = tmp_path / "source.txt"
+    source.write_text("v1")
+    frame = pl.DataFrame({"w": ["a", "b", None], "flag": [True, None, False]})
+    built = cached_frame("f", lambda: frame, (source,))
+    assert built.equals(frame) and table_path("f", (source,)).is_file()
+    again = cached_frame("f", _never, (source,))
+    assert again.equals(frame) and again.schema == frame.schema
+    source.write_text("v2")  # another source: another file, built again
+    assert table_path("f", (source,)) != table_path("f")
+    assert cached_frame("f", lambda: frame.head(1), (source,)).equals(frame.head(1))
+
+
+def test_a_word_table_file_is_no_frame(cache) -> None:
+    import polars as pl
+
+    cached_word_table("t", lambda: CLASSES)
+    frame = pl.DataFrame({"w": ["a"]})
+    assert cached_frame("t", lambda: frame).equals(frame)
+
+
+def test_the_scorer_lookup_from_the_cache_is_the_one_built(cache) -> None:
+    from childguard.scorer import features
+
+    features._word_lookup.cache_clear()
+    cold = features._word_lookup()
+    features._word_lookup.cache_clear()
+    warm = features._word_lookup()
+    assert cold.equals(warm) and warm.equals(features._build_word_lookup())
+    assert warm.schema == features._build_word_lookup().schema
+    features._word_lookup.cache_clear()

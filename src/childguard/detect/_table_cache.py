@@ -3,7 +3,8 @@
 The names detector's table (~68k words with their class bits, hashed and sorted) costs
 ~0.2 s to build, in every worker process of every scan. Built once, it is stored as an Arrow
 file under `$CHILDGUARD_CACHE` (default: the platform's user cache folder) and read back
-by later processes (~5 ms). The file name carries a digest of everything the table derives from:
+by later processes (~5 ms). `cached_frame` keeps other derived tables the same way (the
+scorer's word look-up, ~0.1 s to build). The file name carries a digest of everything the table derives from:
 every file of `childguard.detect` (code, lexicons, name and place lists), the package and
 Polars versions (Polars' string hash places the words). A file that is missing, unreadable
 or malformed is rebuilt; a cache folder that cannot be written is skipped (the table is
@@ -18,10 +19,14 @@ import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from childguard.detect._word_table import WordTable
+
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMAT = "1"  # bump when the file's layout changes
 
@@ -55,9 +60,15 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-def table_path(name: str) -> Path:
-    """The cache file of table `name` for this code and data."""
-    return cache_dir() / "tables" / f"{name}-{source_digest()[:24]}.arrow"
+def table_path(name: str, sources: tuple[Path, ...] = ()) -> Path:
+    """The cache file of table `name` for this code and data (and the files `sources`)."""
+    digest = source_digest()
+    if sources:
+        h = hashlib.sha256(digest.encode())
+        for path in sources:
+            h.update(b"\0" + path.read_bytes())
+        digest = h.hexdigest()
+    return cache_dir() / "tables" / f"{name}-{digest[:24]}.arrow"
 
 
 def cached_word_table(name: str, classes: Callable[[], dict[str, int]]) -> WordTable:
@@ -73,11 +84,30 @@ def cached_word_table(name: str, classes: Callable[[], dict[str, int]]) -> WordT
     return table
 
 
-def _store(path: Path, table: WordTable) -> None:
+def cached_frame(
+    name: str, build: Callable[[], pl.DataFrame], sources: tuple[Path, ...] = ()
+) -> pl.DataFrame:
+    """The frame `build()` returns, read from the cache when built before, else built (and
+    stored); `sources` are the files outside `childguard.detect` that `build` derives from."""
+    import polars as pl
+
+    path = table_path(name, sources)
+    broken = (OSError, ValueError, pa.ArrowException)
+    with contextlib.suppress(*broken), pa.OSFile(str(path), "rb") as source:
+        data = pa.ipc.open_file(source).read_all()
+        if data.schema.metadata and data.schema.metadata.get(b"childguard") == b"frame":
+            return pl.from_arrow(data, rechunk=True)  # type: ignore[return-value]
+    frame = build()
+    table = frame.to_arrow()
+    _store(path, table.replace_schema_metadata({"childguard": "frame"}))
+    return frame
+
+
+def _store(path: Path, table: WordTable | pa.Table) -> None:
     """Write the table atomically; a folder that cannot be written is no error."""
     from childguard.io.atomic import atomic_write
 
-    data = table.to_arrow()
+    data = table if isinstance(table, pa.Table) else table.to_arrow()
     with (
         contextlib.suppress(OSError),
         atomic_write(path) as tmp,

@@ -13,8 +13,12 @@ the next (checked in the tests).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import platform
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -37,11 +41,39 @@ def backend() -> str:
 
 @lru_cache(maxsize=8)
 def _database(terms: tuple[str, ...], literal: bool = True):
-    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+    """The compiled database of `terms`: read from the cache folder when this machine compiled
+    it before (a few ms; compiling the context terms takes ~40 ms), else compiled and stored."""
     pats = [t.encode("utf-8") for t in terms]
     # regexes (the prefilters of `contains_regex`) read UTF-8 text, and may match more than
     # they say (prefilter mode), never less
     flags = 0 if literal else _hs.HS_FLAG_UTF8 | _hs.HS_FLAG_PREFILTER
+    path = _database_path(pats, flags, literal)
+    with contextlib.suppress(OSError, _hs.error):
+        db = _hs.loadb(path.read_bytes(), _hs.HS_MODE_BLOCK)
+        # a loaded database needs its scratch; one built for another CPU fails here
+        db.scratch = _hs.Scratch(db)
+        return db
+    db = _compile(pats, flags, literal)
+    from childguard.io.atomic import atomic_write
+
+    with contextlib.suppress(OSError), atomic_write(path) as tmp:
+        tmp.write_bytes(_hs.dumpb(db))
+    return db
+
+
+def _database_path(pats: list[bytes], flags: int, literal: bool) -> Path:
+    """The cache file of a database: keyed by the hyperscan version, the mode and the terms."""
+    from childguard.detect._table_cache import cache_dir
+
+    h = hashlib.sha256(f"{_hs.__version__}\0{platform.machine()}\0{flags}\0{literal}".encode())
+    for p in pats:
+        h.update(b"\0" + p)
+    return cache_dir() / "screen" / f"{h.hexdigest()[:32]}.hsdb"
+
+
+def _compile(pats: list[bytes], flags: int, literal: bool):
+    """A block-mode database of `pats` (ids are their positions)."""
+    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
     db.compile(
         expressions=pats,
         ids=list(range(len(pats))),

@@ -21,6 +21,7 @@ all-string implementation and checks that both give the same tokens).
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -372,7 +373,15 @@ def _language_ids() -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
 @lru_cache(maxsize=1)
 def _word_lookup() -> pl.DataFrame:
     """(w, is_name, is_keep, lx, cls) for every word that is a given name, a kept word
-    (`vocab`), a word of `word_languages` or of a class (`word_classes`); others are in none."""
+    (`vocab`), a word of `word_languages` or of a class (`word_classes`); others are in none.
+    Built once per machine (~0.1 s) and kept in the table cache, keyed by this file too."""
+    from childguard.detect._table_cache import cached_frame
+
+    return cached_frame("word_lookup", _build_word_lookup, (Path(__file__),))
+
+
+def _build_word_lookup() -> pl.DataFrame:
+    """`_word_lookup` built from the lexicon, the word lists and the code above."""
     keep, names = _vocab_series()
     classes = word_classes()
     lang = _language_words()
