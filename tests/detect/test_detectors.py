@@ -103,6 +103,14 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ("names", "Meet Baby, a 2-year-old beagle", None, False, "en"),
     ("names", "Filho do fundador, Carlos Souza assume a empresa", None, False, "pt"),
     ("names", "Rudy Rigot (3)", None, False, "und"),
+    # an adult's title, job or a photo credit before the name; a child's age keeps the child
+    ("names", "Homeschool author Catherine Jaime teaches children about art", None, False, "en"),
+    ("names", "Jongen eet hamburger bij Burger King. Foto: David Rozing", None, False, "nl"),
+    ("names", "Staatsanwältin Simone Flammang über den Schutz der Kinder", None, False, "de"),
+    ("names", "Coach Mike Smith and his son Ben (8) at the game", None, True, "en"),
+    # an ordinal is no age of the word before it; a URL date's month is no age
+    ("names", "Happy 2nd birthday, kids!", None, False, "en"),
+    ("names", "Mother with her sons", "https://x.example/wp-content/uploads/2019/11/Tracy-Wolfson-with-her-sons.jpg", False, "en"),
     (
         "names",
         "Bambina che gioca al parco",

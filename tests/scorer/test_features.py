@@ -86,5 +86,9 @@ def test_what_made_a_word_a_name_is_a_feature() -> None:
     assert anchors("https://x.example/d.jpg", "Feliz cumpleaños Valentina, 7 añitos") == {
         "d:names@bday"
     }
+    # a kinship phrase stands for its class too ("my oldest" is kinship, not "<unit> <of>")
+    assert anchors("https://x.example/f.jpg", "happy fifth birthday to my oldest elijah!") == {
+        "d:names@relation"
+    }
     # no name found: no anchor token
     assert anchors("https://x.example/e.jpg", "a little boy plays in the park") == set()

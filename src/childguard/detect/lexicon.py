@@ -53,6 +53,7 @@ CATEGORIES: dict[str, str] = {
     "neg_religious": "the infant Jesus and religious figurines",
     "neg_campaign": "children's days, campaigns, charities, sales",
     "neg_adult": "adult contexts: business, wedding, reunion, anniversary of a company",
+    "adult_title": "titles, jobs and photo credits said right before an adult's name (Dr, Sgt, author, photo by)",
     "adult_person": "words for adults (woman, bride, mulher) that make `girls` adult",
     "not_names": "ordinary words that name lists contain but that are not names here",
     "names": "extra given names and nicknames common among children in this language",

@@ -86,6 +86,14 @@ TR_PROPER = re.compile(
     r"(?<![\w'])([A-ZÇĞİÖŞÜ][a-zçğıöşü]{2,})['’](?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?)\b"
 )
 _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
+# a photo credit with a colon: "Foto: David R.", "(Photo: Privat)"; not "Na foto: Lorena, Davi"
+# (Portuguese "in the photo:" lists the children shown)
+CREDIT = re.compile(
+    r"(?<![Nn]a )(?<![Nn]esta )\b(?i:foto|fotos|photo|photos|bild|credit|cr[ée]dito?s?|fotografie)"
+    r"\s?:\s?((?:[^\W\d_][\w'’.-]*\s?){1,3})"
+)
+# the number suffixes of ordinals once normalised: "2nd" -> "2 nd", "2º" -> "2 o", "3e" -> "3 e"
+_ORDINAL = frozenset(["st", "nd", "rd", "th", "o", "a", "e", "er", "eme", "te", "de", "ste"])
 # "my oldest", "our youngest": a possessive and a birth order say "my child"
 _BIRTH_ORDER = frozenset(["oldest", "youngest", "eldest", "firstborn", "middle"])
 # the words of "5 year old", "3 month old", "2 yo" (the lexicons hold them as phrases)
@@ -393,6 +401,8 @@ class Names(Detector):
             if t.split(" ")[-1] not in stop and t.split(" ")[-1] not in generic
         }
         self._lexical = {t for t in lexical if " " not in t}
+        self._titles = single(("adult_title",))
+        self._title_phrases = phrases(("adult_title",))
         # phrases by first word: a name that starts a lexicon phrase here is that phrase
         # ("Mała dziewczynka", "Little girl"), not a name
         self._phrase_starts: dict[str, list[list[str]]] = {}
@@ -502,6 +512,32 @@ class Names(Detector):
             and tok not in URL_JUNK
         )
 
+    def _titled(self, raw: str, toks: list[str]) -> set[str]:
+        """Words named right after an adult's title, job or a photo credit: up to three
+        capitalised words (initials and a second title skipped: "Staff Sgt. Mario Volmer")."""
+        out = {fold(w) for m in CREDIT.finditer(raw) for w in _WORD.findall(m.group(1))}
+        titles, phrases = self._titles, self._title_phrases
+        if not titles.intersection(toks) and not any(p[-1] in toks for p in phrases):
+            return out
+        caps = {fold(t) for t in _WORD.findall(raw) if t[:1].isupper()}
+        lower = not caps
+        for i, t in enumerate(toks):
+            if t not in titles and not any(
+                p[-1] == t and toks[i - len(p) + 1 : i + 1] == p for p in phrases
+            ):
+                continue
+            taken = 0
+            for w in toks[i + 1 : i + 6]:
+                if w in titles or len(w) == 1:
+                    continue
+                if (lower or w in caps) and w not in self._stop and not w.isdigit():
+                    out.add(w)
+                    taken += 1
+                    if taken < 3:
+                        continue
+                break
+        return out
+
     def _any_name(self, norm: str) -> bool:
         names = self._names
         return any(t in names or (t[-1:] == "s" and t[:-1] in names) for t in norm.split())
@@ -534,7 +570,8 @@ class Names(Detector):
                 return f"{toks[i - 2]} {prev}"  # "my oldest elijah": kinship by birth order
             if i >= 2 and prev in _OF and toks[i - 2] in self._age_units:
                 return f"{toks[i - 2]} {prev}"
-            if _CHILD_NUM.match(nxt) and not self._age_adjective(toks, i + 1):
+            ordinal = i + 2 < len(toks) and toks[i + 2] in _ORDINAL  # "Happy 2nd birthday"
+            if _CHILD_NUM.match(nxt) and not ordinal and not self._age_adjective(toks, i + 1):
                 return f"age {nxt}"
             # "Jade a 3 ans", "Rosa tem 5 anos": one word, then an age with its unit
             after = toks[i + 2 : i + 4]
@@ -551,8 +588,10 @@ class Names(Detector):
                 if j == i + 1 and self._age_adjective(toks, j):
                     return None  # "Happy 5 year old boy": an adjective, not a name
                 # a number right next to a name is an age unless it is a date/size part
+                # ("/2019/11/tracy-...") or an ordinal ("5th")
                 other = toks[j + 1] if j + 1 < len(toks) else ""
-                if not other.isdigit():
+                before = toks[j - 1] if j >= 1 else ""
+                if not other.isdigit() and not before.isdigit() and other not in _ORDINAL:
                     return f"age {t}"
         if self._has_phrase(toks, i - WINDOW - 1, i + WINDOW + 2):
             return "phrase"
@@ -579,8 +618,7 @@ class Names(Detector):
         title = len(alpha) >= 2 and sum(t[0].isupper() for t in alpha) >= 0.8 * len(alpha)
         text_toks = text_norm.split()
         text_set = set(text_toks)
-        found: list[str] = []
-        anchor = ""
+        hits: list[tuple[str, str]] = []  # (name, the context that made it one)
         # a list of two or more capitalised names in a class/team/daycare row:
         # "Na foto: Lorena, Davi e Enzo", "Mia, Ben und Leon"
         if group_ctx and not lower and not title:
@@ -588,14 +626,12 @@ class Names(Detector):
                 caps_listed = [fold(w) for w in _WORD.findall(m.group(0)) if w[0].isupper()]
                 listed = [w for w in caps_listed if w in self._names]
                 if len(set(listed)) >= 2:
-                    found += listed
-                    anchor = "names in a group"
+                    hits += [(w, "names in a group") for w in listed]
                 elif len(set(caps_listed)) >= 3 and all(
                     w in self._names or self._unknown_ok(w) for w in caps_listed
                 ):
                     # three or more capitalised words listed in a class/team/daycare row
-                    found += caps_listed
-                    anchor = "names in a group"
+                    hits += [(w, "names in a group") for w in caps_listed]
         # a capitalised word right after a birthday word, in a row with a child's age, is the
         # child's name even when no list has it: "Feliz cumpleaños Valentina, 7 añitos"
         if birthday_age and not lower and not title:
@@ -611,16 +647,14 @@ class Names(Detector):
                     and tok not in self._stop
                     and tok not in self._places_br
                 ):
-                    found.append(tok)
-                    anchor = anchor or "birthday"
+                    hits.append((tok, "birthday"))
         # a capitalised word followed by a child's age in brackets or commas is a name:
         # "Maisie, aged 6, with", "Lena (8) und ihr Bruder Max (5)", "Isabella, 9, from Leeds"
         for m in NAME_AGE.finditer(raw):
             tok = fold(m.group(1))
             # the bracketed age is strong enough to take a stopword-looking "Ben (3)"
             if m.group(1)[0].isupper() and self._unknown_ok(tok, allow_stop=m.start(1) > 0):
-                found.append(tok)
-                anchor = anchor or "age after name"
+                hits.append((tok, "age after name"))
         if child_age and not lower and not title:
             # "Les 10 ans de Clément", "I 4 anni di Leonardo", "7 anos do Bernardo"
             for i in range(2, len(text_toks)):
@@ -631,23 +665,20 @@ class Names(Detector):
                     and tok in caps
                     and self._unknown_ok(tok)
                 ):
-                    found.append(tok)
-                    anchor = anchor or "birthday of"
+                    hits.append((tok, "birthday of"))
         if child_age:
             # Turkish proper nouns take their suffix after an apostrophe: "Ela'nın 1 yaş"
             for m in TR_PROPER.finditer(raw):
                 tok = fold(m.group(1))
                 if tok not in self._places_br:  # the apostrophe marks a proper noun
-                    found.append(tok)
-                    anchor = anchor or "birthday"
+                    hits.append((tok, "birthday"))
         # "наша Соня", "notre Gabin", "our Amelia": a possessive, then a capitalised word that
         # is no known word, in a row about a minor
         if minor_row and not lower and not title:
             for i in range(1, len(text_toks)):
                 tok = text_toks[i]
                 if text_toks[i - 1] in self._possessive and tok in caps and self._unknown_ok(tok):
-                    found.append(tok)
-                    anchor = anchor or text_toks[i - 1]
+                    hits.append((tok, text_toks[i - 1]))
         # a capitalised word right after a kinship word is a name even when no list has it:
         # "my daughter Wilhelmina (7)", "nosso filho Bartolomeu"
         if not lower and not title:
@@ -662,8 +693,7 @@ class Names(Detector):
                     and tok not in self._stop
                     and not (i + 1 < len(text_toks) and _ADULT_NUM.match(text_toks[i + 1]))
                 ):
-                    found.append(tok)
-                    anchor = anchor or text_toks[i - 1]
+                    hits.append((tok, text_toks[i - 1]))
         # URL slugs: a word on no list right after a child event or birthday, or right before
         # a child's age: "premiers-pas-timeo", "battesimo-tommaso", "eymen-8-yas"
         url_toks = url_words.split()
@@ -685,8 +715,7 @@ class Names(Detector):
                 and url_toks[i + 2] in self._age_units
             )
             if (after_event or before_age) and self._unknown_ok(tok):
-                found.append(tok)
-                anchor = anchor or ("event" if after_event else "age after name")
+                hits.append((tok, ("event" if after_event else "age after name")))
         for seg, is_text in ((text_toks, True), (url_toks, False)):
             for i, tok in enumerate(seg):
                 if tok not in self._names:
@@ -714,8 +743,7 @@ class Names(Detector):
                     nxt = seg[i + 1] if i + 1 < len(seg) else ""
                     a = "row context" if not _ADULT_NUM.match(nxt) else None
                 if a is not None:
-                    found.append(tok)
-                    anchor = anchor or a
+                    hits.append((tok, a))
         if cjk:
             for rx in (JA_SUFFIX, JA_KIN, JA_SAN_AGE, JA_AGE):
                 for m in rx.finditer(raw):
@@ -730,11 +758,19 @@ class Names(Detector):
                         # no kanji of days, events or schools in the word
                         if rx is JA_AGE or nxt not in "(（、と" or _JA_NOT_NAME_CHARS & set(g):
                             continue
-                    found.append(g)
-                    anchor = anchor or "ja pattern"
-        if not found:
+                    hits.append((g, "ja pattern"))
+        if not hits:
             return None
-        return found, anchor
+        # a name right after an adult's title, job or a photo credit is an adult's ("Staff
+        # Sgt. Mario V.", "homeschool author Catherine J.", "Foto: David R."), unless the
+        # caption gives that name a child's age ("coach's son Ben (8)" keeps Ben)
+        adults = self._titled(raw, text_toks)
+        if adults:
+            aged = {fold(m.group(1)) for m in NAME_AGE.finditer(raw)}
+            hits = [h for h in hits if h[0] not in adults or h[0] in aged]
+            if not hits:
+                return None
+        return [h[0] for h in hits], hits[0][1]
 
     def score(self, batch: pa.Table, ctx: BatchContext) -> pa.Table:
         """Score rows with child context where a name sits next to its anchor; evidence is initials only."""

@@ -99,6 +99,18 @@ def word_classes() -> pl.DataFrame:
 
 
 @lru_cache(maxsize=1)
+def _phrase_classes() -> dict[str, str]:
+    """The lexicon's multi-word terms by class, first class wins (as `word_classes`)."""
+    lex = load_lexicon()
+    out: dict[str, str] = {}
+    for c in WORD_CLASSES:
+        for t in lex.get(c):
+            if " " in t and t not in out:
+                out[t] = c
+    return out
+
+
+@lru_cache(maxsize=1)
 def _vocab_series() -> tuple[pl.Series, pl.Series]:
     """`vocab()` as Polars series, for vectorised membership tests."""
     keep, names = vocab()
@@ -795,11 +807,14 @@ def _anchor_tokens(table, idx: pl.Series, rid: np.ndarray) -> _Coded:
     (`row`). +0.02-0.03 identifiable AP on the real rows over 5 CV seeds (docs/detection.md)."""
     a = _take(table, ["names__anchor"], idx).with_columns(row=pl.Series(rid)).drop_nulls()
     anchor = pl.col("names__anchor")
+    phrase = _phrase_classes()
     kind = (
         pl.when(anchor.is_in(list(_ANCHOR_KINDS)))
         .then(anchor.replace_strict(_ANCHOR_KINDS, default=None))
         .when(anchor.str.starts_with("age "))
         .then(pl.lit("age"))
+        .when(anchor.is_in(list(phrase)))  # a lexicon phrase: "my oldest" is kinship
+        .then(anchor.replace_strict(phrase, default=None))
         .when(anchor.str.contains(" ", literal=True))
         .then(pl.lit("ageof"))
         .otherwise(pl.col("cls").fill_null("word"))
