@@ -691,6 +691,7 @@ class Names(Detector):
                     and not tok.isdigit()
                     and tok not in self._lexical
                     and tok not in self._stop
+                    and (tok in self._names or tok not in self._common)  # "Son Piggyback"
                     and not (i + 1 < len(text_toks) and _ADULT_NUM.match(text_toks[i + 1]))
                 ):
                     hits.append((tok, text_toks[i - 1]))
@@ -789,7 +790,8 @@ class Names(Detector):
         # shop names need a close anchor anyway; +0.007 CV identifiable AP on real rows)
         personal = s["relation"] | s["birthday"] | s["event"] | s["birth"]
         personal = personal | s["child_model"]
-        ctx = ctx & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~personal)
+        # stock libraries show child models and never name them: a word there is no child's name
+        ctx = ctx & ~s["stock"] & ~signals.negated(s) & ~adult_only & ~(s["neg_product"] & ~personal)
         # row-level context strong enough for a capitalised name anywhere in the row
         row_ctx = (
             (s["class_des"] | s["youth"] | s["youth_sport"] | s["event"] | s["birth"])
