@@ -88,3 +88,19 @@ def test_a_second_process_reads_what_the_first_built(tmp_path) -> None:
     assert a and [p.name for p in a] == [p.name for p in b]
     for pa_, pb in zip(a, b, strict=True):
         assert pq.read_table(pa_).equals(pq.read_table(pb))
+
+
+def test_workers_start_early_only_where_more_than_one_task_may_come(tmp_path) -> None:
+    from childguard.scan_cli import _ONE_TASK_BYTES, _more_than_one_task
+
+    small = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"url": ["https://x.example/a.jpg"], "text": ["a"]}), small)
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * _ONE_TASK_BYTES)
+    # one small local file is one task: it runs in the caller, no worker is spawned for it
+    assert not _more_than_one_task([str(small)])
+    assert _more_than_one_task([str(big)])
+    assert _more_than_one_task([str(small), str(small)])
+    assert _more_than_one_task([str(tmp_path)])  # a folder: its files are listed later
+    assert _more_than_one_task(["s3://bucket/part-*.parquet"])  # remote: not looked at here
+    assert _more_than_one_task([str(tmp_path / "missing.parquet")])  # the scan reports it
