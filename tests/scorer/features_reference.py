@@ -15,6 +15,7 @@ from childguard.scorer.features import (
     DETECTOR_FEATURES,
     SIGNAL_FEATURES,
     _evidence_words,
+    _parent_of,
     _vocab_series,
     word_classes,
 )
@@ -175,9 +176,11 @@ def reference_feature_frame(table, sig: pl.DataFrame, rows, vocab: pl.Series | N
     n = len(rows)
     idx = pl.Series("i", list(rows) if not isinstance(rows, pl.Series) else rows, dtype=pl.UInt32)
     rid = pl.Series("row", range(n), dtype=pl.UInt32)
-    sub = pl.from_arrow(table.select(["text", "url_words"])).gather(idx)
+    sub = pl.from_arrow(table.select(["text", "url_words", "text_norm"])).gather(idx)
     parts: list[pl.DataFrame] = [pl.DataFrame({"row": rid, "token": ["bias"] * n})]
     s = sig.select([c for c in SIGNAL_FEATURES if c in sig.columns]).gather(idx)
+    # features v7: a third-person possessive before a kinship or child word
+    s = s.with_columns(parent_of=sub["text_norm"].fill_null("").str.contains(_parent_of()))
     sig_long = (
         s.with_columns(pl.all().fill_null(False))
         .with_columns(row=rid)

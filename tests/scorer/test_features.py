@@ -92,3 +92,13 @@ def test_what_made_a_word_a_name_is_a_feature() -> None:
     }
     # no name found: no anchor token
     assert anchors("https://x.example/e.jpg", "a little boy plays in the park") == set()
+
+
+def test_a_named_parent_of_a_child_is_a_feature() -> None:
+    # a third-person possessive before a kinship word, in any language, with a name
+    for text in ("Tracy Wolfson with her sons on her car", "Maria lê para seu filho na praia"):
+        toks = _tokens("https://x.example/p.jpg", text)
+        assert {"s:parent_of", "x:name&parent"} <= toks, text
+    # a pet is no kin; "my son" is the writer's, not a named parent's
+    assert "s:parent_of" not in _tokens("https://x.example/q.jpg", "A boy and his dog")
+    assert "s:parent_of" not in _tokens("https://x.example/r.jpg", "My son Lucas at the beach")
