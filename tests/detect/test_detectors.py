@@ -106,6 +106,8 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     # an adult's title, job or a photo credit before the name; a child's age keeps the child
     ("names", "Homeschool author Catherine Jaime teaches children about art", None, False, "en"),
     ("names", "Jongen eet hamburger bij Burger King. Foto: David Rozing", None, False, "nl"),
+    ("names", "Rotterdam 20090321Foto: David Rozing. Jongen eet een hamburger", None, False, "nl"),
+    ("names", "Onkel Christian übernimmt die Brauerei von seinem Neffen Colin", None, False, "de"),
     ("names", "Staatsanwältin Simone Flammang über den Schutz der Kinder", None, False, "de"),
     ("names", "Coach Mike Smith and his son Ben (8) at the game", None, True, "en"),
     # stock libraries never name their child models; a common word after kinship is no name

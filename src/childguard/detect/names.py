@@ -89,7 +89,7 @@ _CHILD_NUM = re.compile(r"^(?:[0-9]|1[0-7])$")
 # a photo credit with a colon: "Foto: David R.", "(Photo: Privat)"; not "Na foto: Lorena, Davi"
 # (Portuguese "in the photo:" lists the children shown)
 CREDIT = re.compile(
-    r"(?<![Nn]a )(?<![Nn]esta )\b(?i:foto|fotos|photo|photos|bild|credit|cr[ée]dito?s?|fotografie)"
+    r"(?<![Nn]a )(?<![Nn]esta )(?<![^\W\d_])(?i:foto|fotos|photo|photos|bild|credit|cr[ée]dito?s?|fotografie)"
     r"\s?:\s?((?:[^\W\d_][\w'’.-]*\s?){1,3})"
 )
 # the number suffixes of ordinals once normalised: "2nd" -> "2 nd", "2º" -> "2 o", "3e" -> "3 e"
