@@ -110,6 +110,7 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ("names", "Onkel Christian übernimmt die Brauerei von seinem Neffen Colin", None, False, "de"),
     ("names", "Staatsanwältin Simone Flammang über den Schutz der Kinder", None, False, "de"),
     ("names", "Coach Mike Smith and his son Ben (8) at the game", None, True, "en"),
+    ("names", "Our little chef Emma baking cookies", None, True, "en"),
     # stock libraries never name their child models; a common word after kinship is no name
     ("names", "Father and Son Piggyback in a field", "https://us.123rf.com/450wm/x/42847542-father-and-son.jpg", False, "en"),
     ("names", "Father and Son Together in a field", None, False, "en"),

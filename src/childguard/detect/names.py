@@ -92,6 +92,10 @@ CREDIT = re.compile(
     r"(?<![Nn]a )(?<![Nn]esta )(?<![^\W\d_])(?i:foto|fotos|photo|photos|bild|credit|cr[ée]dito?s?|fotografie)"
     r"\s?:\s?((?:[^\W\d_][\w'’.-]*\s?){1,3})"
 )
+# words that make a job title a child's ("our little chef", "young author", "future coach")
+_YOUNG = frozenset(
+    ["little", "young", "junior", "mini", "tiny", "baby", "future", "budding", "aspiring", "my", "our"]
+)
 # the number suffixes of ordinals once normalised: "2nd" -> "2 nd", "2º" -> "2 o", "3e" -> "3 e"
 _ORDINAL = frozenset(["st", "nd", "rd", "th", "o", "a", "e", "er", "eme", "te", "de", "ste"])
 # "my oldest", "our youngest": a possessive and a birth order say "my child"
@@ -525,6 +529,8 @@ class Names(Detector):
             if t not in titles and not any(
                 p[-1] == t and toks[i - len(p) + 1 : i + 1] == p for p in phrases
             ):
+                continue
+            if i and toks[i - 1] in _YOUNG:  # "little chef Emma", "young author Maya"
                 continue
             taken = 0
             for w in toks[i + 1 : i + 6]:
