@@ -111,6 +111,10 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ("names", "Staatsanwältin Simone Flammang über den Schutz der Kinder", None, False, "de"),
     ("names", "Coach Mike Smith and his son Ben (8) at the game", None, True, "en"),
     ("names", "Our little chef Emma baking cookies", None, True, "en"),
+    # a month and a day are a date, not a name and an age; "1st Class" after a rank is no class
+    ("names", "Kids at the science fair on June 15, 2017 in Leeds", None, False, "en"),
+    ("names", "my daughter june 5 today", None, True, "en"),
+    ("child_terms", "Photo by Airman 1st Class Donald Knechtel at the base", None, False, "en"),
     # stock libraries never name their child models; a common word after kinship is no name
     ("names", "Father and Son Piggyback in a field", "https://us.123rf.com/450wm/x/42847542-father-and-son.jpg", False, "en"),
     ("names", "Father and Son Together in a field", None, False, "en"),

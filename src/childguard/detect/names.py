@@ -405,6 +405,7 @@ class Names(Detector):
             if t.split(" ")[-1] not in stop and t.split(" ")[-1] not in generic
         }
         self._lexical = {t for t in lexical if " " not in t}
+        self._months = single(("month",))
         self._titles = single(("adult_title",))
         self._title_phrases = phrases(("adult_title",))
         # phrases by first word: a name that starts a lexicon phrase here is that phrase
@@ -566,6 +567,8 @@ class Names(Detector):
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
         if _ADULT_NUM.match(nxt):
             return None
+        if nxt.isdigit() and toks[i] in self._months and not (i and toks[i - 1] in self._kin):
+            return None  # a date ("June 15, 2017"), unless kinship names her ("my daughter June 5")
         if i + 2 == len(toks) and nxt.isdigit():
             nxt = ""  # a number closing the caption numbers a photo series: "Rudy (3)"
         if strict:

@@ -89,6 +89,11 @@ PAREN_AGE = (
 )
 
 AT_HANDLE = r"(?:^|[^\w@])@[A-Za-z0-9_.]{3,}"
+# military and naval ranks with an ordinal class (on the normalised text: "1st" is "1 st")
+MILITARY_CLASS = (
+    r" (?:airman|airmen|seaman|seamen|petty officer|private|specialist|fireman|hospitalman|"
+    r"sailor|sailors|cadet|cadets) (?:1 st|2 nd|3 rd|first|second|third) class "
+)
 # A player's shirt number, not an age: "quarterback Tom Brady (12)", "catcher F. P. (12)".
 _SPORT_ROLE = (
     r"(?i:quarterback|qb|pitcher|catcher|kicker|punter|receiver|linebacker|lineman|tackle|"
@@ -378,6 +383,10 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                 "youth": both.str.contains(p.youth),
             },
         )
+        # "Airman 1st Class D. K." is a military rank, no class of pupils
+        cols["class_des"] &= ~_where(
+            sub, cols["class_des"], {"rank": both.str.contains(MILITARY_CLASS)}
+        )["rank"]
         cols |= _where(
             sub,
             digits,
