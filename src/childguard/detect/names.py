@@ -407,7 +407,10 @@ class Names(Detector):
         self._lexical = {t for t in lexical if " " not in t}
         self._months = single(("month",))
         self._titles = single(("adult_title",))
-        self._title_phrases = phrases(("adult_title",))
+        # multi-word titles by their last word ("staff sgt", "photo by")
+        self._title_ends: dict[str, list[list[str]]] = {}
+        for ph in phrases(("adult_title",)):
+            self._title_ends.setdefault(ph[-1], []).append(ph)
         # phrases by first word: a name that starts a lexicon phrase here is that phrase
         # ("Mała dziewczynka", "Little girl"), not a name
         self._phrase_starts: dict[str, list[list[str]]] = {}
@@ -517,22 +520,21 @@ class Names(Detector):
             and tok not in URL_JUNK
         )
 
-    def _titled(self, raw: str, toks: list[str]) -> set[str]:
+    def _titled(self, raw: str, toks: list[str], caps: set[str], lower: bool) -> set[str]:
         """Words named right after an adult's title, job or a photo credit: up to three
-        capitalised words (initials and a second title skipped: "Staff Sgt. Mario Volmer")."""
+        capitalised words (any word in an all-lower-case caption; initials and a second title
+        skipped: "Staff Sgt. Mario Volmer"). caps, lower: `_row`'s view of the caption."""
         out = {fold(w) for m in CREDIT.finditer(raw) for w in _WORD.findall(m.group(1))}
-        titles, phrases = self._titles, self._title_phrases
-        if not titles.intersection(toks) and not any(p[-1] in toks for p in phrases):
-            return out
-        caps = {fold(t) for t in _WORD.findall(raw) if t[:1].isupper()}
-        lower = not caps
+        titles, ends = self._titles, self._title_ends
         for i, t in enumerate(toks):
             if t not in titles and not any(
-                p[-1] == t and toks[i - len(p) + 1 : i + 1] == p for p in phrases
+                toks[i - len(p) + 1 : i + 1] == p for p in ends.get(t, ())
             ):
                 continue
             if i and toks[i - 1] in _YOUNG:  # "little chef Emma", "young author Maya"
                 continue
+            if any(w in self._child_words for w in toks[i + 1 : i + 4]):
+                continue  # "chef bambina Greta": the job is a child's
             taken = 0
             for w in toks[i + 1 : i + 6]:
                 if w in titles or len(w) == 1:
@@ -659,8 +661,10 @@ class Names(Detector):
                     hits.append((tok, "birthday"))
         # a capitalised word followed by a child's age in brackets or commas is a name:
         # "Maisie, aged 6, with", "Lena (8) und ihr Bruder Max (5)", "Isabella, 9, from Leeds"
+        aged: set[str] = set()  # words the caption gives a child's age
         for m in NAME_AGE.finditer(raw):
             tok = fold(m.group(1))
+            aged.add(tok)
             # the bracketed age is strong enough to take a stopword-looking "Ben (3)"
             if m.group(1)[0].isupper() and self._unknown_ok(tok, allow_stop=m.start(1) > 0):
                 hits.append((tok, "age after name"))
@@ -774,9 +778,8 @@ class Names(Detector):
         # a name right after an adult's title, job or a photo credit is an adult's ("Staff
         # Sgt. Mario V.", "homeschool author Catherine J.", "Foto: David R."), unless the
         # caption gives that name a child's age ("coach's son Ben (8)" keeps Ben)
-        adults = self._titled(raw, text_toks)
+        adults = self._titled(raw, text_toks, caps, lower)
         if adults:
-            aged = {fold(m.group(1)) for m in NAME_AGE.finditer(raw)}
             hits = [h for h in hits if h[0] not in adults or h[0] in aged]
             if not hits:
                 return None

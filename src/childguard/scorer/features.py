@@ -87,28 +87,31 @@ WORD_CLASSES = (
 def word_classes() -> pl.DataFrame:
     """(w, cls): the lexicon's one-word terms by class (words of multi-word terms, "de" of
     "dia de vida", and two-letter terms outside kinship and possessives, "an", stay plain)."""
-    lex = load_lexicon()
-    out: dict[str, str] = {}
-    for c in WORD_CLASSES:
-        for w in lex.get(c):
-            short = len(w) <= 2 and c not in ("relation", "possessive")
-            if " " not in w and not w.isdigit() and not short and w not in out:
-                out[w] = c
+    out = {
+        w: c
+        for w, c in _first_classes().items()
+        if " " not in w and not w.isdigit() and not (len(w) <= 2 and c not in ("relation", "possessive"))
+    }
     return pl.DataFrame(
         {"w": list(out), "cls": list(out.values())}, schema={"w": pl.String, "cls": pl.String}
     )
 
 
 @lru_cache(maxsize=1)
-def _phrase_classes() -> dict[str, str]:
-    """The lexicon's multi-word terms by class, first class wins (as `word_classes`)."""
+def _first_classes() -> dict[str, str]:
+    """Every lexicon term of WORD_CLASSES with its first class."""
     lex = load_lexicon()
     out: dict[str, str] = {}
     for c in WORD_CLASSES:
         for t in lex.get(c):
-            if " " in t and t not in out:
-                out[t] = c
+            out.setdefault(t, c)
     return out
+
+
+@lru_cache(maxsize=1)
+def _phrase_classes() -> dict[str, str]:
+    """The lexicon's multi-word terms by class, first class wins (as `word_classes`)."""
+    return {t: c for t, c in _first_classes().items() if " " in t}
 
 
 @lru_cache(maxsize=1)
@@ -874,8 +877,6 @@ def _row_lang(hits: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return hits["row"].to_numpy().astype(np.int64), hits["lang"].to_numpy().astype(np.int64)
 
 
-# pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"
-# above the sum of its parts, and that conjunction is what separates a named child from news
 # third-person possessives before a kinship or child word: "her sons", "seu filho", "ihrer
 # Tochter". With a name in the caption the row names a parent, and through them the child
 # ("T. W. with her sons"; 10 of the 11 such real labelled rows are identifiable)
@@ -896,6 +897,8 @@ def _parent_of() -> str:
     return rf" (?:{'|'.join(_THIRD_PERSON)}) (?:[^ ]+ )?(?:{'|'.join(map(re.escape, words))}) "
 
 
+# pairs of these make `x:a&b` tokens: a linear model cannot weigh "a name AND a child word"
+# above the sum of its parts, and that conjunction is what separates a named child from news
 CONJUNCT = {
     "s:child": "child", "s:child_human": "child", "s:relation": "rel", "s:age_child": "age",
     "s:paren_age": "age", "s:school": "school", "s:youth_sport": "sport", "s:birthday": "bday",
