@@ -15,10 +15,10 @@ from childguard.detect.lexicon import (
     load_name_list,
 )
 
-LANGS = ["de", "en", "es", "fr", "id", "it", "ja", "nl", "pl", "pt", "ru", "tr", "zh"]
+LANGS = ["de", "en", "es", "fr", "id", "it", "ja", "nl", "pl", "pt", "ru", "sq", "tr", "zh"]
 
 
-def test_thirteen_languages_ship() -> None:
+def test_fourteen_languages_ship() -> None:
     assert sorted(p.stem for p in LEXICON_DIR.glob("*.toml")) == LANGS
 
 

@@ -112,3 +112,23 @@ def test_ordinary_words_read_as_youth_teams_or_ages() -> None:
     assert s["paren_age"].to_list()[4:7] == [False, False, True]
     # the birth announcement stays a candidate by its birth words
     assert s["candidate"].to_list() == [False, True, True, True, False, True, True, False, True]
+
+
+def test_words_common_in_another_sense_are_no_reason_alone() -> None:
+    """`not_alone` terms ("turned", Indonesian "RS", NATO) make no candidate by themselves,
+    and still count beside other evidence; French "ne ... pas" is no "né" (born)."""
+    s = _signals(
+        [
+            "The old mill turned into a hotel",
+            "Emma turned 5 today!",
+            "Porto Alegre RS, Brasil",
+            "NATO summit in Brussels",
+            "Le ministre ne profite pas du voyage",
+            "Notre fils Léo est né le 3 mai",
+            "his big bro jack, my son",
+        ]
+    )
+    assert s["candidate"].to_list() == [False, True, False, False, False, True, True]
+    assert s["birth"].to_list()[4:6] == [False, True]
+    # a weak word still counts on a row screened by another: "bro" is kin beside "son"
+    assert s["relation"].to_list()[6]

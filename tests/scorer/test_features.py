@@ -102,3 +102,15 @@ def test_a_named_parent_of_a_child_is_a_feature() -> None:
     # a pet is no kin; "my son" is the writer's, not a named parent's
     assert "s:parent_of" not in _tokens("https://x.example/q.jpg", "A boy and his dog")
     assert "s:parent_of" not in _tokens("https://x.example/r.jpg", "My son Lucas at the beach")
+
+
+def test_a_child_word_read_as_another_languages_stopword_is_a_false_friend() -> None:
+    # French "son" is "his": with three other French stopwords it is no kinship word
+    fr = _tokens("https://x.example/a.jpg", "La cote de confiance du ministre ne profite pas de son voyage à la mer")
+    assert "s:false_friend" in fr
+    # an English caption with a Spanish surname keeps its son
+    assert "s:false_friend" not in _tokens("https://x.example/b.jpg", "my son Pedro de la Cruz")
+    # a real child word beside the false friend keeps the row
+    assert "s:false_friend" not in _tokens(
+        "https://x.example/c.jpg", "Son fils joue dans le parc avec les enfants de la ville"
+    )

@@ -231,7 +231,9 @@ def patterns(lex_dir: str | None = None) -> Patterns:
         [t for t in g("youth_sport") if len(t) > 3 and t not in _AGE_GROUP_PREFIXES]
     )
     terms["school"] = word_patterns([t for t in g("school") if len(t) > 2])
-    context = sorted({p for c in POSITIVE for p in terms[c]})
+    # terms that alone are no reason to look closer (the screen skips them; details keep them)
+    weak = set(word_patterns(g("not_alone")))
+    context = sorted({p for c in POSITIVE for p in terms[c]} - weak)
     pairs = sorted({(t, c) for c in DETAIL for t in terms[c]})
     return Patterns(
         context_terms=context,

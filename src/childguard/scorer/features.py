@@ -33,10 +33,10 @@ from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "7"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`
+FEATURE_VERSION = "8"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`
 # models of these versions score the same under today's features: v6 only added tokens, which
 # a v5 model holds no weight for
-READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7"})
+READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7", "8"})
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -864,7 +864,45 @@ def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame, n: int) -> pl.DataFrame
         same = np.bincount(r[(b >= 0) & (g == b)], minlength=n) > 0
         rows = np.flatnonzero(hit & ~same)
         parts.append(_rows_token(pl.Series(rows, dtype=pl.UInt32), token))
+    parts.append(_rows_token(_false_friend_rows(ct, counts, child), "s:false_friend"))
     return pl.concat(parts)
+
+
+@lru_cache(maxsize=1)
+def _false_friends() -> pl.DataFrame:
+    """(wid, lc, ls): a one-word child term of language lc that is a stopword of language ls
+    and no child word there (English "son" is French and Spanish "his" / "are")."""
+    _, stop, child = _language_ids()
+    return (
+        child.rename({"lang": "lc"})
+        .join(stop.rename({"lang": "ls"}), on="wid")
+        .join(child.rename({"lang": "ls"}), on=["wid", "ls"], how="anti")
+    )
+
+
+def _false_friend_rows(ct: pl.DataFrame, counts: np.ndarray, child: pl.DataFrame) -> pl.Series:
+    """Rows whose every caption child word is a false friend read in the other language: at
+    least 3 other stopwords of that language in the row, and more than of the word's own
+    ("la cote de confiance ... de son activité" holds no son). `_language_tokens`' counts."""
+    pairs = ct.unique()  # (row, wid): once per word and row
+    kids = pairs.join(child.select("wid").unique(), on="wid")
+    ff = pairs.join(_false_friends(), on="wid")
+    if ff.is_empty():
+        return pl.Series([], dtype=pl.UInt32)
+    occ = ct.group_by("row", "wid").len()
+    ff = ff.join(occ, on=["row", "wid"])
+    r = ff["row"].to_numpy().astype(np.int64)
+    other = counts[r, ff["ls"].to_numpy().astype(np.int64)] - ff["len"].to_numpy()
+    own = counts[r, ff["lc"].to_numpy().astype(np.int64)]
+    read = ff.filter(pl.Series((other >= 3) & (other > own))).select("row", "wid").unique()
+    n_kids = kids.group_by("row").len()
+    n_read = read.group_by("row").len()
+    return (
+        n_kids.join(n_read, on="row", suffix="_ff")
+        .filter(pl.col("len") == pl.col("len_ff"))["row"]
+        .cast(pl.UInt32)
+        .sort()
+    )
 
 
 def _rows_token(rows: pl.Series, token: str) -> pl.DataFrame:
