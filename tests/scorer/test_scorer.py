@@ -82,6 +82,35 @@ def test_training_is_reproducible(labelled, trained) -> None:
         assert np.array_equal(again.oof[h], trained.oof[h])
 
 
+def test_url_word_grams_and_counts_are_made_but_not_trained_on(trained) -> None:
+    """`u:` and `n:` tokens are in the training rows' features, never in a model trained now;
+    scoring makes the slug's word grams only for a vocabulary that holds some (older models)."""
+    import pyarrow as pa
+
+    from childguard.engine.batch import score_batch_with_context
+    from childguard.scorer.features import feature_frame
+    from childguard.scorer.train import text_detectors
+
+    made = {t for f in trained.data.features if f for t in f}
+    assert any(t.startswith("u:") for t in made) and any(t.startswith("n:") for t in made)
+    vocab = trained.model.vocab.tolist()
+    assert not [t for t in vocab if t.startswith(("u:", "n:"))]
+    batch = pa.table(
+        {
+            "row_index": pa.array([0], pa.int64()),
+            "url": ["https://x.example/my-son-lucas-5-years.jpg"],
+            "text": ["My son Lucas, 5 years old"],
+        }
+    )
+    table, ctx = score_batch_with_context(batch, text_detectors())
+    rows = np.array([0])
+    old = pl.Series(sorted({*vocab, "u:son", "u:my_son"}), dtype=pl.String)
+    assert {"u:son", "u:my_son"} <= set(feature_frame(table, ctx.signals, rows, old)["token"])
+    new = feature_frame(table, ctx.signals, rows, pl.Series(vocab, dtype=pl.String))
+    assert not new.filter(pl.col("token").str.starts_with("u:")).height
+    assert new.height
+
+
 def test_learns_and_is_probability(trained) -> None:
     labels = trained.data.labels
     oof = trained.oof

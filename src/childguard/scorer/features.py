@@ -590,7 +590,7 @@ def feature_ids(table, sig: pl.DataFrame, rows, vocab: pl.Series) -> tuple[np.nd
     each distinct pair once. Tokens are looked up in the vocabulary once per distinct token of
     a part, and n-grams de-duplicated as integers (row, position)."""
     index = _vocab_index(vocab)
-    grams, parts = _feature_parts(table, sig, rows)
+    grams, parts = _feature_parts(table, sig, rows, url_words=index.url_words)
     # one vocabulary look-up for every part's distinct tokens (each cast costs ~1 ms)
     names = [p.names if isinstance(p, _Coded) else p["token"] for p in (*grams, *parts)]
     codes = index.codes(pl.concat(names))
@@ -624,6 +624,8 @@ class _VocabIndex:
         """Index `vocab` (distinct tokens)."""
         self.vocab = vocab
         self.enum = pl.Enum(vocab)
+        # models trained since URL-slug word grams are left out hold none: skip making them
+        self.url_words = bool(vocab.str.starts_with("u:").any())
 
     def codes(self, tokens: pl.Series) -> np.ndarray:
         """Per token, its position in the vocabulary (-1 for none; int64)."""
@@ -642,9 +644,12 @@ def _vocab_index(vocab: pl.Series) -> _VocabIndex:
     return _VOCAB_INDEX[0]
 
 
-def _feature_parts(table, sig: pl.DataFrame, rows) -> tuple[list[_Part], list[_Part]]:
+def _feature_parts(
+    table, sig: pl.DataFrame, rows, url_words: bool = True
+) -> tuple[list[_Part], list[_Part]]:
     """The parts of `feature_frame`: (n-grams, which repeat within a row; the others, which
-    hold each (row, token) at most once)."""
+    hold each (row, token) at most once). url_words: make the URL slug's word grams (`u:`;
+    the slug's class grams `ku:` are always made)."""
     n = len(rows)
     idx = pl.Series("i", rows, dtype=pl.UInt32)
     rid = np.arange(n, dtype=np.uint32)
@@ -672,7 +677,8 @@ def _feature_parts(table, sig: pl.DataFrame, rows) -> tuple[list[_Part], list[_P
     for prefix, pos, ent, kp in ((("t:", cpos, cent, "k:"), ("u:", upos, uent, "ku:"))):
         row = pos["row"].to_numpy()
         e = pos["e"].to_numpy().astype(np.int64)
-        grams += _word_grams(row, e, ent["tok"], prefix)
+        if prefix == "t:" or url_words:
+            grams += _word_grams(row, e, ent["tok"], prefix)
         sym = ent["sym"]
         if sym.null_count():  # a symbol outside _SYMBOLS: the string path
             tf = pos.select("row").hstack(ent.gather(pos["e"]).select("tok", "cls"))
