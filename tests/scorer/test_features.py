@@ -114,3 +114,14 @@ def test_a_child_word_read_as_another_languages_stopword_is_a_false_friend() -> 
     assert "s:false_friend" not in _tokens(
         "https://x.example/c.jpg", "Son fils joue dans le parc avec les enfants de la ville"
     )
+
+
+def test_a_school_team_is_a_sport_word_beside_a_school_or_boys_girls_word() -> None:
+    toks = _tokens("https://x.example/l.jpg", "Stevenson vs New Trier boys lacrosse action from Tuesday")
+    assert {"s:team_sport", "x:child&team"} <= toks
+    toks = _tokens("https://x.example/h.jpg", "High school roundup: B. P. nets two goals in field hockey")
+    assert {"s:team_sport", "x:school&team"} <= toks
+    # a professional with his son after a football game: a sport, no school team
+    toks = _tokens("https://x.example/t.jpg", "Tampa Bay quarterback T. B. (12) hugs his son after the football game")
+    assert "s:team_sport" in toks
+    assert "x:school&team" not in toks and "x:child&team" not in toks

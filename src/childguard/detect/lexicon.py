@@ -60,6 +60,8 @@ CATEGORIES: dict[str, str] = {
     "pet_words": "child words people also call their pets (baby, bebê, малыш)",
     "first_day": "'first day' phrases: a child's first school day next to a school word",
     "stopwords": "function words and everyday words that are never names",
+    "team_sport": "team sports and school-sport words (lacrosse, varsity, futsal): beside a "
+    "school word or 'boys'/'girls', a school team",
     "not_alone": "terms of the categories above that alone do not make a row a candidate: "
     "common in another sense (turned, bro, My Little Pony, Indonesian RS/BB, NATO); "
     "they still count beside other evidence",

@@ -44,7 +44,7 @@ NEGATIVE = (
     "stock",
 )
 # Categories matched on candidate rows (one automaton; matches mapped back to categories).
-DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")
+DETAIL = (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words", "team_sport")
 # Categories whose matched word is shown as child_terms evidence.
 EVIDENCE_CATEGORIES = [
     "child_model",
@@ -224,7 +224,7 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     )
     terms = {
         c: word_patterns(g(c))
-        for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words")
+        for c in (*POSITIVE, *NEGATIVE, "class_word", "possessive", "pet_words", "team_sport")
     }
     # an age-group prefix is a youth team only before an age ("under 12", not "under the pier")
     terms["youth_sport"] = word_patterns(
@@ -443,7 +443,7 @@ _NEED = ("birth", "hospital", "birthday", "event", "relation")
 _ORDER = (
     *POSITIVE, *NEGATIVE, "age_child", "class_des", "youth", "at", "paren_age", "adult_paren",
     "shirt_number", "pet_emoji", "age_adult", "date", "time", "weight", "length", "class_word",
-    "class_num", "possessive", "child_human",
+    "class_num", "possessive", "child_human", "team_sport",
 )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "8"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`
+FEATURE_VERSION = "8"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`, `s:team_sport`
 # models of these versions score the same under today's features: v6 only added tokens, which
 # a v5 model holds no weight for
 READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7", "8"})
@@ -45,7 +45,7 @@ SIGNAL_FEATURES = (
     "neg_pet", "neg_doll", "neg_religious", "neg_campaign", "neg_adult", "adult_person",
     "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number", "pet_emoji",
     "age_adult", "date", "time", "weight", "length", "class_word", "class_num", "possessive",
-    "child_human", "pet_words", "stock",
+    "child_human", "pet_words", "stock", "team_sport",
 )  # fmt: skip
 DETECTOR_FEATURES = (
     "ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names", "places",
@@ -79,7 +79,7 @@ WORD_CLASSES = (
     "child", "relation", "possessive", "school", "class_word", "youth_sport", "hospital",
     "birthday", "birth", "first_day", "event", "age_years", "age_months", "age_days",
     "age_prefix", "child_ambiguous", "pet_words", "neg_pet", "neg_doll", "neg_religious",
-    "neg_product", "neg_campaign", "adult_person", "neg_adult", "month", "stock",
+    "neg_product", "neg_campaign", "adult_person", "neg_adult", "month", "stock", "team_sport",
 )  # fmt: skip
 
 
@@ -949,7 +949,7 @@ CONJUNCT = {
     "s:birth": "birth", "s:hospital": "birth", "s:neg_product": "neg", "s:neg_pet": "pet",
     "s:pet_words": "pet", "s:adult_person": "adult", "s:neg_adult": "adult", "s:age_adult": "adult",
     "s:date": "date", "s:possessive": "poss", "s:stock": "stock", "s:shirt_number": "adult",
-    "s:parent_of": "parent",
+    "s:parent_of": "parent", "s:team_sport": "team",
     "n:names=1": "name", "n:names=2": "name", "n:names=3": "name",
     "n:urlnames=1": "urlname", "n:urlnames=2": "urlname", "n:urlnames=3": "urlname",
 }  # fmt: skip
