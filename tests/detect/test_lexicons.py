@@ -150,3 +150,15 @@ def test_chinese_terms_leave_japanese_rows_alone(tmp_path: Path) -> None:
         "還暦祝い 60歳 誕生日", "中学生の息子と", "病院で誕生しました",
     ]  # fmt: skip
     assert _signals(ja).equals(_signals(ja, str(tmp_path)))
+
+
+def test_not_alone_terms_are_terms_of_a_screen_category() -> None:
+    """A `not_alone` term only takes a screen term out: one listed in no positive category
+    (a typo, a word moved) would do nothing, silently."""
+    from childguard.detect.lexicon import load_lexicon
+    from childguard.detect.signals import POSITIVE
+
+    lex = load_lexicon()
+    positive = {t for c in POSITIVE for t in lex.get(c)}
+    weak = lex.get("not_alone")
+    assert weak and not [t for t in weak if t not in positive]

@@ -63,7 +63,7 @@ CATEGORIES: dict[str, str] = {
     "team_sport": "team sports and school-sport words (lacrosse, varsity, futsal): beside a "
     "school word or 'boys'/'girls', a school team",
     "not_alone": "terms of the categories above that alone do not make a row a candidate: "
-    "common in another sense (turned, bro, My Little Pony, Indonesian RS/BB, NATO); "
+    "common in another sense (turned, bro, Indonesian RS/BB, NATO, German ist); "
     "they still count beside other evidence",
 }
 

@@ -870,31 +870,34 @@ def _language_tokens(ct: pl.DataFrame, ut: pl.DataFrame, n: int) -> pl.DataFrame
         same = np.bincount(r[(b >= 0) & (g == b)], minlength=n) > 0
         rows = np.flatnonzero(hit & ~same)
         parts.append(_rows_token(pl.Series(rows, dtype=pl.UInt32), token))
-    parts.append(_rows_token(_false_friend_rows(ct, counts, child), "s:false_friend"))
+    parts.append(_rows_token(_false_friend_rows(ct, counts), "s:false_friend"))
     return pl.concat(parts)
 
 
 @lru_cache(maxsize=1)
-def _false_friends() -> pl.DataFrame:
-    """(wid, lc, ls): a one-word child term of language lc that is a stopword of language ls
-    and no child word there (English "son" is French and Spanish "his" / "are")."""
+def _false_friends() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """((wid, lc, ls): a one-word child term of language lc that is a stopword of language ls
+    and no child word there (English "son" is French and Spanish "his" / "are"); (wid) of
+    every child word, each once)."""
     _, stop, child = _language_ids()
-    return (
+    ff = (
         child.rename({"lang": "lc"})
         .join(stop.rename({"lang": "ls"}), on="wid")
         .join(child.rename({"lang": "ls"}), on=["wid", "ls"], how="anti")
     )
+    return ff, child.select("wid").unique()
 
 
-def _false_friend_rows(ct: pl.DataFrame, counts: np.ndarray, child: pl.DataFrame) -> pl.Series:
+def _false_friend_rows(ct: pl.DataFrame, counts: np.ndarray) -> pl.Series:
     """Rows whose every caption child word is a false friend read in the other language: at
     least 3 other stopwords of that language in the row, and more than of the word's own
     ("la cote de confiance ... de son activité" holds no son). `_language_tokens`' counts."""
+    friends, child_wids = _false_friends()
     pairs = ct.unique()  # (row, wid): once per word and row
-    kids = pairs.join(child.select("wid").unique(), on="wid")
-    ff = pairs.join(_false_friends(), on="wid")
+    ff = pairs.join(friends, on="wid")
     if ff.is_empty():
         return pl.Series([], dtype=pl.UInt32)
+    kids = pairs.join(child_wids, on="wid")
     occ = ct.group_by("row", "wid").len()
     ff = ff.join(occ, on=["row", "wid"])
     r = ff["row"].to_numpy().astype(np.int64)
