@@ -130,6 +130,20 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ),
     ("names", "Mała dziewczynka bawi się w parku", None, False, "pl"),
     ("names", "Fachada da Escola Coronel Ambrósio Teixeira", None, False, "pt"),
+    # a plural lexicon word is no name's possessive ("Juniors" is not Junior's)
+    ("names", "Canadians cheer on Team Canada at the World Juniors", None, False, "en"),
+    # a listed group of capitalised words needs a known name among them (German nouns)
+    ("names", "Kinder in der Kita: Vorbeugung, Symptome und Behandlungen", None, False, "de"),
+    ("names", "Die Kinder der Igelgruppe: Mia, Jonte und Fiete", None, True, "de"),
+    # an artist's credit closing the caption is an adult's name; a child's drawing keeps hers
+    ("names", "Baby whitetail by Lori Tordsen", None, False, "en"),
+    ("names", "Beat the KID - by Jan Markos", None, False, "en"),
+    ("names", "Photograph Kabul Blind School children by James Herzog on 500px", None, False, "en"),
+    ("names", "A drawing by my daughter Emma", None, True, "en"),
+    # function words on name lists ("Any") and holidays ("Valentine's Day") are no names
+    ("names", "these were gifted to my son. any info?", None, False, "en"),
+    ("names", "Baby clothes: Valentine's Day gifts for the little ones", None, False, "en"),
+    ("names", "my daughter Valentine at the park", None, True, "en"),
     # places (only on rows about a minor) ---------------------------------------------------
     ("places", "Menino de 7 anos em Uberlândia", None, True, "pt"),
     ("places", "Uberlândia vista do alto", None, False, "pt"),

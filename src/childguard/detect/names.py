@@ -14,8 +14,8 @@ Japanese: name + ちゃん/くん, kinship word + name (息子の悠真), name +
 Names no list has are found by structure, and only when the word is no known word (lexicons,
 stopwords, places, everyday words): "my daughter Wilhelmina", "Maisie, aged 6,", "Les 10 ans de
 Clément", "Ela'nın 1 yaş", "наша Соня" in a row about a minor, three or more capitalised words
-listed in a class/daycare row, and slug words right after a child event near the slug's end
-("premiers-pas-timeo") or right before a child's age ("eymen-8-yas").
+listed in a class/daycare row with a known name among them, and slug words right after a child
+event near the slug's end ("premiers-pas-timeo") or right before a child's age ("eymen-8-yas").
 
 Vectorised filters pick the few candidate rows; only those get per-row Python.
 Evidence carries initials only (`name:L. context:filho`).
@@ -92,6 +92,9 @@ CREDIT = re.compile(
     r"(?<![Nn]a )(?<![Nn]esta )(?<![^\W\d_])(?i:foto|fotos|photo|photos|bild|credit|cr[ée]dito?s?|fotografie)"
     r"\s?:\s?((?:[^\W\d_][\w'’.-]*\s?){1,3})"
 )
+# an artist's or author's credit closing the caption: "Baby whitetail by Lori T.", "Beat the
+# KID - by Jan M.", "... by James H. on 500px" (capitalised words only, checked in `_titled`)
+BY_CREDIT = re.compile(r"\b[Bb]y\s+((?:[^\W\d_][\w'’.-]*\s?){1,3}?)(?:\s*\bon\s+\w+)?[\s.!]*$")
 # words that make a job title a child's ("our little chef", "young author", "future coach")
 _YOUNG = frozenset(
     ["little", "young", "junior", "mini", "tiny", "baby", "future", "budding", "aspiring", "my", "our"]
@@ -525,6 +528,11 @@ class Names(Detector):
         capitalised words (any word in an all-lower-case caption; initials and a second title
         skipped: "Staff Sgt. Mario Volmer"). caps, lower: `_row`'s view of the caption."""
         out = {fold(w) for m in CREDIT.finditer(raw) for w in _WORD.findall(m.group(1))}
+        m = BY_CREDIT.search(raw)
+        if m is not None and not lower:
+            words = _WORD.findall(m.group(1))
+            if words and all(w[0].isupper() for w in words):
+                out |= {fold(w) for w in words}
         titles, ends = self._titles, self._title_ends
         for i, t in enumerate(toks):
             if t not in titles and not any(
@@ -638,10 +646,14 @@ class Names(Detector):
                 listed = [w for w in caps_listed if w in self._names]
                 if len(set(listed)) >= 2:
                     hits += [(w, "names in a group") for w in listed]
-                elif len(set(caps_listed)) >= 3 and all(
-                    w in self._names or self._unknown_ok(w) for w in caps_listed
+                elif (
+                    len(set(caps_listed)) >= 3
+                    and listed
+                    and all(w in self._names or self._unknown_ok(w) for w in caps_listed)
                 ):
-                    # three or more capitalised words listed in a class/team/daycare row
+                    # three or more capitalised words listed in a class/team/daycare row,
+                    # one a known name (German nouns are capitalised: "bei Kindern:
+                    # Vorbeugung, Symptome und Behandlungen" lists none)
                     hits += [(w, "names in a group") for w in caps_listed]
         # a capitalised word right after a birthday word, in a row with a child's age, is the
         # child's name even when no list has it: "Feliz cumpleaños Valentina, 7 añitos"
@@ -740,6 +752,9 @@ class Names(Detector):
                         and tok[-1] == "s"
                         and base in self._names
                         and base not in self._strict  # "fleurs" is flowers, not Fleur's
+                        # a lexicon word as it stands: "World Juniors" is no Junior's
+                        and tok not in self._child_words
+                        and tok not in self._lexical
                     ):
                         tok = tok[:-1]
                     else:
@@ -780,7 +795,8 @@ class Names(Detector):
         # caption gives that name a child's age ("coach's son Ben (8)" keeps Ben)
         adults = self._titled(raw, text_toks, caps, lower)
         if adults:
-            hits = [h for h in hits if h[0] not in adults or h[0] in aged]
+            # (a hit may be the caption's word less a possessive "s": "Markos" -> "marko")
+            hits = [h for h in hits if not {h[0], h[0] + "s"} & adults or h[0] in aged]
             if not hits:
                 return None
         return [h[0] for h in hits], hits[0][1]
