@@ -10,8 +10,13 @@ Output (gzipped TSV, normalised like `textnorm.normalize_terms`):
                        names, 0.5 for names from other sources)
   places.tsv.gz        place <TAB> kind (br_city | br_state | city)
   common_words.tsv.gz  everyday words (faker lorem lists) that are not names
+  everyday_words.tsv.gz  the most frequent words per language of pyspellchecker's frequency
+                       dictionaries (MIT; counted on OpenSubtitles2018), less every given name:
+                       the names detector's rules for names no list has refuse them ("desk",
+                       "exercise", "symptome"); the scorer's vocabulary keeps to common_words
 
 Run: python tools/build_name_lists.py /path/to/names_br_ibge.csv
+     python tools/build_name_lists.py --everyday   (only everyday_words, from the shipped names)
 """
 
 from __future__ import annotations
@@ -186,6 +191,35 @@ def common_words() -> list[str]:
     return out
 
 
+# pyspellchecker dictionaries and how many of each one's most frequent words to take
+EVERYDAY = {"en": 25_000, "pt": 10_000, "es": 10_000, "fr": 10_000, "de": 10_000, "it": 8_000,
+            "nl": 8_000}  # fmt: skip
+
+
+def everyday_words(names: set[str]) -> list[str]:
+    """The most frequent words of each `EVERYDAY` language (pyspellchecker's word-frequency
+    dictionaries), normalised, alphabetic, two letters or more, less `names`."""
+    from importlib import resources
+
+    out: set[str] = set()
+    for lang, n in EVERYDAY.items():
+        blob = (resources.files("spellchecker") / "resources" / f"{lang}.json.gz").read_bytes()
+        freq: dict[str, int] = json.loads(gzip.decompress(blob))
+        top = [w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+        out |= {w for w in norm(top) if w and " " not in w and w.isalpha() and len(w) >= 2}
+    return sorted(out - names)
+
+
+def write_everyday() -> None:
+    """everyday_words.tsv.gz from the shipped given names."""
+    names = {ln.split("\t")[0] for ln in gzip.decompress(
+        (OUT / "given_names.tsv.gz").read_bytes()).decode("utf-8").splitlines()
+        if ln and not ln.startswith("#")}  # fmt: skip
+    words = everyday_words(names)
+    write(OUT / "everyday_words.tsv.gz", [(w, "") for w in words], "# word (not a name)")
+    print(f"{len(words)} everyday words -> {OUT}")
+
+
 def write(path: Path, rows: list[tuple[str, str]], header: str) -> None:
     body = "\n".join(f"{a}\t{b}" for a, b in rows) + "\n"
     tmp = path.with_name(path.name + ".tmp")
@@ -217,9 +251,13 @@ def main(ibge_csv: str) -> None:
     words = sorted({w for w in norm(common_words()) if w and " " not in w} - set(weights))
     write(OUT / "common_words.tsv.gz", [(w, "") for w in words], "# word (not a name)")
     print(f"{len(rows)} given names, {len(seen)} places, {len(words)} common words -> {OUT}")
+    write_everyday()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: build_name_lists.py NAMES_BR_IBGE.CSV")
-    main(sys.argv[1])
+    if sys.argv[1:] == ["--everyday"]:
+        write_everyday()
+    elif len(sys.argv) == 2:
+        main(sys.argv[1])
+    else:
+        sys.exit("usage: build_name_lists.py NAMES_BR_IBGE.CSV | --everyday")

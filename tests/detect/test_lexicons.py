@@ -162,3 +162,14 @@ def test_not_alone_terms_are_terms_of_a_screen_category() -> None:
     positive = {t for c in POSITIVE for t in lex.get(c)}
     weak = lex.get("not_alone")
     assert weak and not [t for t in weak if t not in positive]
+
+
+def test_everyday_words_hold_no_given_name() -> None:
+    # the names detector refuses everyday words as unknown names; a given name among them
+    # would hide children's names from its structural rules
+    from childguard.detect.names import load_word_set
+
+    everyday = load_word_set("everyday_words")
+    assert len(everyday) > 50_000
+    assert {"desk", "exercise", "symptome", "premium"} <= everyday
+    assert not everyday & load_word_set("given_names")

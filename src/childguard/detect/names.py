@@ -386,7 +386,9 @@ class Names(Detector):
         )
         # true possessives only ("baby", "little", "sweet" are no owners: "Baby Whale")
         self._possessive = single(("possessive",)) & POSSESSIVES
-        self._common = load_word_set("common_words")
+        # everyday words are no unknown names ("desk" before an age in a slug, "Exercise (2)");
+        # the frequency lists are only the names detector's: the scorer keeps common_words
+        self._common = load_word_set("common_words") | load_word_set("everyday_words")
         self._age_units = single(("age_years", "age_months", "birthday"))
         self._bday = {t.split(" ")[-1] for t in lex.get("birthday")} - set(lex.get("stopwords"))
         self._stop = set(lex.get("stopwords"))
