@@ -103,6 +103,13 @@ _YOUNG = frozenset(
 _ORDINAL = frozenset(["st", "nd", "rd", "th", "o", "a", "e", "er", "eme", "te", "de", "ste"])
 # "my oldest", "our youngest": a possessive and a birth order say "my child"
 _BIRTH_ORDER = frozenset(["oldest", "youngest", "eldest", "firstborn", "middle"])
+# English names that are also verbs, and the words that make them verbs when they follow:
+# "my son drew this", "my granddaughter drew this for me", "my son will be 5"
+_VERB_NAMES = frozenset(["drew", "will", "may", "bill", "mark", "rose", "sue", "pat"])
+_AFTER_VERB = frozenset(
+    ["this", "that", "these", "it", "me", "us", "him", "her", "them", "a", "an", "the", "my",
+     "our", "his", "their", "your", "some", "on", "up", "be", "have", "not", "to", "for", "with"]
+)  # fmt: skip
 # the words of "5 year old", "3 month old", "2 yo" (the lexicons hold them as phrases)
 _AGE_WORDS = frozenset(["year", "years", "yr", "yrs", "yo", "month", "months", "week", "weeks", "old"])
 _ADULT_NUM = re.compile(r"^(?:1[89]|[2-9][0-9])$")
@@ -762,6 +769,8 @@ class Names(Detector):
                     else:
                         continue
                 if self._starts_phrase(seg, i) or tok in self._child_words:
+                    continue
+                if tok in _VERB_NAMES and i + 1 < len(seg) and seg[i + 1] in _AFTER_VERB:
                     continue
                 if is_text and not lower and tok not in caps and tok + "s" not in caps:
                     continue

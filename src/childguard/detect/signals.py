@@ -488,7 +488,9 @@ def negated(s: pl.DataFrame) -> pl.Series:
     Pets are called "baby" and given ages, but not "son", "daughter", "girl" or "kids": such a
     word keeps the row ("my daughter Harper (7) drew our cat", "little girl hugging her dog")."""
     pet = (s["neg_pet"] | s["pet_emoji"]) & ~s["relation"] & ~s["child_human"]
-    return pet | s["neg_doll"] | s["neg_religious"]
+    # a named child's age keeps a nativity play ("Kat J., 10, portrays Mary holding baby Jesus")
+    religious = s["neg_religious"] & ~s["paren_age"]
+    return pet | s["neg_doll"] | religious
 
 
 def minor_subject(s: pl.DataFrame) -> pl.Series:
