@@ -81,6 +81,12 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ("names", "Наш сын Егор на катке", None, True, "ru"),
     ("names", "娘の陽葵ちゃんと公園へ", None, True, "ja"),
     ("names", "Bolo", "https://x.com.br/2019/aniversario-3-anos-gabriel.jpg", True, "pt"),
+    # a duration or a prison term is no age; an age beside one still is
+    ("ages", "Gonzalo T., el enólogo de una bodega que en apenas 7 años produce un millón de litros", None, False, "es"),
+    ("ages", "Суд: Окруашвили ждут 11 лет тюрьмы", None, False, "ru"),
+    ("ages", "Il y a 3 ans, ma fille Léa avait 2 ans", None, True, "fr"),
+    ("ages", "Police are concerned for 13-year-old Leah, last seen in Gorton", None, True, "en"),
+    ("ages", "С днём рождения, наша Алёнушка! Нам уже 4 годика", None, True, "ru"),
     # a name that is also a verb, before its object: "drew this" (Drew before "at" stays)
     ("names", "my granddaughter drew this for me", None, False, "en"),
     ("names", "my son Drew at his first game", None, True, "en"),

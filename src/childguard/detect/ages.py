@@ -31,8 +31,20 @@ class Ages(Detector):
         idx = hit.arg_true()
         ev: list[str | None] = []
         if len(idx):
+            p = signals.patterns()
             both = take_list(batch, "both_norm", idx)
-            found = extract_first(both, signals.patterns().age_child)
+            # the age itself, not a duration before it ("il y a 3 ans, ma fille ... 2 ans")
+            col = pl.Series(both, dtype=pl.String)
+            both = (
+                pl.select(
+                    pl.when(col.str.contains(p.aged_old))
+                    .then(col)
+                    .otherwise(col.str.replace_all(p.duration, " "))
+                )
+                .to_series()
+                .to_list()
+            )
+            found = extract_first(both, p.age_child)
             ev = [f"age:{f}" if f else "age" for f in found]
         return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "age")
 

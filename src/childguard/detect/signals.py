@@ -125,6 +125,17 @@ _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
 _TODAY = r"(?:(?:heute|today|hoje|hoy|oggi|vandaag|dzis|dzisiaj|bugun|сегодня) )?"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
+# a number of years, months or days after these is a duration, not an age ("há 5 anos", "en
+# apenas 7 años", "il y a 3 ans", "vor 2 Jahren", "for 28 days", "за 5 лет"); so is a term
+# of prison ("11 лет тюрьмы", "5 años de prisión")
+_DURATION_BEFORE = (
+    r"(?:hace|ha|durante|desde|por|apos|depois de|em|en|apenas|il y a|pendant|depuis|vor|seit|"
+    r"nach|fur|за|через|после|after|for|over|in|since|within|just|only|last|past|next)"
+)
+_PRISON = (
+    r"(?:de prisao|de prision|de carcel|de prison|de reclusao|de condena|haft|тюрьмы|колонии|"
+    r"in prison|of prison|in jail)"
+)
 _CJK_AGE_Y = "(?:歳|さい|才|岁|歲)"
 _CJK_AGE_M = "(?:ヶ月|か月|カ月|ケ月|个月|個月)"
 _LETTER = "[a-hа-е]"
@@ -139,6 +150,8 @@ class Patterns:
     pattern_category: pl.DataFrame  # pattern -> category (a pattern may be in several)
     age_child: str
     age_adult: str
+    duration: str
+    aged_old: str
     date: str
     time: str
     weight: str
@@ -181,6 +194,13 @@ def patterns(lex_dir: str | None = None) -> Patterns:
         rf"| (?:{bday}) (?:de |do |da |des |number |numero |no |ke |the |di )?{_ADULT_N} "
         rf"|{_ADULT_N} ?{_CJK_AGE_Y}"
     )
+    # rows whose only child age is one of these keep no age (`compute`)
+    duration = (
+        rf" {_DURATION_BEFORE} {_CHILD_N} (?:{years}|{months_u}|{days_u}) "
+        rf"| {_CHILD_N} (?:{years}) {_PRISON} "
+    )
+    # ... unless an English age says "old": "concerned for 13-year-old Leah"
+    aged_old = rf" {_CHILD_N} (?:years?|months?|days?|weeks?|yrs?) old "
     month = alternation([t for t in g("month") if not re.search(r"\d", t)])
     day = r"(?:[0-2]?[0-9]|3[01])"
     year = r"(?:19|20)[0-9]{2}"
@@ -244,6 +264,8 @@ def patterns(lex_dir: str | None = None) -> Patterns:
         ),
         age_child=age_child,
         age_adult=age_adult,
+        duration=duration,
+        aged_old=aged_old,
         date=date,
         time=time,
         weight=weight,
@@ -385,6 +407,16 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
                 "youth": both.str.contains(p.youth),
             },
         )
+        # a duration is no age ("en apenas 7 años produce", "11 лет тюрьмы"): where one matches,
+        # the age must match again with the durations taken out
+        dur = _where(
+            sub,
+            cols["age_child"],
+            {"d": both.str.contains(p.duration) & ~both.str.contains(p.aged_old)},
+        )["d"]
+        if dur.any():
+            left = both.str.replace_all(p.duration, " ").str.contains(p.age_child)
+            cols["age_child"] &= ~dur | _where(sub, dur, {"a": left})["a"]
         # "Airman 1st Class D. K." is a military rank, no class of pupils
         cols["class_des"] &= ~_where(
             sub, cols["class_des"], {"rank": both.str.contains(MILITARY_CLASS)}
