@@ -87,6 +87,8 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     ("ages", "Il y a 3 ans, ma fille Léa avait 2 ans", None, True, "fr"),
     ("ages", "Police are concerned for 13-year-old Leah, last seen in Gorton", None, True, "en"),
     ("ages", "С днём рождения, наша Алёнушка! Нам уже 4 годика", None, True, "ru"),
+    ("ages", "Com apenas 5 anos, Lucas venceu o campeonato de xadrez", None, True, "pt"),
+    ("ages", "Luca ha 5 anni e gioca a calcio", None, True, "it"),
     # a name that is also a verb, before its object: "drew this" (Drew before "at" stays)
     ("names", "my granddaughter drew this for me", None, False, "en"),
     ("names", "my son Drew at his first game", None, True, "en"),

@@ -125,12 +125,21 @@ _CHILD_N = r"(?:[0-9]|1[0-7])"
 # "wird heute 5", "turns 3 today", "fez hoje 2": a birthday verb, maybe "today", a number
 _TODAY = r"(?:(?:heute|today|hoje|hoy|oggi|vandaag|dzis|dzisiaj|bugun|сегодня) )?"
 _ADULT_N = r"(?:1[89]|[2-9][0-9]|1[01][0-9])"
-# a number of years, months or days after these is a duration, not an age ("há 5 anos", "en
-# apenas 7 años", "il y a 3 ans", "vor 2 Jahren", "for 28 days", "за 5 лет"); so is a term
-# of prison ("11 лет тюрьмы", "5 años de prisión")
+# a number of years, months, weeks or days after these is a duration, not an age ("há 5 anos",
+# "en apenas 7 años", "il y a 3 ans", "vor 2 Jahren", "for 28 days", "за 5 лет"); so is a term
+# of prison ("11 лет тюрьмы", "5 años de prisión"). Not "com apenas 5 anos" (at only five) nor
+# Italian "ha 5 anni" (is five): "ha" is Portuguese "há" only before Portuguese units.
 _DURATION_BEFORE = (
-    r"(?:hace|ha|durante|desde|por|apos|depois de|em|en|apenas|il y a|pendant|depuis|vor|seit|"
-    r"nach|fur|за|через|после|after|for|over|in|since|within|just|only|last|past|next)"
+    r"(?:hace|durante|desde|por|apos|depois de|il y a|pendant|depuis|vor|seit|nach|fur|за|"
+    r"через|после|since|last|past|next"
+    r"|(?:en|em|in|within|after|for|over)(?: apenas| solo| so| just| only)?)"
+)
+# the units as bare words, normalised (no "years old", "yo", "mo": those are ages)
+_DURATION_UNITS = (
+    r"(?:years?|anos?|ans?|annees|jahre|jahren|jahr|лет|года|год|anni|anno|jaar|jaren|yil|tahun"
+    r"|lat|months?|meses|mes|mois|monate|monaten|monat|месяцев|месяца|месяц|mesi|mese|maanden"
+    r"|maand|bulan|weeks?|semanas?|semaines?|wochen|woche|недель|settimane|weken"
+    r"|days?|dias?|jours?|tage|tagen|tag|дней|дня|giorni|dagen|hari|dni)"
 )
 _PRISON = (
     r"(?:de prisao|de prision|de carcel|de prison|de reclusao|de condena|haft|тюрьмы|колонии|"
@@ -196,7 +205,8 @@ def patterns(lex_dir: str | None = None) -> Patterns:
     )
     # rows whose only child age is one of these keep no age (`compute`)
     duration = (
-        rf" {_DURATION_BEFORE} {_CHILD_N} (?:{years}|{months_u}|{days_u}) "
+        rf" {_DURATION_BEFORE} {_CHILD_N} {_DURATION_UNITS} "
+        rf"| ha {_CHILD_N} (?:anos|meses|dias|semanas) "
         rf"| {_CHILD_N} (?:{years}) {_PRISON} "
     )
     # ... unless an English age says "old": "concerned for 13-year-old Leah"
