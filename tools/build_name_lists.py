@@ -192,8 +192,10 @@ def common_words() -> list[str]:
 
 
 # pyspellchecker dictionaries and how many of each one's most frequent words to take
-EVERYDAY = {"en": 25_000, "pt": 10_000, "es": 10_000, "fr": 10_000, "de": 10_000, "it": 8_000,
-            "nl": 8_000}  # fmt: skip
+EVERYDAY = {
+    "en": 25_000, "pt": 10_000, "es": 10_000, "fr": 10_000, "de": 10_000, "it": 8_000,
+    "nl": 8_000,
+}  # fmt: skip
 
 
 def everyday_words(names: set[str]) -> list[str]:
@@ -211,11 +213,11 @@ def everyday_words(names: set[str]) -> list[str]:
 
 
 def write_everyday() -> None:
-    """everyday_words.tsv.gz from the shipped given names."""
-    names = {ln.split("\t")[0] for ln in gzip.decompress(
-        (OUT / "given_names.tsv.gz").read_bytes()).decode("utf-8").splitlines()
-        if ln and not ln.startswith("#")}  # fmt: skip
-    words = everyday_words(names)
+    """everyday_words.tsv.gz from the shipped given names (read as the detector reads them)."""
+    from childguard.detect.names import load_word_set
+
+    load_word_set.cache_clear()  # main() may have just rewritten given_names.tsv.gz
+    words = everyday_words(set(load_word_set("given_names")))
     write(OUT / "everyday_words.tsv.gz", [(w, "") for w in words], "# word (not a name)")
     print(f"{len(words)} everyday words -> {OUT}")
 

@@ -32,19 +32,10 @@ class Ages(Detector):
         ev: list[str | None] = []
         if len(idx):
             p = signals.patterns()
-            both = take_list(batch, "both_norm", idx)
             # the age itself, not a duration before it ("il y a 3 ans, ma fille ... 2 ans")
-            col = pl.Series(both, dtype=pl.String)
-            both = (
-                pl.select(
-                    pl.when(col.str.contains(p.aged_old))
-                    .then(col)
-                    .otherwise(col.str.replace_all(p.duration, " "))
-                )
-                .to_series()
-                .to_list()
-            )
-            found = extract_first(both, p.age_child)
+            both = pl.DataFrame({"b": take_list(batch, "both_norm", idx)}, schema={"b": pl.String})
+            ages = both.select(signals.without_durations(pl.col("b"), p))["b"].to_list()
+            found = extract_first(ages, p.age_child)
             ev = [f"age:{f}" if f else "age" for f in found]
         return result(self.name, n, hit.cast(pl.Float64), scatter_strings(n, idx, ev), "age")
 

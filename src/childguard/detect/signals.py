@@ -419,13 +419,9 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         )
         # a duration is no age ("en apenas 7 años produce", "11 лет тюрьмы"): where one matches,
         # the age must match again with the durations taken out
-        dur = _where(
-            sub,
-            cols["age_child"],
-            {"d": both.str.contains(p.duration) & ~both.str.contains(p.aged_old)},
-        )["d"]
+        dur = _where(sub, cols["age_child"], {"d": both.str.contains(p.duration)})["d"]
         if dur.any():
-            left = both.str.replace_all(p.duration, " ").str.contains(p.age_child)
+            left = without_durations(both, p).str.contains(p.age_child)
             cols["age_child"] &= ~dur | _where(sub, dur, {"a": left})["a"]
         # "Airman 1st Class D. K." is a military rank, no class of pupils
         cols["class_des"] &= ~_where(
@@ -522,6 +518,16 @@ def _where(df: pl.DataFrame, mask: np.ndarray, exprs: dict[str, pl.Expr]) -> dic
         for c in exprs:
             out[c][j] = part[c].to_numpy()
     return out
+
+
+def without_durations(text: pl.Expr, p: Patterns) -> pl.Expr:
+    """`text` (normalised) with its durations and prison terms blanked, unless an English age
+    in it says "old" ("concerned for 13-year-old L."): what is left holds only real ages."""
+    return (
+        pl.when(text.str.contains(p.aged_old))
+        .then(text)
+        .otherwise(text.str.replace_all(p.duration, " "))
+    )
 
 
 def negated(s: pl.DataFrame) -> pl.Series:
