@@ -21,10 +21,10 @@ numba's user cache when that is read-only).
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from childguard._numba import nb
 from childguard.detect._nulls import null_flags
 from childguard.detect._util import take_rows
 

@@ -3,8 +3,9 @@ table of the words, bytes compared on every hash match, in one pass over the buf
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+from childguard._numba import nb
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)

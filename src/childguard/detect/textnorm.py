@@ -229,8 +229,9 @@ def url_parts(url: pl.Series) -> tuple[pl.Series, pl.Series]:
     return _pad(host), _pad(fold_series(path, ascii_clean=True))
 
 
-# The compiled pass costs ~0.5 s CPU once per process (numba's import 0.15-0.25 s and its
-# start-up on the first call 0.3-0.5 s, with the machine code cached on disk; the first process
+# The compiled pass costs ~0.35 s wall, 0.5 s CPU once per process (numba's import and its
+# start-up on the first call, with the machine code cached on disk and SciPy's linear algebra
+# left out of numba's BLAS probe: `childguard._numba`; the first process
 # on a machine compiles it, ~15 s) and saves ~1 µs a row: small scans (the demo, tests, a short
 # shard) keep to the Polars chain, a process switches once it has seen this many rows. Same
 # output either way.

@@ -29,10 +29,10 @@ def _load_numba():
     """The optional accelerator, imported on first search (a scan without PDQ lists never pays
     its ~0.1 s import)."""
     try:
-        import numba
+        from childguard._numba import nb
     except ImportError:  # pragma: no cover - exercised where numba is absent
         return None
-    return numba
+    return nb
 
 
 def hex_to_bytes(values: list[str]) -> np.ndarray:

@@ -8,9 +8,9 @@ is seen), so the compiled split and the regex agree by construction."""
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from childguard._numba import nb
 from childguard.detect._textnorm_jit import _decode
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
