@@ -171,3 +171,34 @@ def test_compiled_scan_does_not_import_pandas(tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "NO-PANDAS True"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.binary(max_size=6), max_size=12),
+    data=st.data(),
+)
+def test_merge_replaces_exactly_the_given_rows(values: list[bytes], data) -> None:
+    """`merge` (runs of kept rows copied at once) equals replacing the rows one by one: first
+    and last rows, neighbours, none and all."""
+    import numpy as np
+
+    from childguard.detect import _textnorm_jit as jit
+
+    n = len(values)
+    rows = sorted(data.draw(st.sets(st.integers(0, n - 1), max_size=n)) if n else [])
+    new = data.draw(st.lists(st.binary(max_size=6), min_size=len(rows), max_size=len(rows)))
+
+    def pack(vs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        off = np.cumsum([0] + [len(v) for v in vs]).astype(np.int64)
+        return off, np.frombuffer(b"".join(vs), np.uint8).copy()
+
+    off, buf = pack(values)
+    foff, fbuf = pack(new)
+    o, d = jit.merge(off, buf, np.asarray(rows, np.int64), foff, fbuf)
+    want = list(values)
+    for r, v in zip(rows, new, strict=True):
+        want[r] = v
+    wo, wd = pack(want)
+    assert o.tolist() == wo.tolist()
+    assert d.tobytes() == wd.tobytes()

@@ -420,24 +420,32 @@ def norm_url(offsets, data, null, ext_bytes, ext_off, b64, https, http):
 
 @nb.njit(cache=True, nogil=True)
 def merge(off, data, rows, foff, fdata):
-    """`off`/`data` with rows `rows` (sorted) replaced by the values in `foff`/`fdata`."""
+    """`off`/`data` with rows `rows` (sorted, unique) replaced by the values in `foff`/`fdata`.
+
+    The rows between two replaced ones are one run: copied at once, their offsets shifted
+    (a copy per row cost ~20 ns a row, for the handful of rows a batch sends back)."""
     n = off.shape[0] - 1
     out = np.empty(data.shape[0] + fdata.shape[0], np.uint8)
-    out_off = np.zeros(n + 1, np.int64)
+    out_off = np.empty(n + 1, np.int64)
+    out_off[0] = 0
     pos = 0
-    j = 0
-    for r in range(n):
-        if j < rows.shape[0] and rows[j] == r:
-            a = foff[j]
-            b = foff[j + 1]
-            out[pos : pos + b - a] = fdata[a:b]
-            j += 1
-        else:
-            a = off[r]
-            b = off[r + 1]
-            out[pos : pos + b - a] = data[a:b]
+    start = 0  # first row of the current run of kept rows
+    for j in range(rows.shape[0] + 1):
+        r = rows[j] if j < rows.shape[0] else n
+        a = off[start]
+        b = off[r]
+        out[pos : pos + b - a] = data[a:b]
+        shift = pos - a
+        for k in range(start + 1, r + 1):
+            out_off[k] = off[k] + shift
         pos += b - a
-        out_off[r + 1] = pos
+        if j < rows.shape[0]:
+            fa = foff[j]
+            fb = foff[j + 1]
+            out[pos : pos + fb - fa] = fdata[fa:fb]
+            pos += fb - fa
+            out_off[r + 1] = pos
+            start = r + 1
     return out_off, out[:pos]
 
 
