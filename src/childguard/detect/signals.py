@@ -73,6 +73,38 @@ HOST_STOCK = [
     "superstock", "colourbox", "pixta", "stocksy", "featurepics", "alamy",
 ]  # fmt: skip
 
+# Kinds of image host, by substring of the folded host (`url_host`): where a caption comes
+# from says what its words usually mean ("my boy" on Reddit is mostly a dog, "boys" on a shop
+# CDN a size range). Scorer features only; no rule reads them.
+HOST_KINDS = {
+    "host_social": [
+        " redd it ", " reddit", " imgur ", " twimg ", " fbcdn ", "cdninstagram", " tumblr ",
+        " vk ", " userapi ",
+    ],
+    "host_pin": [" pinimg ", " pinterest "],
+    "host_shop": [
+        "shopify", "images amazon", "media amazon", "ssl images amazon", " ebayimg ", "etsystatic",
+        " alicdn ", "walmartimages", "aliexpress", " made in china ", " dhresource ", " wish ",
+        " ebay ", " mercadolivre ", " mlstatic ",
+    ],
+    "host_blog": [
+        " wordpress ", " wp com ", " blogspot ", " blogger ", " squarespace ", " wixstatic ",
+        " weebly ", " typepad ", " medium ",
+    ],
+    "host_news": [
+        "news", "times ", "post ", "herald", "tribune", "gazette", "journal", "daily",
+        "zeitung", "noticias", "jornal", "diario", "giornale", "nieuws", "gazeta", " bbci ",
+        " bbc ", " nyt ", " cnn ", " reuters ", " apnews ", " guim ", " telegraph ",
+        " independent ", "arcpublishing", "brightspotcdn", " spiegel ", " faz ", " zeit ",
+        " lemonde ", " globo ", " uol ", " elpais ", " corriere ", " repubblica ", " nypost ",
+        " foxnews ", " usatoday ", " gannett ", " express ", " mirror ", " thesun ",
+    ],
+    "host_photo": [
+        "staticflickr", " flickr ", " smugmug ", " photoshelter ", " 500px ", " zenfolio ",
+        " pbase ", " deviantart ", " pixieset ",
+    ],
+}  # fmt: skip
+
 # A capitalised name followed by a child's age in brackets or between commas: "Lucas (6)",
 # "Finn, 5,", "Lieke Jansen (11)". On the raw caption (parentheses matter).
 # Not at the end of the caption: "Vesteralen (8)" is the 8th photo of a series.
@@ -460,6 +492,11 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             detail[at[name], idx[v]] = True
         detail[at["child_human"], idx[human]] = True
     out = {"ctx": ctx, "host_school": host_school}
+    for kind, hosts in HOST_KINDS.items():
+        col = np.zeros(n, bool)
+        if cand.any():
+            col[idx] = screen.contains_any(sub["url_host"].to_arrow(), hosts).to_numpy()
+        out[kind] = pl.Series(kind, col)
     for name in _ORDER:
         out[name] = pl.Series(name, detail[at[name]])
     words = detail_table(lex_dir).words

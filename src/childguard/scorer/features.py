@@ -33,10 +33,10 @@ from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "8"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`, `s:team_sport`
+FEATURE_VERSION = "9"  # 9: `s:host_*` (kind of image host); 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`, `s:team_sport`
 # models of these versions score the same under today's features: v6 only added tokens, which
 # a v5 model holds no weight for
-READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7", "8"})
+READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7", "8", "9"})
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
 SIGNAL_FEATURES = (
@@ -46,6 +46,7 @@ SIGNAL_FEATURES = (
     "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number", "pet_emoji",
     "age_adult", "date", "time", "weight", "length", "class_word", "class_num", "possessive",
     "child_human", "pet_words", "stock", "team_sport",
+    "host_social", "host_pin", "host_shop", "host_blog", "host_news", "host_photo",
 )  # fmt: skip
 DETECTOR_FEATURES = (
     "ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names", "places",
