@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,14 +78,48 @@ print("WARMED" if "childguard.detect._textnorm_jit" in sys.modules else "COLD")
         (1_000_000, 2, "polars", "COLD"),
     ],
 )
-def test_the_caller_warms_only_for_workers_that_compile(rows, workers, mode, expect) -> None:
-    env = {**os.environ, "CHILDGUARD_TEXTNORM": mode}
+def test_the_caller_warms_only_for_workers_that_compile(
+    rows, workers, mode, expect, tmp_path
+) -> None:
+    stamp = tmp_path / "warm-stamp"  # no process has warmed these kernels yet
+    env = {**os.environ, "CHILDGUARD_TEXTNORM": mode, "CHILDGUARD_WARM_STAMP": str(stamp)}
     out = subprocess.run(
         [sys.executable, "-c", WARM_PROBE, str(rows), str(workers)],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == expect
+    assert stamp.exists() == (expect == "WARMED")
+
+
+def test_a_caller_skips_the_warm_up_once_done(tmp_path) -> None:
+    """After one warm-up of the current kernels, a scan's caller loads nothing for its
+    workers: they find numba's cached machine code themselves."""
+    env = {
+        **os.environ,
+        "CHILDGUARD_TEXTNORM": "auto",
+        "CHILDGUARD_WARM_STAMP": str(tmp_path / "s"),
+    }
+    got = []
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", WARM_PROBE, "1000000", "2"],
+            capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        got.append(out.stdout.split()[-1])
+    assert got == ["WARMED", "COLD"]
+
+
+def test_the_warm_stamp_follows_the_kernels(monkeypatch) -> None:
+    monkeypatch.delenv("CHILDGUARD_WARM_STAMP", raising=False)
+    stamp = textnorm.warm_stamp()
+    assert stamp is not None and stamp.parent.name == "__pycache__"
+    from childguard.detect import _textnorm_jit
+
+    assert stamp.parent == Path(_textnorm_jit.__file__).parent / "__pycache__"
+    textnorm.warm_compiled()
+    assert textnorm.is_warm()
 
 
 def test_uses_compiled_follows_the_backend_rule(monkeypatch) -> None:

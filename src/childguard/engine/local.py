@@ -47,13 +47,14 @@ def scan_with(run: ScanRun, executor: Executor) -> ScanResult:
 def _warm_compiled(work: list, executor: Executor) -> None:
     """When the workers will switch to the compiled normalisation (`textnorm.backend`),
     compile it here first: numba caches the machine code on disk, so the workers load it
-    (~0.3 s) instead of each compiling it (~15 s on a machine's first run). Unknown row
-    counts (CSV, JSON lines) count as none: those workers compile for themselves."""
+    (~0.3 s) instead of each compiling it (~15 s on a machine's first run); once a process has
+    done so for the current kernels (`textnorm.is_warm`), callers skip it. Unknown row counts
+    (CSV, JSON lines) count as none: those workers compile for themselves."""
     from childguard.detect import textnorm
 
     workers = getattr(executor, "workers", 1)
     if workers <= 1 or len(work) <= 1:
         return  # no other process: this one compiles when it gets there
     rows = sum(task.num_rows or 0 for _, task in work)
-    if textnorm.uses_compiled(rows // min(workers, len(work))):
+    if textnorm.uses_compiled(rows // min(workers, len(work))) and not textnorm.is_warm():
         textnorm.warm_compiled()
