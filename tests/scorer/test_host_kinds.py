@@ -12,7 +12,7 @@ from childguard.scorer.features import batch_features
 from childguard.scorer.train import text_detectors
 
 ROWS = [
-    ("https://i.redd.it/abc123.jpg", "my boy turned 5 today", "host_social"),
+    ("https://i.redd.it/abc123.jpg", "my boy turned 5 today", None),  # no "social" kind
     ("https://i.pinimg.com/736x/aa/bb/cc/x.jpg", "little girl birthday party ideas", "host_pin"),
     ("https://cdn.shopify.com/s/files/1/boys-shirt.jpg", "Boys shirt age 5", "host_shop"),
     ("https://mumblog.files.wordpress.com/2019/05/a.jpg", "our son at the beach", "host_blog"),

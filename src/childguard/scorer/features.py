@@ -46,7 +46,7 @@ SIGNAL_FEATURES = (
     "age_child", "class_des", "youth", "at", "paren_age", "adult_paren", "shirt_number", "pet_emoji",
     "age_adult", "date", "time", "weight", "length", "class_word", "class_num", "possessive",
     "child_human", "pet_words", "stock", "team_sport",
-    "host_social", "host_pin", "host_shop", "host_blog", "host_news", "host_photo",
+    "host_pin", "host_shop", "host_blog", "host_news", "host_photo",
 )  # fmt: skip
 DETECTOR_FEATURES = (
     "ages", "birth_details", "child_terms", "dates", "handles", "institutions", "names", "places",
