@@ -163,7 +163,6 @@ CASES: list[tuple[str, str, str | None, bool, str]] = [
     # everyday words are no unknown names: a slug word before an age, a word before "(2)"
     ("names", "Hazte premium", "https://s2.abcstatics.com/media/premium-desk-5meses-2euros.svg", False, "es"),
     ("names", "Exercise (2) Represent the following as a semantic network", None, False, "en"),
-    ("names", "Bolo", "https://x.com.br/2019/aniversario-3-anos-gabriel.jpg", True, "pt"),
     # places (only on rows about a minor) ---------------------------------------------------
     ("places", "Menino de 7 anos em Uberlândia", None, True, "pt"),
     ("places", "Uberlândia vista do alto", None, False, "pt"),

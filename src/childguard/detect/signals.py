@@ -401,6 +401,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
     detail = np.zeros((len(DETAIL) + len(extra) + len(later) + 1, n), bool)
     at = {c: i for i, c in enumerate((*DETAIL, *extra, *later, "child_human"))}
     word_at = None
+    host_kind = {kind: np.zeros(n, bool) for kind in HOST_KINDS}  # candidate rows only
     if cand.any():
         idx = cand.arg_true().to_numpy().astype(np.int64)
         sub = df[idx]
@@ -409,9 +410,10 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
         hit = np.zeros((sub.height, len(DETAIL)), bool)
         r, c = np.nonzero(table.category[pids])
         hit[rows[r], c] = True
-        hit[:, DETAIL.index("stock")] |= screen.contains_any(
-            sub["url_host"].to_arrow(), HOST_STOCK
-        ).to_numpy()
+        hosts = sub["url_host"].to_arrow()
+        hit[:, DETAIL.index("stock")] |= screen.contains_any(hosts, HOST_STOCK).to_numpy()
+        for kind, terms in HOST_KINDS.items():
+            host_kind[kind][idx] = screen.contains_any(hosts, terms).to_numpy()
         # the child word itself, for evidence: the first evidence match in the caption, then
         # the URL, whatever else the batch holds (the join this replaced gave pattern order in
         # small batches and match order in large ones: "girl" or "little girl" for one row)
@@ -490,10 +492,7 @@ def compute(batch: pa.Table, lex_dir: str | None = None) -> pl.DataFrame:
             detail[at[name], idx[v]] = True
         detail[at["child_human"], idx[human]] = True
     out = {"ctx": ctx, "host_school": host_school}
-    for kind, hosts in HOST_KINDS.items():
-        col = np.zeros(n, bool)
-        if cand.any():
-            col[idx] = screen.contains_any(sub["url_host"].to_arrow(), hosts).to_numpy()
+    for kind, col in host_kind.items():
         out[kind] = pl.Series(kind, col)
     for name in _ORDER:
         out[name] = pl.Series(name, detail[at[name]])

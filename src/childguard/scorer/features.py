@@ -33,9 +33,9 @@ from childguard.detect.lexicon import load_lexicon, word_languages
 from childguard.detect.names import load_word_set
 from childguard.detect.textnorm import fold_series
 
-FEATURE_VERSION = "9"  # 9: `s:host_*` (kind of image host); 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`, `s:team_sport`
-# models of these versions score the same under today's features: v6 only added tokens, which
-# a v5 model holds no weight for
+FEATURE_VERSION = "9"  # 6: `d:names@<anchor kind>`; 7: `s:parent_of`; 8: `s:false_friend`, `s:team_sport`; 9: `s:host_*` (kind of image host)
+# models of these versions score the same under today's features: each later version only
+# added tokens, which an earlier model holds no weight for
 READABLE_FEATURE_VERSIONS = frozenset({"5", "6", "7", "8", "9"})
 
 # signal columns (detect/signals.py) used as features; child_word is text, candidate derived
